@@ -1,0 +1,527 @@
+// session: one SMTP client connection (RFC 5321) with STARTTLS, AUTH and pipelining, as coroutines.
+#include "qrunner/smtp/session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <sstream>
+
+namespace mxlane::smtp {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using boost::system::error_code;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
+
+std::string base64(std::string_view in) {
+    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+    out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return out;
+}
+
+bool has_mechanism(const Capabilities& caps, std::string_view mech) {
+    return std::find(caps.auth.begin(), caps.auth.end(), mech) != caps.auth.end();
+}
+
+std::string upper(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    return out;
+}
+
+}  // namespace
+
+std::string_view command_name(Stage stage) {
+    switch (stage) {
+    case Stage::connect: return "connect";
+    case Stage::greeting: return "initial greeting";
+    case Stage::helo: return "EHLO";
+    case Stage::starttls: return "STARTTLS";
+    case Stage::tls_handshake: return "TLS handshake";
+    case Stage::auth: return "AUTH";
+    case Stage::mail: return "MAIL FROM";
+    case Stage::rcpt: return "RCPT TO";
+    case Stage::data: return "DATA";
+    case Stage::data_xfer: return "message body";
+    case Stage::data_done: return "end of DATA";
+    case Stage::rset: return "RSET";
+    case Stage::quit: return "QUIT";
+    }
+    return "unknown";
+}
+
+std::string_view while_doing(Stage stage) {
+    switch (stage) {
+    case Stage::connect: return "connecting";
+    case Stage::greeting: return "receiving the initial server greeting";
+    case Stage::helo: return "performing the EHLO handshake";
+    case Stage::starttls: return "sending STARTTLS";
+    case Stage::tls_handshake: return "performing the TLS handshake";
+    case Stage::auth: return "authenticating";
+    case Stage::mail: return "sending MAIL FROM";
+    case Stage::rcpt: return "sending RCPT TO";
+    case Stage::data: return "sending DATA";
+    case Stage::data_xfer: return "sending message body";
+    case Stage::data_done: return "sending end of data -- message may be sent more than once";
+    case Stage::rset: return "sending RSET";
+    case Stage::quit: return "sending QUIT";
+    }
+    return "talking";
+}
+
+std::string describe_reply(const Reply& reply, Stage stage, std::string_view peer_host) {
+    if (reply.synthetic) return reply.text;
+    std::string out = "host " + std::string(peer_host);
+    if (stage == Stage::greeting) return out + " refused to talk to me: " + reply.str();
+    return out + " said: " + reply.str() + " (in reply to " + std::string(command_name(stage)) + " command)";
+}
+
+// ---- construction and state
+
+Session::Session(asio::any_io_executor ex, asio::ip::tcp::endpoint ep, std::string host_name, const Options& opts)
+    : strand_(asio::make_strand(ex)),
+      endpoint_(ep),
+      host_name_(std::move(host_name)),
+      opts_(opts),
+      socket_(strand_) {
+    std::string ip = endpoint_.address().to_string();
+    peer_host_ = (host_name_.empty() ? ip : host_name_) + "[" + ip + "]";
+    peer_name_ = peer_host_ + ":" + std::to_string(endpoint_.port());
+}
+
+Session::~Session() { close(); }
+
+bool Session::usable() const { return !broken_ && socket_.is_open(); }
+
+Reply Session::broken(Reply why) {
+    if (!broken_) broken_ = why;
+    close();
+    return why;
+}
+
+void Session::close() {
+    tls_.reset();
+    error_code ignored;
+    socket_.close(ignored);
+}
+
+// ---- timed primitives
+
+// Races `op` against a timer: the timer winning cancels `op` (terminal
+// cancellation reaches the pending socket or TLS operation) and gives nullopt.
+template <typename T>
+awaitable<std::optional<T>> Session::within(std::chrono::seconds limit, awaitable<T> op) {
+    asio::steady_timer timer(strand_, limit);
+    auto result = co_await (std::move(op) || timer.async_wait(use_awaitable));
+    if (result.index() == 0) co_return std::move(std::get<0>(result));
+    co_return std::nullopt;
+}
+
+awaitable<error_code> Session::raw_connect() {
+    auto [ec] = co_await socket_.async_connect(endpoint_, tuple_awaitable);
+    co_return ec;
+}
+
+awaitable<error_code> Session::raw_handshake() {
+    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, tuple_awaitable);
+    co_return ec;
+}
+
+awaitable<Session::RawRead> Session::raw_read() {
+    RawRead out;
+    for (;;) {
+        out.status = parser_.next(out.reply);
+        if (out.status != ReplyParser::Status::incomplete) co_return out;
+        auto buf = asio::buffer(read_buffer_);
+        auto [ec, n] = tls_ ? co_await tls_->async_read_some(buf, tuple_awaitable)
+                            : co_await socket_.async_read_some(buf, tuple_awaitable);
+        if (ec) {
+            out.ec = ec;
+            co_return out;
+        }
+        parser_.feed(std::string_view(read_buffer_.data(), n));
+    }
+}
+
+awaitable<error_code> Session::raw_write(Buffers buffers) {
+    auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buffers, tuple_awaitable)
+                        : co_await asio::async_write(socket_, buffers, tuple_awaitable);
+    (void)n;
+    co_return ec;
+}
+
+awaitable<Reply> Session::read_reply(Stage stage, std::chrono::seconds limit) {
+    if (broken_) co_return *broken_;
+    auto got = co_await within(limit, raw_read());
+    if (!got) {
+        lost_ = true;
+        co_return broken(Reply::make(451, "4.4.2",
+                                     "conversation with " + peer_host_ + " timed out while " +
+                                         std::string(while_doing(stage))));
+    }
+    if (got->status == ReplyParser::Status::malformed) {
+        lost_ = true;
+        co_return broken(Reply::make(451, "4.5.0",
+                                     "protocol error: malformed reply from " + peer_host_ + " while " +
+                                         std::string(while_doing(stage)) + ": " + parser_.error()));
+    }
+    if (got->ec) {
+        lost_ = true;
+        co_return broken(Reply::make(451, "4.4.2",
+                                     "lost connection with " + peer_host_ + " while " +
+                                         std::string(while_doing(stage))));
+    }
+    // RFC 5321 3.8: 421 means the server is closing the channel.
+    if (got->reply.code == 421) co_return broken(std::move(got->reply));
+    co_return std::move(got->reply);
+}
+
+awaitable<std::optional<Reply>> Session::write(Buffers buffers, Stage stage, std::chrono::seconds limit) {
+    if (broken_) co_return *broken_;
+    auto ec = co_await within(limit, raw_write(std::move(buffers)));
+    if (ec && !*ec) co_return std::nullopt;
+    lost_ = true;
+    std::string what = ec ? "lost connection with " + peer_host_ : "conversation with " + peer_host_ + " timed out";
+    co_return broken(Reply::make(451, "4.4.2", what + " while " + std::string(while_doing(stage))));
+}
+
+awaitable<Reply> Session::command(std::string line, Stage stage, std::chrono::seconds limit) {
+    line += "\r\n";
+    Buffers buffers{asio::buffer(line)};
+    if (auto failed = co_await write(std::move(buffers), stage, limit)) co_return *failed;
+    co_return co_await read_reply(stage, limit);
+}
+
+// ---- opening: connect, greeting, EHLO, STARTTLS, AUTH
+
+awaitable<ConnectResult> Session::open(asio::any_io_executor ex, asio::ip::tcp::endpoint ep, std::string host_name,
+                                       Options opts) {
+    std::unique_ptr<Session> session(new Session(ex, ep, std::move(host_name), opts));
+    ConnectResult result;
+    result.peer = session->peer_name_;
+    auto failed = co_await asio::co_spawn(session->strand_, session->do_open(), use_awaitable);
+    if (failed) {
+        result.error = std::move(failed->reply);
+        result.stage = failed->stage;
+        co_return result;
+    }
+    result.session = std::move(session);
+    co_return result;
+}
+
+awaitable<std::optional<Session::Failure>> Session::do_open() {
+    if (opts_.tls != TlsLevel::none && !opts_.tls_context) {
+        try {
+            opts_.tls_context = TlsContext::shared(opts_.tls_ca_file);
+        } catch (const std::exception& e) {
+            co_return Failure{Reply::make(451, "4.7.5", e.what()), Stage::tls_handshake};
+        }
+    }
+    if (auto failed = co_await connect_and_hello()) co_return failed;
+    if (opts_.tls != TlsLevel::none)
+        if (auto failed = co_await negotiate_tls()) co_return failed;
+    if (!opts_.auth_user.empty())
+        if (auto failed = co_await authenticate()) co_return failed;
+    co_return std::nullopt;
+}
+
+awaitable<std::optional<Session::Failure>> Session::connect_and_hello() {
+    close();
+    socket_ = asio::ip::tcp::socket(strand_);
+    parser_.reset();
+    broken_.reset();
+    lost_ = false;
+    auto ec = co_await within(opts_.timeouts.connect, raw_connect());
+    if (!ec || *ec) {
+        std::string why = ec ? ec->message() : "Connection timed out";
+        close();
+        co_return Failure{Reply::make(451, "4.4.1", "connect to " + peer_name_ + ": " + why), Stage::connect};
+    }
+    error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    Reply greeting = co_await read_reply(Stage::greeting, opts_.timeouts.helo);
+    if (greeting.code != 220) {
+        close();
+        co_return Failure{std::move(greeting), Stage::greeting};
+    }
+    co_return co_await hello();
+}
+
+awaitable<std::optional<Session::Failure>> Session::hello() {
+    caps_ = Capabilities{};
+    Reply reply = co_await command("EHLO " + opts_.helo_name, Stage::helo, opts_.timeouts.helo);
+    if (reply.code == 250) {
+        parse_capabilities(reply);
+        co_return std::nullopt;
+    }
+    // RFC 5321 4.1.4: a server that does not know EHLO answers 5xx; use HELO.
+    if (reply.permanent() && !reply.synthetic)
+        reply = co_await command("HELO " + opts_.helo_name, Stage::helo, opts_.timeouts.helo);
+    if (reply.code == 250) co_return std::nullopt;
+    close();
+    co_return Failure{std::move(reply), Stage::helo};
+}
+
+void Session::parse_capabilities(const Reply& ehlo) {
+    caps_.esmtp = true;
+    // The first line is the server's greeting name, each later one a keyword.
+    for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
+        std::istringstream words(ehlo.lines[i]);
+        std::string keyword;
+        words >> keyword;
+        keyword = upper(keyword);
+        if (keyword == "PIPELINING") caps_.pipelining = true;
+        else if (keyword == "8BITMIME") caps_.eight_bit_mime = true;
+        else if (keyword == "SMTPUTF8") caps_.smtputf8 = true;
+        else if (keyword == "STARTTLS") caps_.starttls = true;
+        else if (keyword == "ENHANCEDSTATUSCODES") caps_.enhanced_status = true;
+        else if (keyword == "DSN") caps_.dsn = true;
+        else if (keyword == "CHUNKING") caps_.chunking = true;
+        else if (keyword == "SIZE") {
+            caps_.size = true;
+            unsigned long long limit = 0;
+            if (words >> limit) caps_.size_limit = static_cast<std::size_t>(limit);
+        } else if (keyword == "AUTH" || keyword.rfind("AUTH=", 0) == 0) {
+            if (keyword.size() > 5) caps_.auth.push_back(keyword.substr(5));
+            for (std::string mech; words >> mech;) caps_.auth.push_back(upper(mech));
+        }
+    }
+}
+
+awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
+    bool required = opts_.tls == TlsLevel::encrypt || opts_.tls == TlsLevel::verify;
+    if (!caps_.starttls) {
+        if (!required) co_return std::nullopt;
+        co_await do_quit();
+        co_return Failure{Reply::make(451, "4.7.4", "TLS is required, but was not offered by host " + peer_host_),
+                          Stage::starttls};
+    }
+    Reply reply = co_await command("STARTTLS", Stage::starttls, opts_.timeouts.helo);
+    if (reply.code != 220) {
+        if (!required && usable()) {
+            tls_fallback_ = "STARTTLS refused: " + reply.str();
+            co_return std::nullopt;
+        }
+        close();
+        co_return Failure{std::move(reply), Stage::starttls};
+    }
+    // RFC 3207 4.2: nothing said before the handshake counts afterwards.
+    parser_.reset();
+    tls_.emplace(socket_, opts_.tls_context->native());
+    std::string name = opts_.tls_server_name.empty() ? host_name_ : opts_.tls_server_name;
+    opts_.tls_context->prepare(tls_->native_handle(), name);
+    auto ec = co_await within(opts_.timeouts.helo, raw_handshake());
+    if (!ec || *ec) {
+        std::string why = "TLS handshake with " + peer_host_ + " failed: " + (ec ? ec->message() : "timed out");
+        if (required) {
+            close();
+            co_return Failure{Reply::make(451, "4.7.5", why), Stage::tls_handshake};
+        }
+        // Opportunistic TLS: a new connection in clear text.
+        tls_fallback_ = why + "; continued in clear text";
+        co_return co_await connect_and_hello();
+    }
+    tls_peer_ = TlsContext::inspect(tls_->native_handle());
+    if (opts_.tls == TlsLevel::verify && tls_peer_.trust != TlsTrust::verified) {
+        close();
+        co_return Failure{Reply::make(451, "4.7.5",
+                                      "Server certificate not verified for " + peer_host_ + ": " + tls_peer_.reason),
+                          Stage::tls_handshake};
+    }
+    co_return co_await hello();
+}
+
+awaitable<std::optional<Session::Failure>> Session::authenticate() {
+    if (!tls_) {
+        close();
+        co_return Failure{Reply::make(451, "4.7.0",
+                                      "SASL authentication with " + peer_host_ + " needs TLS, which is not active"),
+                          Stage::auth};
+    }
+    if (caps_.auth.empty()) co_return std::nullopt;  // the server may relay for us anyway
+    Reply reply;
+    if (has_mechanism(caps_, "PLAIN")) {
+        std::string token = std::string(1, '\0') + opts_.auth_user + '\0' + opts_.auth_password;
+        reply = co_await command("AUTH PLAIN " + base64(token), Stage::auth, opts_.timeouts.helo);
+    } else if (has_mechanism(caps_, "LOGIN")) {
+        reply = co_await command("AUTH LOGIN", Stage::auth, opts_.timeouts.helo);
+        if (reply.code == 334) reply = co_await command(base64(opts_.auth_user), Stage::auth, opts_.timeouts.helo);
+        if (reply.code == 334)
+            reply = co_await command(base64(opts_.auth_password), Stage::auth, opts_.timeouts.helo);
+    } else {
+        reply = Reply::make(451, "4.7.0", "no SASL mechanism offered by " + peer_host_ + " that mxlane supports");
+    }
+    if (reply.code == 235) co_return std::nullopt;
+    // A wrong password must not bounce the queue: defer (as Postfix does).
+    if (!reply.synthetic)
+        reply = Reply::make(451, "4.7.8",
+                            "SASL authentication failed; server " + peer_host_ + " said: " + reply.str());
+    close();
+    co_return Failure{std::move(reply), Stage::auth};
+}
+
+// ---- transactions
+
+awaitable<TransactionResult> Session::send(const Envelope& env, std::shared_ptr<const std::string> data) {
+    co_return co_await asio::co_spawn(strand_, do_send(env, std::move(data)), use_awaitable);
+}
+
+awaitable<void> Session::rset() { co_await asio::co_spawn(strand_, do_rset(), use_awaitable); }
+
+awaitable<void> Session::quit() { co_await asio::co_spawn(strand_, do_quit(), use_awaitable); }
+
+awaitable<TransactionResult> Session::do_send(const Envelope& env, std::shared_ptr<const std::string> data) {
+    TransactionResult res;
+    if (dirty_) co_await do_rset();
+    auto fail_all = [&](const Reply& why) {
+        res.mail = why;
+        res.rcpts.assign(env.rcpts.size(), why);
+        res.data = why;
+        res.data_stage = Stage::mail;
+    };
+    if (!usable()) {
+        fail_all(broken_ ? *broken_
+                         : Reply::make(451, "4.4.2", "connection with " + peer_host_ + " is no longer usable"));
+        res.connection_lost = true;
+        co_return res;
+    }
+    // RFC 6531 3.4: no SMTPUTF8 at the server means the message cannot go there.
+    if (env.smtputf8 && !caps_.smtputf8) {
+        fail_all(Reply::make(550, "5.6.7", "SMTPUTF8 is required, but was not offered by host " + peer_host_));
+        co_return res;
+    }
+    // RFC 1870 6: no point in sending what the server announced it would refuse.
+    if (caps_.size_limit > 0 && env.size > caps_.size_limit) {
+        fail_all(Reply::make(552, "5.3.4",
+                             "message size " + std::to_string(env.size) + " exceeds size limit " +
+                                 std::to_string(caps_.size_limit) + " of server " + peer_host_));
+        co_return res;
+    }
+    std::string mail = "MAIL FROM:<" + env.mail_from + ">";
+    if (caps_.size && env.size > 0) mail += " SIZE=" + std::to_string(env.size);
+    if (env.eight_bit && caps_.eight_bit_mime) mail += " BODY=8BITMIME";
+    if (env.smtputf8) mail += " SMTPUTF8";
+    if (!env.extra_mail_params.empty()) mail += " " + env.extra_mail_params;
+    res.rcpts.resize(env.rcpts.size());
+    if (caps_.pipelining)
+        co_await pipelined(env, mail, res);
+    else
+        co_await lockstep(env, mail, res);
+    bool accepted = std::any_of(res.rcpts.begin(), res.rcpts.end(), [](const Reply& r) { return r.positive(); });
+    if (!accepted) {
+        res.data = Reply{};
+        res.data_stage = Stage::data;
+    } else if (res.data_stage == Stage::data && res.data.code == 354) {
+        static const std::string empty;
+        co_await transfer(data ? *data : empty, res);
+    }
+    res.connection_lost = lost_;
+    co_return res;
+}
+
+// RFC 2920 3.1: MAIL, every RCPT and DATA go out in one write; the replies
+// come back in the same order.
+awaitable<void> Session::pipelined(const Envelope& env, const std::string& mail, TransactionResult& res) {
+    std::string batch = mail + "\r\n";
+    for (const auto& rcpt : env.rcpts) batch += "RCPT TO:<" + rcpt + ">\r\n";
+    batch += "DATA\r\n";
+    dirty_ = true;
+    Buffers buffers{asio::buffer(batch)};
+    if (auto failed = co_await write(std::move(buffers), Stage::mail, opts_.timeouts.mail)) {
+        res.mail = *failed;
+        res.rcpts.assign(env.rcpts.size(), *failed);
+        res.data = *failed;
+        res.data_stage = Stage::mail;
+        co_return;
+    }
+    res.mail = co_await read_reply(Stage::mail, opts_.timeouts.mail);
+    bool accepted = false;
+    for (auto& r : res.rcpts) {
+        r = co_await read_reply(Stage::rcpt, opts_.timeouts.rcpt);
+        if (!res.mail.positive() && !broken_) r = res.mail;
+        accepted = accepted || r.positive();
+    }
+    res.data = co_await read_reply(Stage::data, opts_.timeouts.data_init);
+    res.data_stage = Stage::data;
+    if (!accepted && res.data.code == 354) {
+        // RFC 2920 3.1: no text without a recipient; an empty message keeps
+        // the dialogue in step, and it is not delivered anywhere.
+        Buffers dot{asio::buffer(".\r\n", 3)};
+        if (!co_await write(std::move(dot), Stage::data_done, opts_.timeouts.data_done))
+            co_await read_reply(Stage::data_done, opts_.timeouts.data_done);
+    }
+}
+
+awaitable<void> Session::lockstep(const Envelope& env, const std::string& mail, TransactionResult& res) {
+    dirty_ = true;
+    res.mail = co_await command(mail, Stage::mail, opts_.timeouts.mail);
+    if (!res.mail.positive()) {
+        res.rcpts.assign(env.rcpts.size(), res.mail);
+        co_return;
+    }
+    bool accepted = false;
+    for (std::size_t i = 0; i < env.rcpts.size(); ++i) {
+        res.rcpts[i] = co_await command("RCPT TO:<" + env.rcpts[i] + ">", Stage::rcpt, opts_.timeouts.rcpt);
+        accepted = accepted || res.rcpts[i].positive();
+    }
+    if (!accepted) co_return;
+    res.data = co_await command("DATA", Stage::data, opts_.timeouts.data_init);
+    res.data_stage = Stage::data;
+}
+
+// RFC 5321 4.5.3.2.5/6: one data_xfer limit per block written, then the
+// data_done limit for the reply to the final dot.
+awaitable<void> Session::transfer(const std::string& data, TransactionResult& res) {
+    static const std::string dot = ".\r\n";
+    std::size_t block = std::max<std::size_t>(opts_.data_block, 512);
+    std::size_t at = 0;
+    do {
+        std::size_t n = std::min(block, data.size() - at);
+        Buffers buffers{asio::buffer(data.data() + at, n)};
+        at += n;
+        if (at == data.size()) buffers.push_back(asio::buffer(dot));
+        if (auto failed = co_await write(std::move(buffers), Stage::data_xfer, opts_.timeouts.data_xfer)) {
+            res.data = *failed;
+            res.data_stage = Stage::data_xfer;
+            co_return;
+        }
+    } while (at < data.size());
+    res.data = co_await read_reply(Stage::data_done, opts_.timeouts.data_done);
+    res.data_stage = Stage::data_done;
+    // RFC 5321 4.1.1.4: the reply to the dot ends the transaction either way.
+    dirty_ = !usable();
+}
+
+awaitable<void> Session::do_rset() {
+    if (!usable()) co_return;
+    Reply reply = co_await command("RSET", Stage::rset, opts_.timeouts.rset);
+    dirty_ = false;
+    // A server that refuses RSET is out of step with us: stop using it.
+    if (reply.code != 250) broken(Reply::make(451, "4.4.2", "RSET refused by " + peer_host_ + ": " + reply.str()));
+}
+
+awaitable<void> Session::do_quit() {
+    if (usable()) {
+        // RFC 5321 4.1.1.10: the reply matters little; do not wait long for it.
+        auto limit = std::min(opts_.timeouts.quit, std::chrono::seconds(5));
+        co_await command("QUIT", Stage::quit, limit);
+    }
+    close();
+}
+
+}  // namespace mxlane::smtp
