@@ -1,0 +1,41 @@
+// log: syslog (facility mail), stderr under -f, or log_file; and the Postfix-shaped delivery line.
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace mxlane {
+class Config;
+
+namespace log {
+
+// program is the short name ("qrunner", "milter", "ctl"); lines carry
+// "<syslog_name>/<program>[pid]". foreground: log to stderr.
+void open(std::string_view program, const Config& cfg, bool foreground);
+// Before a configuration is read (and for mxlanectl): stderr only.
+void open_stderr(std::string_view program);
+
+void info(std::string_view msg);
+void warning(std::string_view msg);   // "warning: ..."
+void error(std::string_view msg);     // "error: ..."
+[[noreturn]] void fatal(std::string_view msg);  // "fatal: ...", exit 1
+
+// One delivery attempt for one recipient, in Postfix's field order so that
+// pflogsumm counts it: "ID: to=<..>, relay=.., delay=.., delays=a/b/c/d, dsn=.., status=.. (..)".
+struct Delivery {
+    std::string id;         // job id token, no ':' or white space
+    std::string to;         // recipient address
+    std::string relay;      // "host[ip]:port" or "none"
+    double delay = 0;       // seconds since the recipient was queued
+    double before_queue = 0, in_queue = 0, connect = 0, transmit = 0;  // delays=a/b/c/d
+    std::string dsn;        // "2.0.0"
+    std::string status;     // sent, deferred, bounced, expired, relayed
+    std::string detail;     // text in parentheses
+};
+std::string format_delivery(const Delivery& d);
+void delivery(const Delivery& d);
+
+// "0.41", "0", "12" like Postfix prints delays.
+std::string format_seconds(double s);
+
+}  // namespace log
+}  // namespace mxlane

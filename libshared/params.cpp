@@ -1,0 +1,208 @@
+// params: the one table of mxlane.conf parameters and the value checks that go with it.
+#include "libshared/params.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+
+namespace mxlane {
+namespace {
+
+using T = ParamType;
+constexpr std::int64_t kDay = 86400;
+
+// Keep in step with conf/mxlane.conf and the README's table (tests/unit checks both).
+constexpr std::array kParams = {
+    ParamDef{"queue_directory", T::path, "/var/spool/mxlane", 0, 0, "",
+             "the Berkeley DB environment and everything else the queue needs"},
+    ParamDef{"myhostname", T::string, "", 0, 0, "",
+             "this host's name; empty: the name the system reports"},
+    ParamDef{"mail_owner", T::string, "mxlane", 0, 0, "",
+             "user the daemons run as when started as root"},
+    ParamDef{"syslog_name", T::string, "mxlane", 0, 0, "",
+             "program name prefix in log lines (mxlane/qrunner, mxlane/milter)"},
+    ParamDef{"log_file", T::path, "", 0, 0, "",
+             "log to this file instead of syslog (same line prefix as syslog)"},
+    ParamDef{"milter_socket", T::string, "unix:/run/mxlane/milter.sock", 0, 0, "",
+             "where the milter listens: unix:PATH, inet:PORT@HOST, inet6:PORT@HOST"},
+    ParamDef{"bulk_header", T::string, "X-Mxlane-Job", 0, 0, "",
+             "a message carrying this header is a bulk job; the value names the job"},
+    ParamDef{"bulk_min_recipients", T::integer, "0", 0, 1000000, "",
+             "a message with at least this many recipients is a bulk job (0: off)"},
+    ParamDef{"bulk_senders", T::list, "", 0, 0, "",
+             "envelope senders whose mail is bulk: user@dom, @dom, dom, or /path/file"},
+    ParamDef{"bulk_sasl_users", T::list, "", 0, 0, "",
+             "SASL logins whose mail is bulk (same forms as bulk_senders)"},
+    ParamDef{"message_size_limit", T::size, "52428800", 1024, 4LL << 30, "",
+             "the largest message the milter takes over, in bytes"},
+    ParamDef{"intercept_action", T::choice, "discard", 0, 0, "discard|hold",
+             "what the host MTA does with the original once it is stored"},
+    ParamDef{"delivery_mode", T::choice, "direct", 0, 0, "direct|relay|combined",
+             "direct by MX, relay to relay_host, or direct then relay for temporary failures"},
+    ParamDef{"relay_host", T::string, "[127.0.0.1]:10025", 0, 0, "",
+             "[host]:port or host:port of the relay (brackets: no MX lookup)"},
+    ParamDef{"relay_username", T::string, "", 0, 0, "",
+             "SMTP AUTH user for the relay (sent only over TLS)"},
+    ParamDef{"relay_password_file", T::path, "", 0, 0, "",
+             "file holding the SMTP AUTH password for the relay"},
+    ParamDef{"smtp_port", T::integer, "25", 1, 65535, "",
+             "TCP port used for direct delivery"},
+    ParamDef{"dns_servers", T::list, "", 0, 0, "",
+             "DNS servers, ip[:port] comma-separated; empty: the system resolver's"},
+    ParamDef{"dns_timeout", T::duration, "5s", 1, 300, "",
+             "time to wait for one DNS answer before retrying or giving up"},
+    ParamDef{"retry_schedule", T::durations, "5m 10m 20m 40m 1h 2h 4h", 1, 30 * kDay, "",
+             "wait before each retry of a temporarily failed recipient; the last repeats"},
+    ParamDef{"max_queue_lifetime", T::duration, "5d", 1, 365 * kDay, "",
+             "a recipient still not delivered after this long expires"},
+    ParamDef{"queue_run_delay", T::duration, "1s", 1, 3600, "",
+             "how often the qrunner looks for recipients that became due"},
+    ParamDef{"threads", T::integer, "2", 1, 256, "",
+             "threads running the qrunner's event loop"},
+    ParamDef{"max_connections", T::integer, "200", 1, 100000, "",
+             "outgoing SMTP connections at most, all destinations together"},
+    ParamDef{"destination_concurrency", T::integer, "20", 1, 10000, "",
+             "connections at most to one destination (domain, or MX set)"},
+    ParamDef{"max_recipients_per_transaction", T::integer, "50", 1, 10000, "",
+             "recipients sharing one MAIL transaction when the message is not personalised"},
+    ParamDef{"max_messages_per_connection", T::integer, "100", 1, 1000000, "",
+             "messages sent over one connection before it is closed"},
+    ParamDef{"max_messages_per_hour", T::integer, "0", 0, 100000000, "",
+             "messages per hour at most to one destination or the relay (0: no limit)"},
+    ParamDef{"max_connections_per_minute", T::integer, "0", 0, 1000000, "",
+             "new connections per minute at most to one destination (0: no limit)"},
+    ParamDef{"destination_backoff", T::duration, "5m", 1, kDay, "",
+             "pause of a destination after a 421 or a throttling reply"},
+    ParamDef{"destination_policy", T::path, "", 0, 0, "",
+             "file of per-destination overrides; empty: none"},
+    ParamDef{"smtp_helo_name", T::string, "$myhostname", 0, 0, "",
+             "EHLO name"},
+    ParamDef{"smtp_tls_security_level", T::choice, "may", 0, 0, "none|may|encrypt|verify",
+             "none, may (opportunistic STARTTLS), encrypt (TLS required), verify (and certificate checked)"},
+    ParamDef{"smtp_tls_CAfile", T::path, "", 0, 0, "",
+             "CA bundle for verify; empty: the system store"},
+    ParamDef{"smtp_connect_timeout", T::duration, "30s", 1, 3600, "",
+             "time to wait for a TCP connection to an SMTP server"},
+    ParamDef{"smtp_helo_timeout", T::duration, "300s", 1, 3600, "",
+             "time to wait for the greeting and the EHLO/HELO reply (RFC 5321 4.5.3.2)"},
+    ParamDef{"smtp_mail_timeout", T::duration, "300s", 1, 3600, "",
+             "time to wait for the MAIL FROM reply"},
+    ParamDef{"smtp_rcpt_timeout", T::duration, "300s", 1, 3600, "",
+             "time to wait for each RCPT TO reply"},
+    ParamDef{"smtp_data_init_timeout", T::duration, "120s", 1, 3600, "",
+             "time to wait for the DATA reply"},
+    ParamDef{"smtp_data_xfer_timeout", T::duration, "180s", 1, 3600, "",
+             "time allowed for sending each block of message content"},
+    ParamDef{"smtp_data_done_timeout", T::duration, "600s", 1, 3600, "",
+             "time to wait for the reply to the final dot"},
+    ParamDef{"smtp_quit_timeout", T::duration, "300s", 1, 3600, "",
+             "time to wait for the QUIT reply"},
+    ParamDef{"notify_sender", T::choice, "summary", 0, 0, "none|summary|each",
+             "none, summary (one report per finished job), each (RFC 3464 DSN per failure)"},
+};
+
+bool contains_choice(std::string_view choices, std::string_view value) {
+    while (!choices.empty()) {
+        auto bar = choices.find('|');
+        if (choices.substr(0, bar) == value) return true;
+        if (bar == std::string_view::npos) break;
+        choices.remove_prefix(bar + 1);
+    }
+    return false;
+}
+
+std::string bounds_problem(const ParamDef& def, std::int64_t v, std::string_view value) {
+    if (v < def.min || v > def.max)
+        return "out of range (" + std::to_string(def.min) + ".." + std::to_string(def.max) +
+               "): " + std::string(value);
+    return {};
+}
+
+}  // namespace
+
+std::span<const ParamDef> param_table() { return kParams; }
+
+const ParamDef* find_param(std::string_view name) {
+    auto it = std::find_if(kParams.begin(), kParams.end(),
+                           [&](const ParamDef& d) { return d.name == name; });
+    return it == kParams.end() ? nullptr : &*it;
+}
+
+bool parse_integer(std::string_view text, std::int64_t& value) {
+    if (text.empty()) return false;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return ec == std::errc() && p == text.data() + text.size();
+}
+
+bool parse_duration(std::string_view text, std::int64_t& seconds) {
+    if (text.empty()) return false;
+    std::int64_t unit = 1;
+    switch (text.back()) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = kDay; break;
+        case 'w': unit = 7 * kDay; break;
+        default: unit = 0;
+    }
+    if (unit != 0) text.remove_suffix(1);
+    else unit = 1;
+    std::int64_t n = 0;
+    if (!parse_integer(text, n) || n < 0 || n > INT64_MAX / unit) return false;
+    seconds = n * unit;
+    return true;
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : text) {
+        if (c == ',' || std::isspace(static_cast<unsigned char>(c))) {
+            if (!cur.empty()) out.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+std::string check_param_value(const ParamDef& def, std::string_view value) {
+    std::int64_t v = 0;
+    switch (def.type) {
+        case T::string:
+        case T::path:
+        case T::list:
+            return {};
+        case T::integer:
+        case T::size:
+            if (!parse_integer(value, v)) return "not a whole number: " + std::string(value);
+            return bounds_problem(def, v, value);
+        case T::duration:
+            if (!parse_duration(value, v))
+                return "not a duration (a number with s, m, h or d): " + std::string(value);
+            return bounds_problem(def, v, value);
+        case T::durations: {
+            auto items = split_list(value);
+            if (items.empty()) return "needs at least one duration";
+            for (const auto& item : items) {
+                if (!parse_duration(item, v))
+                    return "not a duration (a number with s, m, h or d): " + item;
+                if (auto p = bounds_problem(def, v, item); !p.empty()) return p;
+            }
+            return {};
+        }
+        case T::choice:
+            if (!contains_choice(def.choices, value))
+                return "must be one of " + std::string(def.choices) + ": " + std::string(value);
+            return {};
+        case T::boolean:
+            if (value != "yes" && value != "no") return "must be yes or no: " + std::string(value);
+            return {};
+    }
+    return {};
+}
+
+}  // namespace mxlane

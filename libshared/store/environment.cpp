@@ -1,0 +1,183 @@
+// environment: the Berkeley DB environment in queue_directory, its databases, and retried transactions.
+#include "libshared/store/environment.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "libshared/store/codec.hpp"
+#include "libshared/store/records.hpp"
+
+namespace mxlane::store {
+namespace {
+
+// Keeps the pending recipients in the due index, in next-attempt order.
+int due_callback(Db*, const Dbt* key, const Dbt* data, Dbt* result) {
+    auto k = Recipient::due_key(
+        std::string_view(static_cast<const char*>(key->get_data()), key->get_size()),
+        std::string_view(static_cast<const char*>(data->get_data()), data->get_size()));
+    if (!k) return DB_DONOTINDEX;
+    void* mem = std::malloc(k->size());
+    if (!mem) return ENOMEM;
+    std::memcpy(mem, k->data(), k->size());
+    result->set_data(mem);
+    result->set_size(static_cast<u_int32_t>(k->size()));
+    result->set_flags(DB_DBT_APPMALLOC);
+    return 0;
+}
+
+void make_dir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+        throw StoreError("cannot create queue_directory " + dir + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+Environment::Environment(const std::string& dir) : dir_(dir) {
+    try {
+        make_dir(dir_);
+        env_.set_error_stream(nullptr);
+        env_.set_cachesize(0, 64 * 1024 * 1024, 1);
+        env_.set_lg_bsize(4 * 1024 * 1024);
+        env_.set_lg_max(32 * 1024 * 1024);
+        env_.set_lk_max_locks(500000);
+        env_.set_lk_max_objects(500000);
+        env_.set_lk_max_lockers(20000);
+        env_.set_tx_max(2000);
+        env_.set_lk_detect(DB_LOCK_DEFAULT);
+        env_.log_set_config(DB_LOG_AUTO_REMOVE, 1);
+        // DB_REGISTER + DB_RECOVER: the first process to open after a crash runs
+        // recovery while the others wait; with no crash the flag is a no-op.
+        env_.open(dir_.c_str(),
+                  DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL | DB_INIT_TXN | DB_THREAD |
+                      DB_REGISTER | DB_RECOVER,
+                  0660);
+        meta_ = open_db("meta.db");
+        jobs_ = open_db("jobs.db");
+        job_names_ = open_db("job_names.db");
+        messages_ = open_db("messages.db");
+        bodies_ = open_db("bodies.db");
+        counts_ = open_db("counts.db");
+        recipients_ = open_db("recipients.db");
+        due_ = open_db("due.db");
+        inflight_ = open_db("inflight.db");
+        suppressed_ = open_db("suppressed.db");
+        recipients_->associate(nullptr, due_.get(), due_callback, DB_CREATE);
+        check_schema();
+        job_seq_ = open_sequence("seq:job");
+        msg_seq_ = open_sequence("seq:message");
+    } catch (const DbException& e) {
+        throw StoreError("cannot open the queue store in " + dir_ + ": " + e.what());
+    }
+}
+
+Environment::~Environment() {
+    // Secondary before primary; errors at close have nowhere useful to go.
+    for (auto* seq : {job_seq_.get(), msg_seq_.get()}) {
+        if (!seq) continue;
+        try {
+            seq->close(0);
+        } catch (const DbException&) {
+        }
+    }
+    for (auto* db : {due_.get(), recipients_.get(), suppressed_.get(), inflight_.get(), counts_.get(),
+                     bodies_.get(), messages_.get(), job_names_.get(), jobs_.get(), meta_.get()}) {
+        if (!db) continue;
+        try {
+            db->close(0);
+        } catch (const DbException&) {
+        }
+    }
+    try {
+        env_.close(0);
+    } catch (const DbException&) {
+    }
+}
+
+std::unique_ptr<Db> Environment::open_db(const char* file, std::uint32_t extra_flags) {
+    auto db = std::make_unique<Db>(&env_, 0);
+    if (extra_flags) db->set_flags(extra_flags);
+    db->open(nullptr, file, nullptr, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0660);
+    return db;
+}
+
+void Environment::check_schema() {
+    transact([&](DbTxn* txn) {
+        auto v = get(*meta_, txn, "schema_version", DB_RMW);
+        if (!v) {
+            put(*meta_, txn, "schema_version", std::to_string(kSchemaVersion));
+            return;
+        }
+        if (*v != std::to_string(kSchemaVersion))
+            throw StoreError("queue store in " + dir_ + " has schema version " + *v +
+                             ", this mxlane reads version " + std::to_string(kSchemaVersion));
+    });
+}
+
+std::optional<std::string> Environment::get(Db& db, DbTxn* txn, const std::string& key,
+                                             std::uint32_t flags) {
+    Dbt k(const_cast<char*>(key.data()), static_cast<u_int32_t>(key.size()));
+    Dbt d;
+    d.set_flags(DB_DBT_MALLOC);
+    int rc = db.get(txn, &k, &d, flags);
+    if (rc == DB_NOTFOUND || rc == DB_KEYEMPTY) return std::nullopt;
+    std::string out(static_cast<const char*>(d.get_data()), d.get_size());
+    std::free(d.get_data());
+    return out;
+}
+
+void Environment::put(Db& db, DbTxn* txn, const std::string& key, const std::string& value) {
+    Dbt k(const_cast<char*>(key.data()), static_cast<u_int32_t>(key.size()));
+    Dbt d(const_cast<char*>(value.data()), static_cast<u_int32_t>(value.size()));
+    db.put(txn, &k, &d, 0);
+}
+
+bool Environment::del(Db& db, DbTxn* txn, const std::string& key) {
+    Dbt k(const_cast<char*>(key.data()), static_cast<u_int32_t>(key.size()));
+    return db.del(txn, &k, 0) == 0;
+}
+
+std::unique_ptr<DbSequence> Environment::open_sequence(const char* name) {
+    auto seq = std::make_unique<DbSequence>(meta_.get(), 0);
+    seq->initial_value(1);
+    seq->set_cachesize(64);
+    Dbt key(const_cast<char*>(name), static_cast<u_int32_t>(std::strlen(name)));
+    seq->open(nullptr, &key, DB_CREATE | DB_THREAD);
+    return seq;
+}
+
+std::uint64_t Environment::next_from(DbSequence& seq) {
+    try {
+        db_seq_t v = 0;
+        seq.get(nullptr, 1, &v, 0);
+        return static_cast<std::uint64_t>(v);
+    } catch (const DbException& e) {
+        throw StoreError(std::string("queue store: cannot take an id: ") + e.what());
+    }
+}
+
+void Environment::maybe_checkpoint() {
+    if (commits_.load() < 200) return;
+    commits_ = 0;
+    try {
+        env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
+    } catch (const DbException&) {
+        // A failed checkpoint only means a longer recovery; the next one will try again.
+    }
+}
+
+void Environment::backoff(int attempt) {
+    thread_local std::minstd_rand rng(std::random_device{}());
+    int ms = std::min(50, 1 + attempt * 2);
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % (ms * 1000 + 1)));
+}
+
+void Environment::retries_exhausted() {
+    throw StoreError("queue store in " + dir_ + ": transaction kept deadlocking, gave up");
+}
+
+}  // namespace mxlane::store

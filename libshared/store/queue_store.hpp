@@ -1,0 +1,143 @@
+// queue_store: the queue's operations: intake, due scan and claim, results, admin, suppression.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "libshared/store/environment.hpp"
+#include "libshared/store/records.hpp"
+
+namespace mxlane::store {
+
+std::int64_t now_ms();
+
+// A recipient to add: address plus personalisation values (in field_names order).
+struct NewRecipient {
+    std::string address;
+    std::vector<std::string> fields;
+};
+
+// One message and its recipients, committed in one transaction.
+struct Intake {
+    std::string job_name;        // joins the job with this name; empty: a job of its own
+    std::string sender;
+    std::string host_queue_id;
+    std::string mail_params;
+    std::vector<std::string> field_names;
+    bool personalised = false;
+    bool eight_bit = false;
+    bool smtputf8 = false;
+    JobState job_state = JobState::active;  // incoming: recipients follow in add_recipients()
+    std::vector<NewRecipient> recipients;
+};
+
+struct IntakeResult {
+    std::uint64_t job_id = 0;
+    std::uint64_t message_id = 0;
+    std::size_t recipients = 0;
+    bool new_job = false;
+};
+
+// What the scheduler takes from the due index.
+struct Claim {
+    std::vector<Recipient> due;        // to deliver now; marked in flight
+    std::vector<Recipient> expired;    // lifetime ran out: now expired (final)
+    std::vector<Recipient> suppressed; // on the suppression list: now suppressed (final)
+};
+
+// The result of one attempt for one recipient.
+struct Outcome {
+    std::uint64_t job_id = 0, seq = 0;
+    RcptState state = RcptState::deferred;
+    std::int64_t next_attempt = 0;  // deferred only
+    std::int64_t attempt_time = 0;
+    int reply_code = 0;
+    std::string dsn, reply_text, host, path;
+    bool count_attempt = true;      // false for a recipient put back without being tried
+    bool suppress = false;          // add the address to the suppression list (bad mailbox)
+};
+
+class QueueStore {
+public:
+    explicit QueueStore(const std::string& queue_directory);
+    Environment& env() { return *env_; }
+
+    // ---- intake (milter, mxlanectl submit)
+    IntakeResult add_message(const Intake& in, std::istream& text, std::int64_t now);
+    // More recipients for a message added with job_state incoming; one transaction per call.
+    void add_recipients(std::uint64_t job_id, std::uint64_t message_id,
+                        std::span<const NewRecipient> rcpts, std::int64_t now);
+    // Makes an incoming job active (its recipients become deliverable).
+    void activate_job(std::uint64_t job_id);
+
+    // ---- scheduler
+    // Puts recipients left in flight by a process that died back into the due index.
+    std::size_t recover_inflight(std::int64_t now);
+    // Takes up to `limit` recipients due at or before `until` in time order, in one
+    // transaction: expired and suppressed ones get their final state, the others
+    // are marked in flight (due again at now + lease if this process dies).
+    Claim claim_due(std::int64_t until, std::size_t limit, std::int64_t now, std::int64_t lifetime_ms,
+                    std::int64_t lease_ms);
+    // Writes results in one transaction; returns the ids of jobs that just finished.
+    std::vector<std::uint64_t> write_results(std::span<const Outcome> outcomes);
+    // Earliest next_attempt in the due index, if any.
+    std::optional<std::int64_t> next_due();
+
+    // ---- reading
+    std::optional<Job> job(std::uint64_t id);
+    std::vector<Job> jobs();
+    std::vector<Message> messages(std::uint64_t job_id);
+    std::optional<Message> message(std::uint64_t job_id, std::uint64_t msg_id);
+    std::optional<Recipient> recipient(std::uint64_t job_id, std::uint64_t seq);
+    // Calls f for each recipient of the job in sequence order (optionally one state);
+    // f returns false to stop. Reads in batches so a million recipients stream.
+    void each_recipient(std::uint64_t job_id, std::optional<RcptState> state,
+                        const std::function<bool(const Recipient&)>& f);
+    // The message text, chunk by chunk.
+    void read_text(const Message& m, const std::function<void(std::string_view)>& f);
+    std::string text(const Message& m);
+    std::optional<std::uint64_t> job_by_name(const std::string& name);
+
+    // ---- admin
+    std::size_t flush(std::optional<std::uint64_t> job_id, std::int64_t now);
+    std::size_t hold(std::uint64_t job_id);
+    std::size_t release(std::uint64_t job_id, std::int64_t now);
+    std::size_t inflight_count(std::uint64_t job_id);
+    void remove_job(std::uint64_t job_id);
+    void set_notified(std::uint64_t job_id);
+
+    // ---- suppression list (addresses compared lower-cased)
+    bool suppress(const std::string& address, const std::string& reason, std::int64_t now);  // false: already there
+    bool unsuppress(const std::string& address);
+    bool is_suppressed(const std::string& address);
+    struct Suppression {
+        std::string address, reason;
+        std::int64_t added = 0;
+    };
+    std::vector<Suppression> suppressions();
+
+private:
+    std::optional<Job> load_job(DbTxn* txn, std::uint64_t id, std::uint32_t flags = 0);
+    void save_job(DbTxn* txn, const Job& j);
+    Job find_or_create_job(DbTxn* txn, const Intake& in, std::int64_t now, bool& created);
+    void store_text(DbTxn* txn, Message& m, std::istream& text);
+    void insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
+                           std::span<const NewRecipient> rcpts, std::int64_t now);
+    // Adds deltas to a message's per-state counters.
+    void add_counts(DbTxn* txn, std::uint64_t job_id, std::uint64_t msg_id,
+                    const std::array<std::int64_t, kStateCount>& delta);
+    void sum_counts(DbTxn* txn, Job& job);
+    // Applies change to every recipient of a job (in batches of transactions); change
+    // returns false to leave a recipient as it is. Returns how many changed.
+    std::size_t rewrite_recipients(std::uint64_t job_id,
+                                   const std::function<bool(DbTxn*, Recipient&)>& change);
+
+    std::unique_ptr<Environment> env_;
+};
+
+}  // namespace mxlane::store

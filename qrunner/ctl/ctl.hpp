@@ -1,0 +1,54 @@
+// ctl: shared pieces of the mxlanectl commands (arguments, output, store access).
+#pragma once
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "libshared/config_file.hpp"
+#include "libshared/store/queue_store.hpp"
+
+namespace mxlane::ctl {
+
+// A bad argument or an unknown job: one line on stderr, exit status 1.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Context {
+    Config cfg;
+    std::vector<std::string> args;  // after the command name, options removed: --json
+    bool json = false;
+    std::unique_ptr<store::QueueStore> queue;
+
+    store::QueueStore& store();  // opened on first use
+    // Takes "--name VALUE" out of args; nullopt when absent.
+    std::optional<std::string> take_option(const std::string& name);
+    bool take_flag(const std::string& name);
+    // Refuses leftover arguments (anything not consumed).
+    void no_more_args(std::size_t allowed = 0) const;
+    std::uint64_t job_arg(std::size_t index);  // "J00002A" -> id; unknown -> UsageError
+};
+
+// "2026-11-28T19:54:06Z" from ms since the epoch; "" for 0.
+std::string iso_time(std::int64_t ms);
+
+// Left-aligned text columns for people.
+class Table {
+public:
+    explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
+    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+    std::string str() const;
+
+private:
+    std::vector<std::vector<std::string>> rows_;
+};
+
+int cmd_config(Context& c);
+int cmd_jobs(Context& c);
+int cmd_job(Context& c);
+int cmd_recipients(Context& c);
+
+}  // namespace mxlane::ctl

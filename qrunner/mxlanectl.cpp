@@ -1,0 +1,71 @@
+// mxlanectl: shows and steers the mxlane queue (jobs, recipients, configuration).
+#include <cstring>
+#include <iostream>
+#include <map>
+
+#include "libshared/log.hpp"
+#include "qrunner/ctl/ctl.hpp"
+
+using namespace mxlane;
+
+namespace {
+
+const char* kUsage =
+    "usage: mxlanectl [-c FILE] COMMAND [ARGS] [--json]\n"
+    "commands:\n"
+    "  jobs                          one row per job with counts by recipient state\n"
+    "  job ID                        one job and its messages\n"
+    "  recipients ID [--state S]     the job's recipients\n"
+    "  config [-n] [-x]              the effective configuration (-n: only what the file sets)\n";
+
+using Command = int (*)(ctl::Context&);
+
+const std::map<std::string, Command>& commands() {
+    static const std::map<std::string, Command> table = {
+        {"config", ctl::cmd_config},
+        {"jobs", ctl::cmd_jobs},
+        {"job", ctl::cmd_job},
+        {"recipients", ctl::cmd_recipients},
+    };
+    return table;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    log::open_stderr("ctl");
+    std::string config_file = Config::default_path();
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "-c") == 0 && i + 1 < argc && args.empty()) config_file = argv[++i];
+        else if (std::strcmp(argv[i], "-h") == 0 || std::strcmp(argv[i], "--help") == 0) {
+            std::cout << kUsage;
+            return 0;
+        } else args.emplace_back(argv[i]);
+    }
+    if (args.empty()) {
+        std::cerr << kUsage;
+        return 1;
+    }
+    auto it = commands().find(args[0]);
+    if (it == commands().end()) {
+        std::cerr << "mxlanectl: unknown command: " << args[0] << " (mxlanectl --help lists them)\n";
+        return 1;
+    }
+    ctl::Context c;
+    c.args.assign(args.begin() + 1, args.end());
+    c.json = c.take_flag("--json");
+    try {
+        c.cfg = Config::load(config_file);
+        return it->second(c);
+    } catch (const ConfigError& e) {
+        std::cerr << "mxlanectl: fatal: " << e.what() << "\n";
+        return 1;
+    } catch (const ctl::UsageError& e) {
+        std::cerr << "mxlanectl: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "mxlanectl: error: " << e.what() << "\n";
+        return 2;
+    }
+}

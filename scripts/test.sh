@@ -1,0 +1,35 @@
+#!/bin/bash
+# test.sh: installs what is missing, builds, and runs the whole test suite (make check),
+# then the unit tests again under AddressSanitizer and UBSan. Exit 0 only when all pass.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bash "$top/scripts/deps.sh" || exit 1
+bash "$top/scripts/build.sh" || exit 1
+build=${MXLANE_BUILD:-$top/build}
+
+status=0
+cd "$build"
+make -j2 check >check.out 2>&1 || status=1
+grep -E '^(PASS|FAIL|XFAIL|XPASS|ERROR|SKIP):' check.out
+for log in $(find tests -name '*.log' ! -name test-suite.log); do
+  if grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
+    echo "---- $log"; tail -40 "$log"
+  fi
+done
+
+if [ "${MXLANE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  echo "== unit tests under AddressSanitizer + UBSan"
+  MXLANE_BUILD=$top/build-sanitizers MXLANE_CONFIGURE_FLAGS=--enable-sanitizers bash "$top/scripts/build.sh" || exit 1
+  (cd "$top/build-sanitizers/tests" && make unit/unit_tests >/dev/null 2>&1 &&
+     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./unit/unit_tests > ../sanitizers.out 2>&1)
+  san=$?
+  tail -1 "$top/build-sanitizers/sanitizers.out"
+  [ $san -eq 0 ] || { echo "FAIL: unit tests under sanitizers"; grep -B2 -A20 -m3 'ERROR\|runtime error' "$top/build-sanitizers/sanitizers.out"; status=1; }
+fi
+
+pass=$(grep -cE '^(PASS|XFAIL):' "$build/check.out")
+fail=$(grep -cE '^(FAIL|ERROR|XPASS):' "$build/check.out")
+skip=$(grep -cE '^SKIP:' "$build/check.out")
+[ "$status" -eq 0 ] || [ "$fail" -gt 0 ] || fail=1
+echo "tests: $pass passed, $fail failed, $skip skipped"
+exit $status
