@@ -11,7 +11,14 @@ namespace mxlane::smtp {
 
 namespace {
 constexpr std::size_t max_cached_sessions = 4096;
+
+// Where the SSL_CTX points back to its TlsContext (asio keeps its own verify
+// callback in the app data slot, so that one is taken).
+int context_index() {
+    static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
 }
+}  // namespace
 
 std::optional<TlsLevel> parse_tls_level(std::string_view text) {
     if (text == "none") return TlsLevel::none;
@@ -61,7 +68,7 @@ TlsContext::TlsContext(const std::string& ca_file) : ctx_(boost::asio::ssl::cont
     // certificate; the result is read afterwards (SSL_get_verify_result).
     SSL_CTX* native = ctx_.native_handle();
     SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
-    SSL_CTX_set_app_data(native, this);
+    SSL_CTX_set_ex_data(native, context_index(), this);
     // Client-side cache only; OpenSSL hands us each new session (with TLS 1.3
     // that arrives after the handshake, in a NewSessionTicket).
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -93,7 +100,7 @@ void TlsContext::prepare(SSL* ssl, const std::string& server_name) {
 
 int TlsContext::on_new_session(SSL* ssl, SSL_SESSION* session) {
     const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    auto* self = static_cast<TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+    auto* self = static_cast<TlsContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
     if (!name || !self || !SSL_SESSION_is_resumable(session)) return 0;
     self->remember(name, session);
     return 1;  // we keep the reference
