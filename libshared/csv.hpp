@@ -1,0 +1,53 @@
+// csv: RFC 4180 records read from and written to streams, one record at a time.
+#pragma once
+#include <cstddef>
+#include <istream>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mxlane {
+
+// A malformed file; what() names the line where the bad record starts.
+class CsvError : public std::runtime_error {
+public:
+    CsvError(std::size_t line, const std::string& what)
+        : std::runtime_error("line " + std::to_string(line) + ": " + what), line_(line) {}
+    std::size_t line() const { return line_; }
+
+private:
+    std::size_t line_;
+};
+
+// Reads records one by one, so that a file of any length streams. Fields may be
+// quoted ("a, b", "say ""hi""", line breaks inside); lines end in CRLF or LF.
+// A UTF-8 byte order mark at the start is skipped (spreadsheets write one) and
+// so are empty lines. A record longer than max_record bytes is an error rather
+// than a reason to read the rest of the file into memory (an unclosed quote).
+class CsvReader {
+public:
+    explicit CsvReader(std::istream& in, std::size_t max_record = 1 << 20) : in_(in), max_record_(max_record) {}
+    // The next record into `fields`; false at the end of the input.
+    bool next(std::vector<std::string>& fields);
+    // The line the record last returned starts on (1-based).
+    std::size_t line() const { return record_line_; }
+
+private:
+    int get();
+    void add_char(std::string& field, char c);
+    bool read_quoted(std::string& field);  // false: the record ended with the field
+    std::istream& in_;
+    std::size_t max_record_;
+    std::size_t line_ = 1, record_line_ = 0, record_size_ = 0;
+    bool started_ = false;
+};
+
+// One field as RFC 4180 wants it: quoted when it holds a comma, a quote, a line
+// break, or blanks at either end; otherwise as it is.
+std::string csv_field(std::string_view value);
+// One record, fields joined by commas, ended by CRLF.
+void write_csv_record(std::ostream& out, const std::vector<std::string>& fields);
+
+}  // namespace mxlane

@@ -1,0 +1,35 @@
+// template: {{column}} personalisation of a message text for one recipient.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mxlane {
+
+// A placeholder is "{{" NAME "}}", with optional blanks around NAME; NAME is
+// letters, digits, '_', '-' and '.', compared exactly (case matters). Anything
+// else between braces ("{{ }}", "{{a b}}", a lone "{{") is plain text.
+//
+// The name "address" always gives the recipient's address, whatever the first
+// column of the recipients file is called (mxlanectl submit rewrites a
+// placeholder naming the first column to {{address}} before it stores the text).
+
+// Does the text hold at least one placeholder? (no: the message is not personalised)
+bool has_placeholders(std::string_view text);
+
+// The distinct placeholder names in order of first appearance.
+std::vector<std::string> placeholders(std::string_view text);
+
+// The text for one recipient: each placeholder becomes the value of the field
+// of that name (names[i] -> values[i]) or the address for "address"; a name
+// with no field stays as it is. Values are inserted once and never scanned
+// again, so a value holding "{{x}}" arrives literally. In the header section
+// (up to the first empty line) CR and LF in a value become spaces, so that a
+// field can never add a header line.
+std::string render_template(std::string_view text, const std::vector<std::string>& names,
+                            const std::vector<std::string>& values, std::string_view address);
+
+// The text with every placeholder named `from` renamed to `to`; the rest unchanged.
+std::string rename_placeholder(std::string_view text, std::string_view from, std::string_view to);
+
+}  // namespace mxlane
