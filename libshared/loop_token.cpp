@@ -1,0 +1,151 @@
+// loop_token: the X-Mxlane-Relayed header value that keeps relayed mail from being captured again.
+#include "libshared/loop_token.hpp"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <mutex>
+
+namespace mxlane {
+namespace {
+
+constexpr std::size_t kKeyBytes = 32;
+constexpr std::int64_t kFutureSkew = 300;  // seconds a token may come "from the future"
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Reads exactly the key file; nullopt-like empty string when it does not exist.
+std::string read_key_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return {};
+        throw LoopKeyError("cannot read " + path + ": " + errno_text());
+    }
+    char buf[kKeyBytes + 1];
+    std::size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = ::read(fd, buf + got, sizeof buf - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            throw LoopKeyError("cannot read " + path + ": " + std::strerror(e));
+        }
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    if (got != kKeyBytes)
+        throw LoopKeyError(path + " is damaged: " + std::to_string(got) + " bytes, want " +
+                           std::to_string(kKeyBytes));
+    return std::string(buf, kKeyBytes);
+}
+
+// Writes a fresh key to a private temporary file (mkstemp: O_EXCL, mode 0600)
+// and links it into place: link() fails when another process won the race, and
+// nobody ever sees a half-written key.
+void create_key_file(const std::string& dir, const std::string& path) {
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
+        throw LoopKeyError("cannot create " + dir + ": " + errno_text());
+    unsigned char key[kKeyBytes];
+    if (RAND_bytes(key, sizeof key) != 1) throw LoopKeyError("no random bytes for " + path);
+    std::string tmp = path + ".XXXXXX";
+    int fd = ::mkstemp(tmp.data());
+    if (fd < 0) throw LoopKeyError("cannot create " + tmp + ": " + errno_text());
+    bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, key, sizeof key) == static_cast<ssize_t>(sizeof key) &&
+              ::fsync(fd) == 0;
+    int e = errno;
+    ::close(fd);
+    OPENSSL_cleanse(key, sizeof key);
+    if (ok && ::link(tmp.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+        ok = false;
+        e = errno;
+    }
+    ::unlink(tmp.c_str());
+    if (!ok) throw LoopKeyError("cannot create " + path + ": " + std::strerror(e));
+}
+
+std::string hmac_hex(const std::string& key, std::string_view text) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+              reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len))
+        throw LoopKeyError("HMAC-SHA256 failed");
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(len * 2);
+    for (unsigned int i = 0; i < len; ++i) {
+        out += digits[md[i] >> 4];
+        out += digits[md[i] & 15];
+    }
+    return out;
+}
+
+bool parse_i64(std::string_view s, std::int64_t& v) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+}  // namespace
+
+std::string loop_key(const std::string& queue_directory) {
+    static std::mutex mu;
+    static std::map<std::string, std::string> cache;
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(queue_directory); it != cache.end()) return it->second;
+    std::string path = queue_directory + "/loop.key";
+    std::string key = read_key_file(path);
+    if (key.empty()) {
+        create_key_file(queue_directory, path);
+        key = read_key_file(path);
+        if (key.empty()) throw LoopKeyError("cannot read " + path + ": it vanished after creation");
+    }
+    cache.emplace(queue_directory, key);
+    return key;
+}
+
+std::string loop_token_make_at(const std::string& queue_directory, std::string_view job_id,
+                               std::uint64_t message_id, std::int64_t now) {
+    std::string text = std::string(job_id) + "." + std::to_string(message_id) + "." + std::to_string(now);
+    return text + "." + hmac_hex(loop_key(queue_directory), text);
+}
+
+std::string loop_token_make(const std::string& queue_directory, std::string_view job_id,
+                            std::uint64_t message_id) {
+    return loop_token_make_at(queue_directory, job_id, message_id, std::time(nullptr));
+}
+
+bool loop_token_valid_at(const std::string& queue_directory, std::string_view token,
+                         std::int64_t max_age_seconds, std::int64_t now) {
+    // Header values may arrive with folding white space around them.
+    while (!token.empty() && std::strchr(" \t\r\n", token.front())) token.remove_prefix(1);
+    while (!token.empty() && std::strchr(" \t\r\n", token.back())) token.remove_suffix(1);
+    auto mac_dot = token.rfind('.');
+    if (mac_dot == std::string_view::npos || token.size() - mac_dot - 1 != 64) return false;
+    std::string_view text = token.substr(0, mac_dot);
+    auto time_dot = text.rfind('.');
+    if (time_dot == std::string_view::npos) return false;
+    std::int64_t made = 0;
+    if (!parse_i64(text.substr(time_dot + 1), made)) return false;
+    if (made > now + kFutureSkew || now - made > max_age_seconds) return false;
+    std::string want = hmac_hex(loop_key(queue_directory), text);
+    return CRYPTO_memcmp(want.data(), token.data() + mac_dot + 1, want.size()) == 0;
+}
+
+bool loop_token_valid(const std::string& queue_directory, std::string_view token,
+                      std::int64_t max_age_seconds) {
+    return loop_token_valid_at(queue_directory, token, max_age_seconds, std::time(nullptr));
+}
+
+}  // namespace mxlane

@@ -1,0 +1,77 @@
+// enqueue: the durable take-over at end of message: job, message and recipients in one commit.
+#include "milter/enqueue.hpp"
+
+#include "libshared/store/records.hpp"
+
+namespace mxlane::milter {
+namespace {
+
+constexpr std::int64_t kReopenDelayMs = 5000;  // between attempts to open a broken store
+
+}  // namespace
+
+Intake::Intake(std::string queue_directory) : dir_(std::move(queue_directory)) {}
+
+Intake::~Intake() { close(); }
+
+std::string Intake::try_open() {
+    std::unique_lock lock(mu_);
+    if (store_) return {};
+    if (closed_) return "mxlane-milter is stopping";
+    std::int64_t now = store::now_ms();
+    if (now < next_open_ms_) return open_error_;
+    try {
+        store_ = std::make_unique<store::QueueStore>(dir_);
+        open_error_.clear();
+        return {};
+    } catch (const std::exception& e) {
+        open_error_ = e.what();
+        next_open_ms_ = now + kReopenDelayMs;
+        return open_error_;
+    }
+}
+
+Enqueued Intake::commit(store::QueueStore& qs, MessageContext& msg, const std::string& host_queue_id) {
+    store::Intake in;
+    in.job_name = msg.job_name;
+    in.sender = msg.sender();
+    in.host_queue_id = host_queue_id;
+    in.mail_params = msg.mail_params();
+    in.eight_bit = msg.eight_bit();
+    in.smtputf8 = msg.smtputf8();
+    in.recipients.reserve(msg.recipients().size());
+    for (const auto& r : msg.recipients()) in.recipients.push_back(store::NewRecipient{r, {}});
+    auto r = qs.add_message(in, msg.text(), store::now_ms());
+    return Enqueued{r.job_id, r.message_id, r.new_job};
+}
+
+Enqueued Intake::enqueue(MessageContext& msg, const std::string& host_queue_id) {
+    // The shared lock lets intakes commit side by side (and share a log flush);
+    // only opening and closing the store take it alone.
+    for (int pass = 0; pass < 2; ++pass) {
+        {
+            std::shared_lock lock(mu_);
+            if (store_) return commit(*store_, msg, host_queue_id);
+        }
+        if (pass == 0) try_open();
+    }
+    std::shared_lock lock(mu_);
+    throw store::StoreError(open_error_.empty() ? "the queue store is not open" : open_error_);
+}
+
+void Intake::close() {
+    std::unique_lock lock(mu_);
+    closed_ = true;
+    open_error_ = "mxlane-milter is stopping";
+    store_.reset();
+}
+
+std::string intake_log_line(const Enqueued& e, const MessageContext& msg, const std::string& host_queue_id,
+                            const std::string& action) {
+    return store::format_job_id(e.job_id) + ": message=" + std::to_string(e.message_id) +
+           ", queue_id=" + (host_queue_id.empty() ? "none" : host_queue_id) + ", from=<" + msg.sender() +
+           ">, nrcpt=" + std::to_string(msg.recipients().size()) + ", size=" + std::to_string(msg.size()) +
+           ", job=\"" + msg.job_name + "\", action=" + action;
+}
+
+}  // namespace mxlane::milter

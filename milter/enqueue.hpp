@@ -1,0 +1,56 @@
+// enqueue: the durable take-over at end of message: job, message and recipients in one commit.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "libshared/store/queue_store.hpp"
+#include "milter/message_context.hpp"
+
+namespace mxlane::milter {
+
+struct Enqueued {
+    std::uint64_t job_id = 0;
+    std::uint64_t message_id = 0;
+    bool new_job = false;
+};
+
+// The queue store as the milter uses it: opened once per process, on first
+// need. When it cannot be opened (a missing or broken queue_directory) every
+// intake fails with the reason, and the next one tries again a few seconds
+// later, so that the milter itself keeps running and ordinary mail flows.
+class Intake {
+public:
+    explicit Intake(std::string queue_directory);
+    ~Intake();
+
+    const std::string& queue_directory() const { return dir_; }
+
+    // Opens the store now; returns the problem ("" when it is open).
+    std::string try_open();
+
+    // Commits the message durably, before the caller answers the MTA.
+    // Throws store::StoreError or std::runtime_error with a reason for the client.
+    Enqueued enqueue(MessageContext& msg, const std::string& host_queue_id);
+
+    // Waits for commits in progress, then closes the store; later intakes fail.
+    void close();
+
+private:
+    Enqueued commit(store::QueueStore& qs, MessageContext& msg, const std::string& host_queue_id);
+
+    std::string dir_;
+    std::shared_mutex mu_;       // shared: an intake in progress; unique: open/close
+    std::unique_ptr<store::QueueStore> store_;
+    std::string open_error_;
+    std::int64_t next_open_ms_ = 0;
+    bool closed_ = false;
+};
+
+// "J00002A: message=17, queue_id=4Xq1, from=<a@b>, nrcpt=3, size=1234, job=\"spring\", action=discard"
+std::string intake_log_line(const Enqueued& e, const MessageContext& msg, const std::string& host_queue_id,
+                            const std::string& action);
+
+}  // namespace mxlane::milter

@@ -1,0 +1,96 @@
+// intake_policy: is this message a bulk job, and is that already known at this step?
+#include "milter/intake_policy.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "libshared/address.hpp"
+#include "libshared/config_file.hpp"
+
+namespace mxlane::milter {
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::strchr(" \t\r\n", s.front())) s.remove_prefix(1);
+    while (!s.empty() && std::strchr(" \t\r\n", s.back())) s.remove_suffix(1);
+    return s;
+}
+
+bool matches_any(const std::vector<std::string>& patterns, std::string_view address) {
+    for (const auto& pat : patterns)
+        if (address_matches(address, pat)) return true;
+    return false;
+}
+
+}  // namespace
+
+std::vector<std::string> expand_patterns(const std::vector<std::string>& entries, const std::string& param) {
+    std::vector<std::string> out;
+    for (const auto& e : entries) {
+        if (e.empty() || e.front() != '/') {
+            out.push_back(e);
+            continue;
+        }
+        std::ifstream in(e);
+        if (!in) throw ConfigError(param + ": cannot read " + e + ": " + std::strerror(errno));
+        std::string line;
+        while (std::getline(in, line)) {
+            std::string_view p = trim(line);
+            if (!p.empty() && p.front() != '#') out.emplace_back(p);
+        }
+    }
+    return out;
+}
+
+IntakePolicy IntakePolicy::from_config(const Config& cfg) {
+    IntakePolicy p;
+    p.bulk_header = std::string(trim(cfg.get("bulk_header")));
+    p.min_recipients = static_cast<std::size_t>(cfg.integer("bulk_min_recipients"));
+    auto where = [&](const char* name) { return cfg.file() + ": " + name; };
+    p.sender_patterns = expand_patterns(cfg.list("bulk_senders"), where("bulk_senders"));
+    p.sasl_patterns = expand_patterns(cfg.list("bulk_sasl_users"), where("bulk_sasl_users"));
+    return p;
+}
+
+bool sender_is_bulk(const IntakePolicy& p, std::string_view sender) {
+    return !sender.empty() && matches_any(p.sender_patterns, sender);
+}
+
+bool sasl_login_is_bulk(const IntakePolicy& p, std::string_view login) {
+    if (login.empty()) return false;
+    std::string lower = to_lower(login);
+    for (const auto& pat : p.sasl_patterns)
+        if (to_lower(pat) == lower) return true;
+    return login.find('@') != std::string_view::npos && matches_any(p.sasl_patterns, login);
+}
+
+Verdict decide(const IntakePolicy& p, const IntakeFacts& f, Step step) {
+    if (f.bulk_sender || f.bulk_login || f.bulk_header_seen) return Verdict::bulk;
+    if (p.min_recipients > 0 && f.recipients >= p.min_recipients) return Verdict::bulk;
+    // More recipients may come until DATA; the header can only be ruled out at end of headers.
+    bool count_open = p.min_recipients > 0 && step < Step::data;
+    bool header_open = !p.bulk_header.empty() && step < Step::eoh;
+    return count_open || header_open ? Verdict::undecided : Verdict::ordinary;
+}
+
+bool is_bulk_header(const IntakePolicy& p, std::string_view name) {
+    return !p.bulk_header.empty() && to_lower(trim(name)) == to_lower(p.bulk_header);
+}
+
+std::string job_name_from_header(std::string_view value) {
+    std::string out;
+    bool space = false;
+    for (char c : trim(value)) {
+        if (c == '\r' || c == '\n' || c == '\t' || c == ' ') {
+            space = true;  // folding and runs of white space become one space
+            continue;
+        }
+        if (space && !out.empty()) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+}  // namespace mxlane::milter

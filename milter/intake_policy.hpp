@@ -1,0 +1,60 @@
+// intake_policy: is this message a bulk job, and is that already known at this step?
+#pragma once
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mxlane {
+class Config;
+
+namespace milter {
+
+// The bulk_* parameters, with /path/file patterns read in.
+struct IntakePolicy {
+    std::string bulk_header;                  // empty: the header rule is off
+    std::size_t min_recipients = 0;           // 0: the count rule is off
+    std::vector<std::string> sender_patterns; // user@dom, @dom, dom
+    std::vector<std::string> sasl_patterns;   // the same forms, or a bare login
+
+    // Throws ConfigError ("FILE: bulk_senders: cannot read /x: ...") when a
+    // pattern file cannot be read.
+    static IntakePolicy from_config(const Config& cfg);
+};
+
+// Expands a bulk_senders-style list: an entry starting with '/' names a file
+// with one pattern a line ('#' comments and blank lines skipped).
+std::vector<std::string> expand_patterns(const std::vector<std::string>& entries, const std::string& param);
+
+bool sender_is_bulk(const IntakePolicy& p, std::string_view sender);
+// A login matches a pattern equal to it, or (when it looks like an address)
+// a pattern address_matches() accepts.
+bool sasl_login_is_bulk(const IntakePolicy& p, std::string_view login);
+
+// The milter steps at which a decision can be made, in protocol order.
+enum class Step { envfrom, data, eoh };
+
+// What is known of the message so far.
+struct IntakeFacts {
+    bool bulk_sender = false;      // envelope sender matched bulk_senders
+    bool bulk_login = false;       // {auth_authen} matched bulk_sasl_users
+    std::size_t recipients = 0;    // RCPT TO seen so far
+    bool bulk_header_seen = false; // the bulk_header field was present
+};
+
+enum class Verdict { bulk, ordinary, undecided };
+
+// bulk as soon as one rule matches; ordinary as soon as no rule can still
+// match at a later step (the recipient count is final at DATA, the header
+// rule at end of headers); otherwise undecided.
+Verdict decide(const IntakePolicy& p, const IntakeFacts& f, Step step);
+
+// Is this header field the bulk header (names compare case-insensitively)?
+bool is_bulk_header(const IntakePolicy& p, std::string_view name);
+
+// The job name a bulk_header value gives: unfolded, trimmed. Empty: a job of its own.
+std::string job_name_from_header(std::string_view value);
+
+}  // namespace milter
+}  // namespace mxlane

@@ -1,0 +1,79 @@
+// message_context: one message being received: envelope, header fields, body (spilled to a file when large).
+#pragma once
+#include <cstddef>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "milter/intake_policy.hpp"
+
+namespace mxlane::milter {
+
+// Bodies beyond this many bytes go to a file under queue_directory/tmp.
+constexpr std::size_t kSpillBytes = 1024 * 1024;
+
+class MessageContext {
+public:
+    // spill_dir: where a large text goes (created when first needed);
+    // size_limit: message_size_limit, in bytes of stored text.
+    MessageContext(std::string spill_dir, std::size_t size_limit);
+    MessageContext(const MessageContext&) = delete;
+    MessageContext& operator=(const MessageContext&) = delete;
+
+    // ---- envelope
+    // argv as libmilter gives it: the address, then ESMTP parameters.
+    void set_sender(char** argv);
+    void add_recipient(std::string_view address);
+    void set_login(std::string_view login) { login_ = login; }
+
+    const std::string& sender() const { return sender_; }
+    const std::string& mail_params() const { return mail_params_; }
+    const std::string& login() const { return login_; }
+    const std::vector<std::string>& recipients() const { return recipients_; }
+    bool smtputf8() const { return smtputf8_; }
+    bool eight_bit() const { return eight_bit_; }
+
+    // ---- what the intake policy knows
+    IntakeFacts facts;
+    std::string job_name;                 // from bulk_header; empty: a job of its own
+    std::vector<std::string> loop_tokens; // values of every loop header seen
+
+    // ---- content, stored as the recipients should receive it, CRLF line ends
+    // One header field as "Name: value"; has_leading_space: the value kept its
+    // own white space after the colon (SMFIP_HDR_LEADSPC). Folding is kept.
+    void add_header(std::string_view name, std::string_view value, bool has_leading_space);
+    void end_of_headers();
+    void add_body(std::string_view chunk);
+
+    std::size_t size() const { return size_; }
+    bool too_large() const { return size_ > size_limit_; }
+    std::size_t size_limit() const { return size_limit_; }
+
+    // The stored text from its first byte; valid until the context goes away.
+    // Throws std::runtime_error when a spill file failed.
+    std::istream& text();
+
+private:
+    void append(std::string_view bytes);
+    void spill();
+
+    std::string spill_dir_;
+    std::size_t size_limit_;
+    std::string sender_, mail_params_, login_;
+    std::vector<std::string> recipients_;
+    bool smtputf8_ = false, eight_bit_ = false;
+
+    std::size_t size_ = 0;
+    std::string mem_;                 // the text while it is small
+    std::unique_ptr<std::fstream> file_;  // the text once spilled (already unlinked)
+    std::unique_ptr<std::istringstream> mem_stream_;
+};
+
+// ESMTP MAIL parameters worth keeping for delivery (BODY, SMTPUTF8, RET,
+// ENVID), space-separated; SIZE and AUTH describe the original hop only.
+std::string kept_mail_params(const std::vector<std::string>& params, bool& eight_bit, bool& smtputf8);
+
+}  // namespace mxlane::milter
