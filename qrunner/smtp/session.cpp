@@ -108,6 +108,12 @@ Session::~Session() { close(); }
 
 bool Session::usable() const { return !broken_ && socket_.is_open(); }
 
+std::string Session::tls_log_line() const {
+    if (!tls_) return {};
+    return std::string(to_string(tls_peer_.trust)) + " TLS connection established to " + peer_name_ + ": " +
+           tls_peer_.summary;
+}
+
 Reply Session::broken(Reply why) {
     if (!broken_) broken_ = why;
     close();
@@ -387,6 +393,7 @@ awaitable<void> Session::quit() { co_await asio::co_spawn(strand_, do_quit(), us
 
 awaitable<TransactionResult> Session::do_send(const Envelope& env, std::shared_ptr<const std::string> data) {
     TransactionResult res;
+    if (env.rcpts.empty()) co_return res;
     if (dirty_) co_await do_rset();
     auto fail_all = [&](const Reply& why) {
         res.mail = why;
@@ -518,7 +525,7 @@ awaitable<void> Session::do_rset() {
 awaitable<void> Session::do_quit() {
     if (usable()) {
         // RFC 5321 4.1.1.10: the reply matters little; do not wait long for it.
-        auto limit = std::min(opts_.timeouts.quit, std::chrono::seconds(5));
+        auto limit = std::min(opts_.timeouts.quit, std::chrono::seconds(2));
         co_await command("QUIT", Stage::quit, limit);
     }
     close();

@@ -24,7 +24,7 @@ namespace mxlane::smtp {
 // is one whole reply or one block of writing, however many reads it takes.
 struct Timeouts {
     std::chrono::seconds connect{30}, helo{300}, mail{300}, rcpt{300}, data_init{120}, data_xfer{180},
-        data_done{600}, rset{20}, quit{5};
+        data_done{600}, rset{20}, quit{300};
 };
 
 struct Options {
@@ -104,7 +104,7 @@ public:
     // previous transaction was left open.
     boost::asio::awaitable<TransactionResult> send(const Envelope& env, std::shared_ptr<const std::string> data);
     boost::asio::awaitable<void> rset();
-    // QUIT, a short wait for its reply, then close.
+    // QUIT, a short wait for its reply (at most 2 s), then close.
     boost::asio::awaitable<void> quit();
 
     // False after a lost connection, a 421, a protocol error or a timeout.
@@ -120,6 +120,9 @@ public:
     bool tls_verified() const { return tls_ && tls_peer_.trust == TlsTrust::verified; }
     TlsTrust tls_trust() const { return tls_peer_.trust; }
     bool tls_resumed() const { return tls_ && tls_peer_.resumed; }
+    // Postfix's TLS log line: "Verified TLS connection established to
+    // host[ip]:port: TLSv1.3 with cipher ..."; empty without TLS.
+    std::string tls_log_line() const;
     // Non-empty when level "may" fell back to clear text: why.
     const std::string& tls_fallback() const { return tls_fallback_; }
     // A Postfix-shaped log detail for a reply this session produced.

@@ -240,7 +240,7 @@ struct Outcome {
     Reply error;
     Stage stage = Stage::connect;
     std::vector<TransactionResult> results;
-    std::string tls_summary, tls_fallback;
+    std::string tls_summary, tls_fallback, tls_log_line;
     bool tls_verified = false, pipelining = false, usable_after = false;
     double seconds = 0;
 };
@@ -276,6 +276,7 @@ Outcome deliver(asio::ip::tcp::endpoint ep, std::string host, Options opts, std:
             if (!c) co_return out;
             Session& s = *c.session;
             out.tls_summary = s.tls_summary();
+            out.tls_log_line = s.tls_log_line();
             out.tls_fallback = s.tls_fallback();
             out.tls_verified = s.tls_verified();
             out.pipelining = s.pipelining();
@@ -471,6 +472,8 @@ class SmtpSessionTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(rset_between_messages);
     CPPUNIT_TEST(smtputf8_not_offered);
     CPPUNIT_TEST(no_recipient_but_354);
+    CPPUNIT_TEST(mail_parameters);
+    CPPUNIT_TEST(tls_may_starttls_refused);
     CPPUNIT_TEST(many_sessions_many_threads);
     CPPUNIT_TEST(tls_may);
     CPPUNIT_TEST(tls_may_falls_back_to_clear);
@@ -664,6 +667,75 @@ public:
         for (const auto& l : lines) CPPUNIT_ASSERT(l != "SECRET");
     }
 
+    void mail_parameters() {
+        // SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) go
+        // out only when offered; a message over the announced SIZE is not sent.
+        ScriptedServer server([](ScriptedServer::Conn& c) {
+            greet(c, "250-PIPELINING\r\n250-SIZE 1000\r\n250-SMTPUTF8\r\n250 8BITMIME");
+            for (std::string l = c.line(); !l.empty(); l = c.line()) {
+                if (l == "DATA") {
+                    c.say("250 ok\r\n250 ok\r\n354 go");
+                    c.message();
+                    c.say("250 2.0.0 queued");
+                } else if (l == "QUIT") {
+                    c.say("221 bye");
+                    return;
+                } else if (l.rfind("RCPT", 0) != 0 && l.rfind("MAIL", 0) != 0) {
+                    c.say("500 what");
+                }
+            }
+        });
+        Message utf8 = message({"j\xc3\xb6rg@x.test"}, "Subject: caf\xc3\xa9\n\nbody\n");
+        utf8.env.smtputf8 = true;
+        utf8.env.extra_mail_params = "RET=HDRS";
+        Message big = message({"a@x.test"}, std::string(2000, 'x') + "\n");
+        Outcome o = deliver(server.ep(), "scripted.test", options(), {utf8, big});
+        CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
+        const auto& r = o.results.at(1).rcpts.at(0);
+        CPPUNIT_ASSERT_EQUAL(552, r.code);
+        CPPUNIT_ASSERT_EQUAL(std::string("5.3.4"), r.enhanced);
+        auto lines = server.lines();
+        std::size_t wire_size = to_wire(utf8.text).text.size();
+        CPPUNIT_ASSERT_EQUAL("MAIL FROM:<sender@mxlane.test> SIZE=" + std::to_string(wire_size) +
+                                 " BODY=8BITMIME SMTPUTF8 RET=HDRS",
+                             lines.at(1));
+        std::size_t mails = 0;
+        for (const auto& l : lines) mails += l.rfind("MAIL FROM", 0) == 0;
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), mails);
+    }
+
+    void tls_may_starttls_refused() {
+        // Level may: a refused STARTTLS means clear text on the same connection.
+        ScriptedServer server([](ScriptedServer::Conn& c) {
+            greet(c, "250-STARTTLS\r\n250 8BITMIME");
+            for (std::string l = c.line(); !l.empty(); l = c.line()) {
+                if (l == "STARTTLS") c.say("454 4.7.0 TLS not available due to temporary reason");
+                else if (l == "DATA") {
+                    c.say("354 go");
+                    c.message();
+                    c.say("250 2.0.0 queued");
+                } else if (l == "QUIT") {
+                    c.say("221 bye");
+                    return;
+                } else {
+                    c.say("250 ok");
+                }
+            }
+        });
+        Outcome o = deliver(server.ep(), "scripted.test", options(TlsLevel::may), {message({"a@x.test"})});
+        CPPUNIT_ASSERT_MESSAGE(o.error.str(), o.opened);
+        CPPUNIT_ASSERT(o.tls_summary.empty());
+        CPPUNIT_ASSERT(contains(o.tls_fallback, "STARTTLS refused: 454 4.7.0"));
+        CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
+        CPPUNIT_ASSERT_EQUAL(1, server.connections());
+        // Level encrypt: the same refusal is a failure, and nothing is sent.
+        Outcome e = deliver(server.ep(), "scripted.test", options(TlsLevel::encrypt), {message({"b@x.test"})});
+        CPPUNIT_ASSERT(!e.opened);
+        CPPUNIT_ASSERT(e.stage == Stage::starttls);
+        CPPUNIT_ASSERT_EQUAL(454, e.error.code);
+        for (const auto& l : server.lines()) CPPUNIT_ASSERT(l != "RCPT TO:<b@x.test>");
+    }
+
     void many_sessions_many_threads() {
         SmtpSink sink;
         const int sessions = 8, per_session = 25;
@@ -689,6 +761,7 @@ public:
         CPPUNIT_ASSERT(contains(o.tls_summary, " with cipher "));
         CPPUNIT_ASSERT(contains(o.tls_summary, " bits)"));
         CPPUNIT_ASSERT(!o.tls_verified);  // the test CA is not in the system store
+        CPPUNIT_ASSERT(contains(o.tls_log_line, "Untrusted TLS connection established to mx.tls.test["));
         CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
         CPPUNIT_ASSERT(contains(sink.accepted(), "\"tls\": true"));
         // Self-signed: still encrypted at level may.
@@ -762,6 +835,9 @@ public:
         CPPUNIT_ASSERT_MESSAGE(o.error.str(), o.opened);
         CPPUNIT_ASSERT(o.tls_verified);
         CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
+        CPPUNIT_ASSERT_EQUAL("Verified TLS connection established to mx.tls.test[" + sink.ip + "]:" +
+                                 std::to_string(sink.port) + ": " + o.tls_summary,
+                             o.tls_log_line);
         // A second connection resumes the session cached under the name.
         Outcome again = deliver(sink.ep(), "mx.tls.test", verify, {message({"bob@x.test"})});
         CPPUNIT_ASSERT(again.tls_verified);
