@@ -13,12 +13,14 @@ namespace mxlane {
 // A malformed file; what() names the line where the bad record starts.
 class CsvError : public std::runtime_error {
 public:
-    CsvError(std::size_t line, const std::string& what)
-        : std::runtime_error("line " + std::to_string(line) + ": " + what), line_(line) {}
+    CsvError(std::size_t line, const std::string& reason)
+        : std::runtime_error("line " + std::to_string(line) + ": " + reason), line_(line), reason_(reason) {}
     std::size_t line() const { return line_; }
+    const std::string& reason() const { return reason_; }  // what() without the line
 
 private:
     std::size_t line_;
+    std::string reason_;
 };
 
 // Reads records one by one, so that a file of any length streams. Fields may be

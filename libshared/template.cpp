@@ -64,6 +64,12 @@ std::vector<std::string> placeholders(std::string_view text) {
     return names;
 }
 
+std::size_t placeholder_offset(std::string_view text, std::string_view name) {
+    for (auto p = next_placeholder(text, 0); p; p = next_placeholder(text, p->end))
+        if (p->name == name) return p->begin;
+    return std::string_view::npos;
+}
+
 std::string render_template(std::string_view text, const std::vector<std::string>& names,
                             const std::vector<std::string>& values, std::string_view address) {
     std::string out;

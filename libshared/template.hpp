@@ -20,6 +20,9 @@ bool has_placeholders(std::string_view text);
 // The distinct placeholder names in order of first appearance.
 std::vector<std::string> placeholders(std::string_view text);
 
+// Where the first placeholder of that name starts (npos: none), to point at its line.
+std::size_t placeholder_offset(std::string_view text, std::string_view name);
+
 // The text for one recipient: each placeholder becomes the value of the field
 // of that name (names[i] -> values[i]) or the address for "address"; a name
 // with no field stays as it is. Values are inserted once and never scanned

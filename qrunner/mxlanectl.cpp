@@ -16,6 +16,15 @@ const char* kUsage =
     "  jobs                          one row per job with counts by recipient state\n"
     "  job ID                        one job and its messages\n"
     "  recipients ID [--state S]     the job's recipients\n"
+    "  flush [ID]                    make deferred recipients due now (all jobs, or one)\n"
+    "  hold ID                       keep the job's recipients from being sent\n"
+    "  release ID                    let a held job's recipients be sent again\n"
+    "  delete ID [--force]           remove the job (--force: even with recipients in flight)\n"
+    "  export ID [--state S]         CSV of the job's recipients, results and fields\n"
+    "  submit --message FILE --recipients FILE [--name N] [--from ADDR]\n"
+    "                                a job from a message and a CSV of recipients ({{column}})\n"
+    "  suppress list | add ADDR... | remove ADDR...\n"
+    "                                the addresses never sent to\n"
     "  config [-n] [-x]              the effective configuration (-n: only what the file sets)\n";
 
 using Command = int (*)(ctl::Context&);
@@ -26,6 +35,13 @@ const std::map<std::string, Command>& commands() {
         {"jobs", ctl::cmd_jobs},
         {"job", ctl::cmd_job},
         {"recipients", ctl::cmd_recipients},
+        {"flush", ctl::cmd_flush},
+        {"hold", ctl::cmd_hold},
+        {"release", ctl::cmd_release},
+        {"delete", ctl::cmd_delete},
+        {"export", ctl::cmd_export},
+        {"submit", ctl::cmd_submit},
+        {"suppress", ctl::cmd_suppress},
     };
     return table;
 }

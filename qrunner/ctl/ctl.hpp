@@ -1,9 +1,11 @@
 // ctl: shared pieces of the mxlanectl commands (arguments, output, store access).
 #pragma once
+#include <array>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libshared/config_file.hpp"
@@ -46,9 +48,22 @@ private:
     std::vector<std::vector<std::string>> rows_;
 };
 
+// The columns export writes before the personalisation fields; submit recognises
+// them in a recipients file, so that an export can be submitted again as it is.
+inline constexpr std::array<std::string_view, 6> kExportColumns = {"address", "state",  "attempts",
+                                                                   "last_reply", "dsn", "host"};
+
 int cmd_config(Context& c);
 int cmd_jobs(Context& c);
 int cmd_job(Context& c);
 int cmd_recipients(Context& c);
+int cmd_flush(Context& c);
+int cmd_hold(Context& c);
+int cmd_release(Context& c);
+int cmd_delete(Context& c);
+int cmd_export(Context& c);
+int cmd_submit(Context& c);
+int cmd_verify(Context& c);
+int cmd_suppress(Context& c);
 
 }  // namespace mxlane::ctl

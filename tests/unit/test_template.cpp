@@ -27,6 +27,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("address"), p[2]);
         // "{{{x}}}": the first "{{" is not a placeholder, the second one is.
         CPPUNIT_ASSERT_EQUAL(std::string("x"), placeholders("{{{x}}}").at(0));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(6), placeholder_offset("{{a b}{{ x }}", "x"));
+        CPPUNIT_ASSERT_EQUAL(std::string_view::npos, placeholder_offset("{{y}}", "x"));
     }
 
     void rendering() {

@@ -1,0 +1,113 @@
+// recipient_file: a submit recipients CSV: its header, a checking pass, and rows streamed in batches.
+#include "qrunner/ctl/recipient_file.hpp"
+
+#include <algorithm>
+#include <fstream>
+
+#include "libshared/address.hpp"
+#include "libshared/csv.hpp"
+#include "qrunner/ctl/ctl.hpp"
+
+namespace mxlane::ctl {
+namespace {
+
+bool has_eight_bit(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+std::string trim(std::string_view s) {
+    auto b = s.find_first_not_of(" \t");
+    if (b == std::string_view::npos) return "";
+    return std::string(s.substr(b, s.find_last_not_of(" \t") - b + 1));
+}
+
+// The open file and the meaning of its columns, shared by both passes.
+class Reader {
+public:
+    explicit Reader(const std::string& path) : path_(path), in_(path, std::ios::binary), csv_(in_) {
+        if (!in_) throw UsageError(path + ": cannot open the recipients file");
+        read_header();
+    }
+
+    // The next row as a recipient; false at the end. Throws UsageError naming FILE:LINE.
+    bool next(store::NewRecipient& r) {
+        if (!read_row()) return false;
+        if (row_.size() != columns_) fail(std::to_string(row_.size()) + " fields, but the header has " +
+                                          std::to_string(columns_));
+        r.address = trim(row_[0]);
+        if (!valid_address(r.address)) fail("not a valid address: " + row_[0]);
+        r.fields.clear();
+        for (std::size_t i = first_field_; i < row_.size(); ++i) r.fields.push_back(std::move(row_[i]));
+        return true;
+    }
+
+    std::string address_column;
+    std::vector<std::string> field_names;
+
+    [[noreturn]] void fail(const std::string& what) const {
+        throw UsageError(path_ + ":" + std::to_string(csv_.line()) + ": " + what);
+    }
+
+private:
+    bool read_row() {
+        try {
+            return csv_.next(row_);
+        } catch (const CsvError& e) {
+            throw UsageError(path_ + ":" + std::to_string(e.line()) + ": " + e.reason());
+        }
+    }
+
+    void read_header() {
+        if (!read_row()) throw UsageError(path_ + ":1: empty list: no header row and no recipients");
+        columns_ = row_.size();
+        address_column = trim(row_[0]);
+        bool exported = row_.size() >= kExportColumns.size() &&
+                        std::equal(kExportColumns.begin() + 1, kExportColumns.end(), row_.begin() + 1);
+        first_field_ = exported ? kExportColumns.size() : 1;
+        for (std::size_t i = first_field_; i < row_.size(); ++i) {
+            std::string name = trim(row_[i]);
+            if (name.empty()) fail("column " + std::to_string(i + 1) + " has no name");
+            if (name == "address" || name == address_column)
+                fail("column " + std::to_string(i + 1) + " is named \"" + name + "\", which means the address");
+            if (std::find(field_names.begin(), field_names.end(), name) != field_names.end())
+                fail("two columns are named \"" + name + "\"");
+            field_names.push_back(name);
+        }
+    }
+
+    std::string path_;
+    std::ifstream in_;
+    CsvReader csv_;
+    std::vector<std::string> row_;
+    std::size_t columns_ = 0, first_field_ = 1;
+};
+
+}  // namespace
+
+RecipientFileFacts RecipientFile::check() const {
+    Reader reader(path_);
+    RecipientFileFacts facts{reader.address_column, reader.field_names};
+    store::NewRecipient r;
+    while (reader.next(r)) {
+        ++facts.rows;
+        facts.utf8_addresses = facts.utf8_addresses || has_eight_bit(r.address);
+        for (const auto& f : r.fields) facts.eight_bit_fields = facts.eight_bit_fields || has_eight_bit(f);
+    }
+    if (facts.rows == 0) reader.fail("empty list: no recipients after the header");
+    return facts;
+}
+
+void RecipientFile::each_batch(std::size_t batch_size,
+                               const std::function<void(std::span<const store::NewRecipient>)>& batch) const {
+    Reader reader(path_);
+    std::vector<store::NewRecipient> rows(batch_size);
+    std::size_t n = 0;
+    while (reader.next(rows[n]))
+        if (++n == batch_size) {
+            batch(std::span(rows.data(), n));
+            n = 0;
+        }
+    if (n) batch(std::span(rows.data(), n));
+}
+
+}  // namespace mxlane::ctl

@@ -1,0 +1,119 @@
+// submit: mxlanectl submit --message FILE --recipients FILE [--name N] [--from ADDR]: a job from files.
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+
+#include "libshared/address.hpp"
+#include "libshared/json.hpp"
+#include "libshared/template.hpp"
+#include "qrunner/ctl/ctl.hpp"
+#include "qrunner/ctl/message_file.hpp"
+#include "qrunner/ctl/progress.hpp"
+#include "qrunner/ctl/recipient_file.hpp"
+
+namespace mxlane::ctl {
+namespace {
+
+// One transaction per batch: big enough that a million rows take ~200 commits,
+// small enough that the transaction's locks and log stay modest.
+constexpr std::size_t kBatch = 5000;
+
+std::string required(Context& c, const std::string& option) {
+    auto v = c.take_option(option);
+    if (!v || v->empty()) throw UsageError("submit needs " + option + " FILE");
+    return *v;
+}
+
+// Every placeholder must name a column; {{address}} and the first column's name mean the address.
+void check_placeholders(const MessageFile& msg, const RecipientFileFacts& facts, const std::string& rcpt_path) {
+    for (const auto& name : placeholders(msg.text())) {
+        if (name == "address" || name == facts.address_column) continue;
+        if (std::find(facts.field_names.begin(), facts.field_names.end(), name) != facts.field_names.end()) continue;
+        throw UsageError(msg.path() + ":" + std::to_string(msg.line_of(placeholder_offset(msg.text(), name))) +
+                         ": placeholder {{" + name + "}} has no column in " + rcpt_path);
+    }
+}
+
+std::string sender_of(Context& c, const MessageFile& msg) {
+    if (auto from = c.take_option("--from")) {
+        std::string a = strip_brackets(*from);
+        if (!valid_address(a)) throw UsageError("--from: not a valid address: " + *from);
+        return a;
+    }
+    if (auto a = msg.from_address()) return *a;
+    throw UsageError(msg.path() + ": no address in a From: header; give one with --from ADDR");
+}
+
+store::Intake intake_for(const std::string& name, const std::string& sender, const MessageFile& msg,
+                         const RecipientFileFacts& facts) {
+    store::Intake in;
+    in.job_name = name;
+    in.sender = sender;
+    in.personalised = has_placeholders(msg.text());
+    // A non-personalised message needs no fields: the qrunner then batches recipients per domain.
+    if (in.personalised) in.field_names = facts.field_names;
+    in.eight_bit = std::any_of(msg.text().begin(), msg.text().end(), [](char ch) { return ch & 0x80; }) ||
+                   (in.personalised && facts.eight_bit_fields);
+    in.smtputf8 = facts.utf8_addresses || std::any_of(sender.begin(), sender.end(), [](char ch) { return ch & 0x80; });
+    in.job_state = store::JobState::incoming;  // nothing is sent before every row is stored
+    return in;
+}
+
+// Stores the message and the rows batch by batch, then activates the job; any failure
+// on the way removes the job again, so that a half-stored list is never delivered.
+std::uint64_t store_job(Context& c, const store::Intake& in, const MessageFile& msg, const RecipientFile& rcpts) {
+    auto& q = c.store();
+    std::istringstream text(msg.text());
+    auto added = q.add_message(in, text, store::now_ms());
+    try {
+        if (!added.new_job) throw UsageError("a job named \"" + in.job_name + "\" exists already");
+        Progress progress("submit: recipients stored:");
+        rcpts.each_batch(kBatch, [&](std::span<const store::NewRecipient> batch) {
+            if (!in.personalised) {
+                std::vector<store::NewRecipient> bare(batch.size());
+                for (std::size_t i = 0; i < batch.size(); ++i) bare[i].address = batch[i].address;
+                q.add_recipients(added.job_id, added.message_id, bare, store::now_ms());
+            } else {
+                q.add_recipients(added.job_id, added.message_id, batch, store::now_ms());
+            }
+            progress.step(batch.size());
+        });
+        q.activate_job(added.job_id);
+    } catch (...) {
+        if (added.new_job) q.remove_job(added.job_id);
+        throw;
+    }
+    return added.job_id;
+}
+
+}  // namespace
+
+int cmd_submit(Context& c) {
+    std::string message_path = required(c, "--message"), rcpt_path = required(c, "--recipients");
+    std::string name = c.take_option("--name").value_or("");
+    auto msg = MessageFile::read(message_path, static_cast<std::uint64_t>(c.cfg.integer("message_size_limit")));
+    std::string sender = sender_of(c, msg);
+    c.no_more_args();
+    if (!name.empty() && c.store().job_by_name(name)) throw UsageError("a job named \"" + name + "\" exists already");
+
+    RecipientFile rcpts(rcpt_path);
+    RecipientFileFacts facts = rcpts.check();  // the whole file, before anything is stored
+    check_placeholders(msg, facts, rcpt_path);
+    if (facts.address_column != "address") msg.set_text(rename_placeholder(msg.text(), facts.address_column, "address"));
+    msg.add_missing_headers(store::now_ms(), domain_of(sender));
+
+    store::Intake in = intake_for(name, sender, msg, facts);
+    std::uint64_t id = store_job(c, in, msg, rcpts);
+    if (c.json) {
+        JsonWriter j;
+        j.begin_object().key("job").value(store::format_job_id(id)).key("recipients").value(
+            static_cast<std::uint64_t>(facts.rows));
+        j.key("personalised").value(in.personalised).end_object();
+        std::cout << j.str() << "\n";
+    } else {
+        std::cout << store::format_job_id(id) << "\n";
+    }
+    return 0;
+}
+
+}  // namespace mxlane::ctl
