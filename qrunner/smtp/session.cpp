@@ -446,7 +446,7 @@ awaitable<TransactionResult> Session::do_send(const Envelope& env, std::shared_p
 awaitable<void> Session::pipelined(const Envelope& env, const std::string& mail, TransactionResult& res) {
     std::string batch = mail + "\r\n";
     for (const auto& rcpt : env.rcpts) batch += "RCPT TO:<" + rcpt + ">\r\n";
-    batch += "DATA\r\n";
+    if (!env.stop_before_data) batch += "DATA\r\n";
     dirty_ = true;
     Buffers buffers{asio::buffer(batch)};
     if (auto failed = co_await write(std::move(buffers), Stage::mail, opts_.timeouts.mail)) {
@@ -463,6 +463,7 @@ awaitable<void> Session::pipelined(const Envelope& env, const std::string& mail,
         if (!res.mail.positive() && !broken_) r = res.mail;
         accepted = accepted || r.positive();
     }
+    if (env.stop_before_data) co_return;  // the transaction stays open: the next one sends RSET
     res.data = co_await read_reply(Stage::data, opts_.timeouts.data_init);
     res.data_stage = Stage::data;
     if (!accepted && res.data.code == 354) {
@@ -486,7 +487,7 @@ awaitable<void> Session::lockstep(const Envelope& env, const std::string& mail, 
         res.rcpts[i] = co_await command("RCPT TO:<" + env.rcpts[i] + ">", Stage::rcpt, opts_.timeouts.rcpt);
         accepted = accepted || res.rcpts[i].positive();
     }
-    if (!accepted) co_return;
+    if (!accepted || env.stop_before_data) co_return;
     res.data = co_await command("DATA", Stage::data, opts_.timeouts.data_init);
     res.data_stage = Stage::data;
 }

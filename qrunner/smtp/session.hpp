@@ -54,6 +54,7 @@ struct Envelope {
     bool eight_bit = false;             // BODY=8BITMIME when offered (RFC 6152)
     std::size_t size = 0;               // SIZE= when offered (RFC 1870); 0: not sent
     std::string extra_mail_params;      // appended to MAIL FROM as is ("RET=HDRS ENVID=...")
+    bool stop_before_data = false;      // address probe (mxlanectl verify): MAIL and RCPT only, no DATA
 };
 
 struct TransactionResult {
