@@ -6,8 +6,14 @@
 #include <ares.h>
 #include <arpa/nameser.h>
 
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <cctype>
 #include <cstring>
+#include <memory>
 #include <random>
 
 namespace mxlane::dns {
@@ -106,6 +112,25 @@ std::size_t MxCache::size() const {
 void MxCache::make_room(Clock::time_point now) {
     std::erase_if(entries_, [now](const auto& entry) { return entry.second.expires <= now; });
     if (entries_.size() >= max_entries_) entries_.clear();
+}
+
+bool InFlight::join(const std::string& key, Waiter waiter) {
+    std::lock_guard lock(mutex_);
+    auto [it, first] = waiting_.try_emplace(key);
+    if (!first) it->second.push_back(std::move(waiter));
+    return first;
+}
+
+void InFlight::finish(const std::string& key, const MxResult& result) {
+    std::vector<Waiter> waiters;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = waiting_.find(key);
+        if (it == waiting_.end()) return;
+        waiters = std::move(it->second);
+        waiting_.erase(it);
+    }
+    for (Waiter& waiter : waiters) waiter(result);
 }
 
 // ---- lookups -------------------------------------------------------------
@@ -320,14 +345,41 @@ std::mt19937& random_engine() {
     return engine;
 }
 
-// resolve runs only on a cache miss (awaitables start when awaited). The
-// order is shuffled on every use, cached or not, so equal preferences share the load.
-asio::awaitable<MxResult> through_cache(MxCache& cache, std::string key, asio::awaitable<Resolved> resolve) {
+// Resumes with the leader's result, or with nullopt when the caller is the
+// leader. Waiters resume on their own executors, never inside the leader.
+asio::awaitable<std::optional<MxResult>> join_flight(InFlight& flights, std::string key) {
+    auto initiate = [&flights, key](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto executor = asio::get_associated_executor(*shared);
+        auto resume = [shared, executor](std::optional<MxResult> result) {
+            asio::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
+        };
+        if (flights.join(key, [resume](const MxResult& result) { resume(result); })) resume(std::nullopt);
+    };
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::optional<MxResult>)>(
+        initiate, asio::use_awaitable);
+}
+
+// resolve runs only when neither the cache nor a lookup in flight has the
+// answer (awaitables start when awaited). The order is shuffled on every use,
+// so that equal preferences share the load.
+asio::awaitable<MxResult> through_cache(MxCache& cache, InFlight& flights, std::string key,
+                                        asio::awaitable<Resolved> resolve) {
     std::optional<MxResult> result = cache.get(key);
+    if (!result) result = co_await join_flight(flights, key);
     if (!result) {
-        Resolved resolved = co_await std::move(resolve);
-        cache.put(key, resolved.result, resolved.ttl);
-        result = std::move(resolved.result);
+        try {
+            Resolved resolved = co_await std::move(resolve);
+            cache.put(key, resolved.result, resolved.ttl);
+            result = std::move(resolved.result);
+        } catch (const std::exception& e) {  // waiters must not wait forever
+            MxResult failed;
+            failed.dsn = "4.4.3";
+            failed.error = std::string("DNS lookup failed: ") + e.what();
+            flights.finish(key, failed);
+            throw;
+        }
+        flights.finish(key, *result);
     }
     order_by_preference(result->hosts, random_engine());
     co_return std::move(*result);
@@ -339,7 +391,7 @@ asio::awaitable<MxResult> Resolver::mx_lookup(std::string domain) {
     std::string name = normalize_domain(domain);
     if (auto literal = address_literal(name)) co_return literal_result(name, *literal);
     if (name.empty()) co_return failure(Status::fail, "5.1.2", domain, "MX", permanent_reason(ARES_EBADNAME));
-    co_return co_await through_cache(cache_, "mx:" + name, resolve_mx(*this, name));
+    co_return co_await through_cache(cache_, in_flight_, "mx:" + name, resolve_mx(*this, name));
 }
 
 asio::awaitable<MxResult> Resolver::host_lookup(std::string host) {
@@ -350,7 +402,7 @@ asio::awaitable<MxResult> Resolver::host_lookup(std::string host) {
     asio::ip::address address = asio::ip::make_address(name, ec);
     if (!ec) co_return literal_result(name, address);
     if (name.empty()) co_return failure(Status::fail, "5.4.4", host, "A", permanent_reason(ARES_EBADNAME));
-    co_return co_await through_cache(cache_, "host:" + name, resolve_single(*this, name, false));
+    co_return co_await through_cache(cache_, in_flight_, "host:" + name, resolve_single(*this, name, false));
 }
 
 }  // namespace mxlane::dns

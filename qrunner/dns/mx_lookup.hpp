@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -94,6 +95,22 @@ private:
     mutable std::mutex mutex_;
     std::unordered_map<std::string, Entry> entries_;
     std::size_t max_entries_;
+};
+
+// Lookups in progress by key: while one is out, later askers of the same
+// name wait for its result instead of asking again (a bulk run asks for one
+// domain many times at once).
+class InFlight {
+public:
+    using Waiter = std::function<void(const MxResult&)>;
+    // The first asker of key leads and gets true (waiter unused); later ones
+    // get false and their waiter is called by the leader's finish().
+    bool join(const std::string& key, Waiter waiter);
+    void finish(const std::string& key, const MxResult& result);
+
+private:
+    std::mutex mutex_;
+    std::unordered_map<std::string, std::vector<Waiter>> waiting_;
 };
 
 }  // namespace mxlane::dns

@@ -70,6 +70,7 @@ private:
     boost::asio::io_context& io_;
     std::shared_ptr<Channel> channel_;  // shared with the handlers waiting on it
     MxCache cache_;
+    InFlight in_flight_;
 };
 
 }  // namespace mxlane::dns

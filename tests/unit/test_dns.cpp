@@ -231,6 +231,12 @@ private:
           << (::geteuid() == 0 ? "user=nobody\ngroup=nogroup\n" : "")
           << "server=/timeout.test/127.0.0.1#" << port_of(black_hole_) << "\n"
           << records;
+        // big.test: an MX set too large for 512 bytes of UDP, so c-ares asks again over TCP.
+        for (int i = 0; i < 30; ++i) {
+            std::string name = "mx-number-" + std::to_string(i) + "-with-a-long-name.big.test";
+            c << "mx-host=big.test," << name << "," << 10 + i << "\nhost-record=" << name << ",127.0.1." << i + 1
+              << "\n";
+        }
         return c.str();
     }
     void wait_until_answering() {
@@ -471,6 +477,7 @@ class DnsLookupTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(mx_target_without_address);
     CPPUNIT_TEST(cname_target);
     CPPUNIT_TEST(ipv6_addresses);
+    CPPUNIT_TEST(truncated_answer_over_tcp);
     CPPUNIT_TEST(address_literals);
     CPPUNIT_TEST(relay_host);
     CPPUNIT_TEST(cache_hit);
@@ -581,6 +588,18 @@ public:
         CPPUNIT_ASSERT((addresses(r.hosts[0]) == std::set<std::string>{"127.0.0.61", "::1"}));
     }
 
+    void truncated_answer_over_tcp() {
+        MxResult r = mx("big.test");
+        CPPUNIT_ASSERT_MESSAGE(describe(r), r.status == Status::ok);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(30), r.hosts.size());
+        for (std::size_t i = 0; i < r.hosts.size(); ++i) {
+            CPPUNIT_ASSERT_EQUAL(10 + static_cast<int>(i), r.hosts[i].preference);
+            CPPUNIT_ASSERT_EQUAL(std::string("127.0.1.") + std::to_string(i + 1),
+                                 r.hosts[i].addresses.at(0).to_string());
+        }
+        CPPUNIT_ASSERT_EQUAL(2, dns_->count("query[MX] big.test "));  // UDP (truncated), then TCP
+    }
+
     void address_literals() {
         int before = dns_->count("query[");
         MxResult r = mx("[127.0.0.1]");
@@ -623,7 +642,8 @@ public:
     }
 
     // Many lookups at once from several coroutines on two threads, some on a
-    // strand of their own: all arrive, each with its own answer.
+    // strand of their own: all arrive, each with its own answer, and the
+    // concurrent askers of one domain share one query.
     void parallel_lookups() {
         asio::io_context io;
         Resolver resolver(io, {dns_->server()}, 1000ms);
@@ -638,6 +658,7 @@ public:
                 futures.push_back(asio::co_spawn(ex, resolver.mx_lookup(c.first), asio::use_future));
             }
         run(io, []() -> asio::awaitable<int> { co_return 0; }());  // until all are done
+        CPPUNIT_ASSERT_EQUAL(1, dns_->count("query[MX] multi.test "));  // the five shared one query
         for (std::size_t i = 0; i < futures.size(); ++i) {
             MxResult r = futures[i].get();
             CPPUNIT_ASSERT_MESSAGE(cases[i % cases.size()].first + ": " + describe(r),
