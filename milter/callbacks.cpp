@@ -56,6 +56,8 @@ template <class F>
 sfsistat guarded(SMFICTX* ctx, const char* what, F&& f) {
     try {
         return f();
+    } catch (const IntakeRefused& e) {
+        return tempfail(ctx, e.code, e.dsn, e.what());
     } catch (const std::exception& e) {
         return tempfail(ctx, "451", "4.3.0", std::string("mxlane: ") + what + ": " + e.what());
     } catch (...) {

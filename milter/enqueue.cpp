@@ -1,6 +1,8 @@
 // enqueue: the durable take-over at end of message: job, message and recipients in one commit.
 #include "milter/enqueue.hpp"
 
+#include <sys/statvfs.h>
+
 #include "libshared/store/records.hpp"
 
 namespace mxlane::milter {
@@ -9,6 +11,16 @@ namespace {
 constexpr std::int64_t kReopenDelayMs = 5000;  // between attempts to open a broken store
 
 }  // namespace
+
+void check_free_space(const std::string& dir, std::size_t size) {
+    struct statvfs fs;
+    if (::statvfs(dir.c_str(), &fs) != 0) return;  // opening the store will say what is wrong
+    std::uint64_t avail = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (avail < 2 * static_cast<std::uint64_t>(size) + kQueueMinFree)
+        throw IntakeRefused("452", "4.3.1",
+                            "mxlane: not enough free space in the queue (" + std::to_string(avail / 1024) +
+                                " kB free for a message of " + std::to_string(size / 1024) + " kB)");
+}
 
 Intake::Intake(std::string queue_directory) : dir_(std::move(queue_directory)) {}
 
@@ -48,6 +60,7 @@ Enqueued Intake::commit(store::QueueStore& qs, MessageContext& msg, const std::s
 Enqueued Intake::enqueue(MessageContext& msg, const std::string& host_queue_id) {
     // The shared lock lets intakes commit side by side (and share a log flush);
     // only opening and closing the store take it alone.
+    check_free_space(dir_, msg.size());
     for (int pass = 0; pass < 2; ++pass) {
         {
             std::shared_lock lock(mu_);

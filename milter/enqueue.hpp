@@ -4,12 +4,30 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <stdexcept>
 #include <string>
 
 #include "libshared/store/queue_store.hpp"
 #include "milter/message_context.hpp"
 
 namespace mxlane::milter {
+
+// A reason to refuse the message that has its own SMTP reply (452 4.3.1: queue file system full).
+class IntakeRefused : public std::runtime_error {
+public:
+    IntakeRefused(const char* code, const char* dsn, const std::string& why)
+        : std::runtime_error(why), code(code), dsn(dsn) {}
+    const char* code;
+    const char* dsn;
+};
+
+// Space that must stay free in queue_directory beyond twice the message: the
+// Berkeley DB regions are memory-mapped files, and a file system that fills up
+// under them kills the process instead of failing a write.
+constexpr std::uint64_t kQueueMinFree = 32ULL * 1024 * 1024;
+
+// Throws IntakeRefused when the file system of dir has too little room for a message of `size` bytes.
+void check_free_space(const std::string& dir, std::size_t size);
 
 struct Enqueued {
     std::uint64_t job_id = 0;

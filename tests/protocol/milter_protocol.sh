@@ -61,6 +61,23 @@ printf '# senders whose mail is bulk\n\ncampaigns.test\n' > "$FX/senders.txt"
 start_milter rules bulk_min_recipients=3 "bulk_senders=news@list.test, @promo.test, $FX/senders.txt" \
     bulk_sasl_users=mailer
 
+start_milter sender "bulk_header =" bulk_senders=news@list.test
+start_milter count "bulk_header =" bulk_min_recipients=2
+start_milter hold intercept_action=hold
+start_milter limit message_size_limit=100000
+touch "$FX/down/qfile" 2>/dev/null || { mkdir -p "$FX/down"; touch "$FX/down/qfile"; }
+start_milter down "queue_directory=$FX/down/qfile"
+# a queue on a small file system: a big message fills it
+FULL=
+mkdir -p "$FX/fullfs"
+if mount -t tmpfs -o size=80m tmpfs "$FX/fullfs" 2>/dev/null; then
+    fx_on_exit "umount -l '$FX/fullfs'"
+    FULL=1
+    start_milter full "queue_directory=$FX/fullfs/queue"
+fi
+
+fx__no_job() { jobs_check "$1" "not named('$2')"; }
+
 fx_check "bulk rules (header, count, sender, file, SASL) and early accept" \
     mt_run rules "$SOCK_rules" bulk_rules.lua
 fx_check "the named job holds all four messages' recipients" jobs_check "$CONF_rules" \
@@ -74,5 +91,74 @@ fx_check "ordinary mail stored nothing" jobs_check "$CONF_rules" \
 fx_check "one log line per intake" bash -c "[ \$(grep -c ': message=[0-9]*, queue_id=' '$FX/rules/milter.out') -eq 9 ]"
 fx_check "log line names job, queue id, sender, count, size, action" \
     grep -Eq 'J[0-9A-F]+: message=[0-9]+, queue_id=QH1, from=<boss@corp.test>, nrcpt=2, size=[0-9]+, job="spring sale", action=discard' "$FX/rules/milter.out"
+
+
+# ---- the same connection after an abort, a dropped connection, a spilled body, relay tokens
+fx_check "abort and dropped connection" mt_run abort "$SOCK_rules" abort.lua
+fx_check "an aborted message stored nothing" jobs_check "$CONF_rules" \
+    'not named("aborted-job") and len(named("after-abort")) == 1'
+fx_wait_for fx__no_job "$CONF_rules" dropped-job
+fx_check "a dropped connection stored nothing" jobs_check "$CONF_rules" 'not named("dropped-job")'
+fx_check "1.5 MB body through the spill file" mt_run spill "$SOCK_rules" size.lua mode=spill
+fx_check "the spilled message is stored whole" "$FX_PYTHON" -c "
+import json, subprocess, sys
+jobs = json.loads(subprocess.check_output(['$FX_CTL', '-c', '$CONF_rules', 'jobs', '--json']))
+j = [j for j in jobs if j['name'] == 'size-spill'][0]
+m = json.loads(subprocess.check_output(['$FX_CTL', '-c', '$CONF_rules', 'job', j['id'], '--json']))['messages'][0]
+sys.exit(0 if m['size'] == 25 * 60000 + 2 else 1)"
+fx_check "no spill file left behind" bash -c "[ -z \"\$(ls -A '$FX/rules/queue/tmp' 2>/dev/null)\" ]"
+
+key=$FX/rules/queue/loop.key
+fx_check "the milter created loop.key, mode 0600, 32 bytes" \
+    bash -c "[ \$(stat -c %a '$key') = 600 ] && [ \$(stat -c %s '$key') = 32 ]"
+# token TEXT: TEXT.hex(HMAC-SHA256(loop.key, TEXT)), made here with openssl as the qrunner makes it in C++
+token() {
+    local hexkey mac
+    hexkey=$(od -An -tx1 -v "$2" | tr -d ' \n')
+    mac=$(printf %s "$1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" | sed 's/^.*= //')
+    echo "$1.$mac"
+}
+now=$(date +%s)
+head -c 32 /dev/urandom > "$FX/other.key"
+fx_check "valid, forged and stale relay tokens" mt_run tokens "$SOCK_rules" tokens.lua \
+    "valid=$(token "J00002A.7.$now" "$key")" "forged=$(token "J00002A.7.$now" "$FX/other.key")" \
+    "stale=$(token "J00002A.7.$((now - 7200))" "$key")"
+fx_check "relayed messages were not captured, the others were" jobs_check "$CONF_rules" \
+    'not named("relayed") and not named("second-valid") and named("forged") and named("stale") and named("garbage")'
+
+# ---- early accept when the header rule is off
+fx_check "accepted at MAIL FROM when only the sender rule is on" mt_run sender "$SOCK_sender" early_accept.lua mode=sender
+fx_check "accepted at DATA when only the count rule is on" mt_run count "$SOCK_count" early_accept.lua mode=count
+fx_check "count rule captured two recipients" jobs_check "$CONF_count" \
+    'len(jobs) == 1 and jobs[0]["counts"]["queued"] == 2 and jobs[0]["name"] == ""'
+
+# ---- hold
+fx_check "intercept_action = hold quarantines" mt_run hold "$SOCK_hold" hold.lua
+fx_check "the held job is stored" jobs_check "$CONF_hold" 'len(named("held-job")) == 1'
+fx_check "log says action=hold" grep -q 'job="held-job", action=hold' "$FX/hold/milter.out"
+
+# ---- size limit
+fx_check "message_size_limit: 452 4.3.4" mt_run limit "$SOCK_limit" size.lua mode=limit
+fx_check "the reply says why" grep -q 'tempfail 452 4.3.4 mxlane: message too large' "$FX/limit/milter.out"
+fx_check "nothing stored over the limit" jobs_check "$CONF_limit" 'jobs == []'
+
+# ---- the store cannot be used
+fx_check "queue_directory is a file: 451 4.3.0, ordinary mail flows" \
+    mt_run down "$SOCK_down" store_fail.lua want=tempfail
+fx_check "the reason is logged" grep -q 'tempfail 451 4.3.0 mxlane: cannot store the job: cannot open the queue store' \
+    "$FX/down/milter.out"
+rm -f "$FX/down/qfile"
+sleep 5.2   # the milter tries to open a broken store again after 5 s
+fx_check "the same milter stores once queue_directory is usable" \
+    mt_run down2 "$SOCK_down" store_fail.lua want=discard
+fx_check "the job is there" jobs_check "$CONF_down" 'len(named("store-discard")) == 1'
+
+if [ -n "$FULL" ]; then
+    fx_check "disk full: 4xx, nothing half-written" \
+        mt_run full "$SOCK_full" store_fail.lua want=tempfail big=400
+    fx_check "disk full: 452 4.3.1 says why" grep -q 'tempfail 452 4.3.1 mxlane: not enough free space in the queue' "$FX/full/milter.out"
+    fx_check "disk full: the job is not in the store" jobs_check "$CONF_full" 'not named("store-big")'
+    fx_check "disk full: a small job still goes in" mt_run full2 "$SOCK_full" store_fail.lua want=discard
+fi
 
 fx_done

@@ -1,0 +1,19 @@
+-- size: a body over message_size_limit gets 452 4.3.4; a body over 1 MiB (spilled to a file) is stored whole.
+-- Global `mode`: "limit" or "spill".
+dofile(lib)
+run(function()
+  local c = connect()
+  local line = string.rep("x", 998) .. "\r\n"
+  local chunk = string.rep(line, 60)                       -- 60,000 bytes
+  local body = {}
+  local n = (mode == "limit") and 2 or 25                  -- 120 kB or 1.5 MB
+  for i = 1, n do body[i] = chunk end
+  local m = { from = "<boss@corp.test>", rcpts = { "<a@a.test>" },
+              headers = { { "X-Mxlane-Job", "size-" .. mode } }, body = body }
+  if mode == "limit" then
+    expect("body over message_size_limit refused", c, m, "body", SMFIR_REPLYCODE)
+  else
+    expect("1.5 MB body stored", c, m, "eom", SMFIR_DISCARD)
+  end
+  mt.disconnect(c)
+end)

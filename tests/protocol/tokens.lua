@@ -1,0 +1,19 @@
+-- tokens: a message carrying a valid X-Mxlane-Relayed token goes back to the MTA untouched;
+-- forged and stale tokens do not protect a bulk message from being captured.
+-- Globals (from -D): valid, forged, stale (tokens made by the test with loop.key).
+dofile(lib)
+local function bulk(name, token)
+  return { from = "<boss@corp.test>", rcpts = { "<a@a.test>" },
+           headers = { { "X-Mxlane-Relayed", token }, { "X-Mxlane-Job", name } } }
+end
+run(function()
+  local c = connect()
+  expect("valid token: returned to the MTA", c, bulk("relayed", valid), "eoh", SMFIR_ACCEPT)
+  expect("forged token: captured", c, bulk("forged", forged), "eom", SMFIR_DISCARD)
+  expect("stale token: captured", c, bulk("stale", stale), "eom", SMFIR_DISCARD)
+  expect("garbage token: captured", c, bulk("garbage", "J1.2.3.zz"), "eom", SMFIR_DISCARD)
+  local two = bulk("second-valid", forged)
+  table.insert(two.headers, 1, { "X-Mxlane-Relayed", valid })
+  expect("an old forged header beside a valid one: returned", c, two, "eoh", SMFIR_ACCEPT)
+  mt.disconnect(c)
+end)
