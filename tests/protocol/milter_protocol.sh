@@ -1,6 +1,7 @@
 #!/bin/bash
 # milter_protocol: miltertest scripts drive the real mxlane-milter; the store is checked with mxlanectl --json.
 . "$(dirname "$0")/../fixtures/lib.sh"
+. "$(dirname "$0")/../integration/milter_mta.sh"
 fx_init milter_protocol
 fx_need miltertest "$FX_PYTHON"
 [ -x "$FX_MILTER" ] || fx_fatal "$FX_MILTER not built"
@@ -34,27 +35,6 @@ start_milter() {
     printf -v "CONF_$name" %s "$conf"
     printf -v "SOCK_$name" %s "unix:$FX/$name/milter.sock"
     fx_wait_for test -S "$FX/$name/milter.sock" || fx_fatal "milter $name did not create its socket: $(tail -n 3 "$FX/$name/milter.out")"
-}
-
-# jobs_check CONF PYTHON-EXPR: evaluates EXPR with `jobs` (mxlanectl jobs --json) and
-# `rcpts(id)` (recipients --json) in scope.
-jobs_check() {
-    "$FX_PYTHON" - "$FX_CTL" "$1" "$2" <<'PY'
-import json, subprocess, sys
-ctl, conf, expr = sys.argv[1:4]
-def run(*args):
-    return json.loads(subprocess.run([ctl, "-c", conf, *args, "--json"], check=True,
-                                     capture_output=True, text=True).stdout)
-jobs = run("jobs")
-def rcpts(job_id):
-    return run("recipients", job_id)
-def named(name):
-    return [j for j in jobs if j["name"] == name]
-ok = eval(expr)
-if not ok:
-    print("jobs:", json.dumps(jobs, indent=1))
-    sys.exit(1)
-PY
 }
 
 printf '# senders whose mail is bulk\n\ncampaigns.test\n' > "$FX/senders.txt"
