@@ -463,8 +463,12 @@ void Resolver::shutdown() {
 }
 
 asio::awaitable<std::vector<Answer>> Resolver::query(std::vector<Question> questions) {
-    auto initiate = [channel = channel_](auto handler, std::vector<Question> qs) {
+    // A weak reference: this lambda lives in the coroutine frame while the
+    // batch (inside c-ares) holds the coroutine, and a strong one would make
+    // a cycle that an io_context destroyed mid-lookup never breaks.
+    auto initiate = [weak = std::weak_ptr<Channel>(channel_)](auto handler, std::vector<Question> qs) {
         using Handler = decltype(handler);
+        auto channel = weak.lock();  // the Resolver, and so the channel, is alive while we are called
         auto batch = std::make_unique<BatchOf<Handler>>(qs.size(), std::move(handler), channel->io_executor());
         asio::post(channel->strand(), [channel, batch = std::move(batch), qs = std::move(qs)]() mutable {
             channel->submit(qs, std::move(batch));
