@@ -1,0 +1,107 @@
+// test_loop_token: relay tokens: made and checked with loop.key, forged, stale, malformed; the key file itself.
+#include <cppunit/extensions/HelperMacros.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "libshared/loop_token.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+using namespace mxlane;
+
+class LoopTokenTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(LoopTokenTest);
+    CPPUNIT_TEST(round_trip);
+    CPPUNIT_TEST(forged_and_stale);
+    CPPUNIT_TEST(malformed);
+    CPPUNIT_TEST(key_file);
+    CPPUNIT_TEST(key_race);
+    CPPUNIT_TEST(damaged_key);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void round_trip() {
+        test::TempDir dir;
+        std::string t = loop_token_make_at(dir.path(), "J00002A", 17, 1700000000);
+        CPPUNIT_ASSERT(t.starts_with("J00002A.17.1700000000."));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(22 + 64), t.size());
+        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), t, 3600, 1700000010));
+        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), " " + t + "\r\n", 3600, 1700000010));  // header white space
+        CPPUNIT_ASSERT(loop_token_valid(dir.path(), loop_token_make(dir.path(), "J1", 1), 60));
+        CPPUNIT_ASSERT_EQUAL(std::string(kLoopHeader), std::string("X-Mxlane-Relayed"));
+    }
+
+    void forged_and_stale() {
+        test::TempDir a, b;
+        std::string t = loop_token_make_at(a.path(), "J00002A", 17, 1700000000);
+        CPPUNIT_ASSERT(!loop_token_valid_at(b.path(), t, 3600, 1700000010));       // another queue's secret
+        CPPUNIT_ASSERT(!loop_token_valid_at(a.path(), t, 3600, 1700003601));       // too old
+        CPPUNIT_ASSERT(!loop_token_valid_at(a.path(), t, 3600, 1700000000 - 301)); // from the future
+        std::string moved = t;
+        moved.replace(8, 2, "18");  // another message id under the same MAC
+        CPPUNIT_ASSERT(!loop_token_valid_at(a.path(), moved, 3600, 1700000010));
+        std::string flipped = t;
+        flipped.back() = flipped.back() == '0' ? '1' : '0';
+        CPPUNIT_ASSERT(!loop_token_valid_at(a.path(), flipped, 3600, 1700000010));
+    }
+
+    void malformed() {
+        test::TempDir dir;
+        for (const char* t : {"", "x", "J1.2.3.", "J1.2.notatime." "0000000000000000000000000000000000000000000000000000000000000000",
+                              "J1.2.3.abc", "....."})
+            CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), t, 3600, 3));
+    }
+
+    void key_file() {
+        test::TempDir dir;
+        std::string q = dir.file("queue");  // created when missing
+        std::string k1 = loop_key(q);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(32), k1.size());
+        struct stat st;
+        CPPUNIT_ASSERT_EQUAL(0, ::stat((q + "/loop.key").c_str(), &st));
+        CPPUNIT_ASSERT_EQUAL(0600, static_cast<int>(st.st_mode & 0777));
+        CPPUNIT_ASSERT_EQUAL(k1, loop_key(q));
+        // no temporary files left behind
+        int files = 0;
+        for (auto& e : std::filesystem::directory_iterator(q)) files += e.is_regular_file();
+        CPPUNIT_ASSERT_EQUAL(1, files);
+    }
+
+    // Several processes creating the key at once agree on one key.
+    void key_race() {
+        test::TempDir dir;
+        std::string q = dir.path();
+        std::vector<pid_t> kids;
+        for (int i = 0; i < 6; ++i) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                std::string t = loop_token_make_at(q, "J1", static_cast<std::uint64_t>(i), 1000);
+                std::ofstream(q + "/token." + std::to_string(i)) << t;
+                _exit(0);
+            }
+            kids.push_back(pid);
+        }
+        for (pid_t pid : kids) {
+            int status = 0;
+            waitpid(pid, &status, 0);
+            CPPUNIT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        for (int i = 0; i < 6; ++i) {
+            std::string t;
+            std::ifstream(q + "/token." + std::to_string(i)) >> t;
+            CPPUNIT_ASSERT(loop_token_valid_at(q, t, 60, 1000));
+        }
+    }
+
+    void damaged_key() {
+        test::TempDir dir;
+        dir.write("loop.key", "short");
+        CPPUNIT_ASSERT_THROW(loop_key(dir.path()), LoopKeyError);
+        CPPUNIT_ASSERT_THROW(loop_token_valid_at(dir.path(), "J1.2.3." + std::string(64, '0'), 60, 3), LoopKeyError);
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(LoopTokenTest);
