@@ -50,7 +50,8 @@ public:
     Resolver& operator=(const Resolver&) = delete;
 
     // The mail exchangers of a domain (RFC 5321 5.1), from the cache while the
-    // answer's TTL lasts. "[192.0.2.1]" is used as is.
+    // answer's TTL lasts; concurrent lookups of one name share one query.
+    // "[192.0.2.1]" is used as is.
     boost::asio::awaitable<MxResult> mx_lookup(std::string domain);
     // A and AAAA of one host (relay_host "[host]", or an IP literal): one MxHost.
     boost::asio::awaitable<MxResult> host_lookup(std::string host);
@@ -60,7 +61,8 @@ public:
 
     // Ends pending queries (they give retry), cancels the timer and stops
     // watching sockets, so that io_context.run() can return. Later lookups
-    // give retry at once.
+    // give retry at once. (With no query pending the resolver holds no work
+    // on the io_context anyway.)
     void shutdown();
 
     const MxCache& cache() const { return cache_; }
