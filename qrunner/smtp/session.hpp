@@ -20,8 +20,10 @@
 
 namespace mxlane::smtp {
 
-// Per-step limits, RFC 5321 4.5.3.2 (the defaults are its minimums). A step
-// is one whole reply or one block of writing, however many reads it takes.
+// Per-step limits. A step is one whole reply or one block of writing, however
+// many reads it takes. helo..data_done default to RFC 5321 4.5.3.2's minimums
+// (connect to its 30 s); rset and quit to Postfix's values, and quit() waits
+// no more than 2 s for the reply whatever `quit` says.
 struct Timeouts {
     std::chrono::seconds connect{30}, helo{300}, mail{300}, rcpt{300}, data_init{120}, data_xfer{180},
         data_done{600}, rset{20}, quit{300};
