@@ -475,6 +475,7 @@ class SmtpSessionTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(connection_refused);
     CPPUNIT_TEST(per_recipient_replies);
     CPPUNIT_TEST(rset_between_messages);
+    CPPUNIT_TEST(address_probe);
     CPPUNIT_TEST(smtputf8_not_offered);
     CPPUNIT_TEST(no_recipient_but_354);
     CPPUNIT_TEST(mail_parameters);
@@ -633,6 +634,28 @@ public:
         CPPUNIT_ASSERT(contains(conns, "\"mails\": 3"));
         CPPUNIT_ASSERT(contains(conns, "\"messages\": 2"));
         CPPUNIT_ASSERT(contains(conns, "\"early_commands\": 0"));  // one command, one reply
+    }
+
+    void address_probe() {
+        // stop_before_data (mxlanectl verify): MAIL and RCPT only; the next
+        // transaction on the connection starts with RSET.
+        for (std::string modes : {"", "nopipelining"}) {
+            PySink sink(modes);
+            Message probe = message({"ann@x.test", "hard1@x.test"});
+            probe.env.stop_before_data = true;
+            Outcome o = deliver(sink.ep(), "py.test", options(), {probe, message({"bob@x.test"})});
+            const auto& p = o.results.at(0);
+            CPPUNIT_ASSERT_EQUAL(250, p.rcpts.at(0).code);
+            CPPUNIT_ASSERT_EQUAL(550, p.rcpts.at(1).code);
+            CPPUNIT_ASSERT_EQUAL(0, p.data.code);
+            CPPUNIT_ASSERT_EQUAL(250, o.results.at(1).data.code);
+            std::string accepted = sink.accepted();
+            CPPUNIT_ASSERT(!contains(accepted, "ann@x.test"));
+            CPPUNIT_ASSERT(contains(accepted, "bob@x.test"));
+            std::string conns = sink.connections();
+            CPPUNIT_ASSERT(contains(conns, "\"mails\": 2"));
+            CPPUNIT_ASSERT(contains(conns, "\"messages\": 1"));
+        }
     }
 
     void smtputf8_not_offered() {
