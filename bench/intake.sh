@@ -1,0 +1,65 @@
+#!/bin/bash
+# intake: messages/s Postfix takes in with mxlane-milter capturing every one, against the same
+# Postfix alone putting every one on hold (both write each message durably), fed by smtp-source.
+#
+#   MXLANE_BENCH_MESSAGES=5000 MXLANE_BENCH_RECIPIENTS=10 MXLANE_BENCH_SESSIONS=10 bash bench/intake.sh
+. "$(dirname "$0")/../tests/fixtures/lib.sh"
+fx_init bench_intake
+fx_need smtp-source
+[ -x "$FX_MILTER" ] && [ -x "$FX_CTL" ] || fx_fatal "mxlane-milter or mxlanectl not built"
+
+N=${MXLANE_BENCH_MESSAGES:-5000}
+R=${MXLANE_BENCH_RECIPIENTS:-10}
+S=${MXLANE_BENCH_SESSIONS:-10}
+SIZE=${MXLANE_BENCH_SIZE:-2000}
+SENDER=bulk@bench.test
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# run_source LABEL: smtp-source into Postfix; sets MS to the elapsed milliseconds.
+run_source() {
+    local t0
+    t0=$(now_ms)
+    smtp-source -c -s "$S" -m "$N" -r "$R" -l "$SIZE" -f "$SENDER" -t rcpt@dest.test \
+        "127.0.0.1:$FX_PF_PORT" > "$FX/source.$1" 2>&1 || fx_fatal "smtp-source failed: $(tail -n 2 "$FX/source.$1")"
+    MS=$(($(now_ms) - t0))
+}
+
+rate() { awk -v n="$N" -v ms="$1" 'BEGIN { printf "%.0f", n * 1000 / ms }'; }
+
+# Mail that were not held or discarded would go to a port where nobody listens.
+FX_POSTFIX_RELAYHOST="[127.0.0.1]:$FX_DEAD_PORT"
+
+# ---- Postfix alone: every message goes to the hold queue
+FX_POSTFIX_MILTER=
+fx_postfix_start "smtpd_end_of_data_restrictions = check_client_access static:HOLD"
+run_source hold
+ms_hold=$MS
+held=$(fx_postfix_hold_count)
+fx_postfix_stop
+rm -rf "$FX/pf"
+
+# ---- the same Postfix with the milter taking every message over (bulk by sender, discard)
+fx_write_conf "$FX/mxlane.conf" "bulk_senders = $SENDER"
+fx_milter_start "$FX/mxlane.conf"
+FX_POSTFIX_MILTER=$(fx_postfix_milter_spec "$FX_MILTER_SOCKET")
+fx_postfix_start
+run_source milter
+ms_milter=$MS
+captured=$("$FX_CTL" -c "$FX/mxlane.conf" jobs --json | "$FX_PYTHON" -c '
+import json, sys
+jobs = json.load(sys.stdin)
+print(len(jobs), sum(j["counts"]["queued"] for j in jobs))')
+left=$(fx_postfix_queue_count)
+
+echo "intake: $N messages x $R recipients, $SIZE bytes, $S smtp-source sessions, 2 cores"
+printf '  Postfix alone, every message held:      %6d ms  %6s msg/s  (%s held)\n' \
+    "$ms_hold" "$(rate "$ms_hold")" "$held"
+printf '  Postfix + mxlane-milter, all captured:  %6d ms  %6s msg/s  (%s jobs, %s recipients; %s left in Postfix)\n' \
+    "$ms_milter" "$(rate "$ms_milter")" "${captured%% *}" "${captured##* }" "$left"
+awk -v a="$ms_hold" -v b="$ms_milter" 'BEGIN {
+    r = a / b; printf "  ratio (milter rate / Postfix rate):     %.2f  (capture costs %.0f%% of Postfix intake)\n", r, (1 - r) * 100 }'
+fx_check_eq "Postfix alone held every message" "$N" "$held"
+fx_check_eq "the milter captured every message" "$N $((N * R))" "$captured"
+fx_check_eq "nothing left in Postfix with the milter" 0 "$left"
+fx_done
