@@ -80,10 +80,13 @@ int cmd_job(Context& c) {
     c.no_more_args(1);
     auto job = *c.store().job(id);
     auto messages = c.store().messages(id);
+    // In flight: claimed by a qrunner and not yet answered (delete waits for these).
+    auto inflight = static_cast<std::uint64_t>(c.store().inflight_count(id));
     if (c.json) {
         JsonWriter j;
         j.begin_object();
         job_json(j, job);
+        j.key("inflight").value(inflight);
         j.key("messages").begin_array();
         for (const auto& m : messages) {
             j.begin_object();
@@ -102,7 +105,8 @@ int cmd_job(Context& c) {
               << "sender:     " << (job.sender.empty() ? "<>" : job.sender) << "\n"
               << "created:    " << iso_time(job.created) << "\n"
               << "state:      " << store::job_state_name(job.state) << "\n"
-              << "recipients: " << job.total() << "\n";
+              << "recipients: " << job.total() << "\n"
+              << "in flight:  " << inflight << "\n";
     for (std::size_t i = 0; i < kStateCount; ++i)
         if (job.counts[i])
             std::cout << "  " << store::state_name(static_cast<RcptState>(i)) << ": " << job.counts[i] << "\n";
