@@ -5,6 +5,7 @@
 #include <random>
 #include <span>
 
+#include "qrunner/smtp/message_data.hpp"
 #include "qrunner/smtp/session.hpp"
 
 namespace mxlane::ctl {
@@ -38,10 +39,6 @@ Verdict verdict_of(const Reply& r, bool catch_all) {
     return Verdict::unknown;
 }
 
-bool needs_smtputf8(std::string_view address) {
-    return std::any_of(address.begin(), address.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-}
-
 // The first MX host, in preference order, that takes a session (RFC 5321 5.1).
 asio::awaitable<smtp::ConnectResult> connect_best(asio::any_io_executor ex, const qrunner::Settings& settings,
                                                   const std::string& domain, const dns::MxResult& mx) {
@@ -66,7 +63,7 @@ asio::awaitable<bool> probe_batch(smtp::Session& session, std::string made_up,
     if (!made_up.empty()) env.rcpts.push_back(made_up);
     for (auto* r : batch) {
         env.rcpts.push_back(r->address);
-        env.smtputf8 = env.smtputf8 || needs_smtputf8(r->address);
+        env.smtputf8 = env.smtputf8 || smtp::has_eight_bit(r->address);
     }
     auto res = co_await session.send(env, nullptr);
     std::size_t skip = made_up.empty() ? 0 : 1;

@@ -36,6 +36,11 @@ struct Context {
 
 // "2026-11-28T19:54:06Z" from ms since the epoch; "" for 0.
 std::string iso_time(std::int64_t ms);
+// ms since the epoch in UTC, formatted by strftime; "" for 0.
+std::string utc_time(std::int64_t ms, const char* format);
+
+// Without blanks, tabs and line ends at either end.
+std::string trim(std::string_view text);
 
 // Left-aligned text columns for people.
 class Table {

@@ -2,7 +2,6 @@
 #include "qrunner/ctl/message_file.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -13,25 +12,10 @@
 namespace mxlane::ctl {
 namespace {
 
-std::string trim(std::string_view s) {
-    auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string_view::npos) return "";
-    return std::string(s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1));
-}
-
 // The line ending the file already uses, so that added headers match it.
 std::string_view eol_of(std::string_view text) {
     auto lf = text.find('\n');
     return lf != std::string_view::npos && lf > 0 && text[lf - 1] == '\r' ? "\r\n" : "\n";
-}
-
-std::string rfc5322_date(std::int64_t ms) {
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    return buf;
 }
 
 }  // namespace
@@ -94,7 +78,7 @@ std::size_t MessageFile::line_of(std::size_t offset) const {
 void MessageFile::add_missing_headers(std::int64_t now_ms, std::string_view id_domain) {
     std::string_view eol = eol_of(text_);
     std::string added;
-    if (!header("Date")) added += "Date: " + rfc5322_date(now_ms) + std::string(eol);
+    if (!header("Date")) added += "Date: " + utc_time(now_ms, "%a, %d %b %Y %H:%M:%S +0000") + std::string(eol);
     if (!header("Message-ID")) {
         std::random_device rd;
         std::ostringstream id;

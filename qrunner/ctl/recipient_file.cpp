@@ -7,19 +7,10 @@
 #include "libshared/address.hpp"
 #include "libshared/csv.hpp"
 #include "qrunner/ctl/ctl.hpp"
+#include "qrunner/smtp/message_data.hpp"
 
 namespace mxlane::ctl {
 namespace {
-
-bool has_eight_bit(std::string_view s) {
-    return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-}
-
-std::string trim(std::string_view s) {
-    auto b = s.find_first_not_of(" \t");
-    if (b == std::string_view::npos) return "";
-    return std::string(s.substr(b, s.find_last_not_of(" \t") - b + 1));
-}
 
 // The open file and the meaning of its columns, shared by both passes.
 class Reader {
@@ -90,8 +81,8 @@ RecipientFileFacts RecipientFile::check() const {
     store::NewRecipient r;
     while (reader.next(r)) {
         ++facts.rows;
-        facts.utf8_addresses = facts.utf8_addresses || has_eight_bit(r.address);
-        for (const auto& f : r.fields) facts.eight_bit_fields = facts.eight_bit_fields || has_eight_bit(f);
+        facts.utf8_addresses = facts.utf8_addresses || smtp::has_eight_bit(r.address);
+        for (const auto& f : r.fields) facts.eight_bit_fields = facts.eight_bit_fields || smtp::has_eight_bit(f);
     }
     if (facts.rows == 0) reader.fail("empty list: no recipients after the header");
     return facts;

@@ -10,6 +10,7 @@
 #include "qrunner/ctl/message_file.hpp"
 #include "qrunner/ctl/progress.hpp"
 #include "qrunner/ctl/recipient_file.hpp"
+#include "qrunner/smtp/message_data.hpp"
 
 namespace mxlane::ctl {
 namespace {
@@ -52,9 +53,8 @@ store::Intake intake_for(const std::string& name, const std::string& sender, con
     in.personalised = has_placeholders(msg.text());
     // A non-personalised message needs no fields: the qrunner then batches recipients per domain.
     if (in.personalised) in.field_names = facts.field_names;
-    in.eight_bit = std::any_of(msg.text().begin(), msg.text().end(), [](char ch) { return ch & 0x80; }) ||
-                   (in.personalised && facts.eight_bit_fields);
-    in.smtputf8 = facts.utf8_addresses || std::any_of(sender.begin(), sender.end(), [](char ch) { return ch & 0x80; });
+    in.eight_bit = smtp::has_eight_bit(msg.text()) || (in.personalised && facts.eight_bit_fields);
+    in.smtputf8 = facts.utf8_addresses || smtp::has_eight_bit(sender);
     in.job_state = store::JobState::incoming;  // nothing is sent before every row is stored
     return in;
 }

@@ -2,7 +2,7 @@
 # ctl_queue: hold/release with the qrunner running, delete refused while in flight, flush, suppress, bad arguments.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init ctl_queue
-fx_need_built
+for p in "$FX_CTL" "$FX_QRUNNER"; do [ -x "$p" ] || fx_fatal "$p not built (run make first)"; done
 P=$(fx_port 5)
 fx_dns_start 'mx-host=q.test,mx.q.test,10' 'host-record=mx.q.test,127.0.0.31'
 fx_pysink_start "$FX/sink" "127.0.0.31:$P"

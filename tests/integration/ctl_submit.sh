@@ -2,7 +2,7 @@
 # ctl_submit: mxlanectl submit (personalised delivery, bad files refused with FILE:LINE and nothing stored), export round trip.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init ctl_submit
-fx_need_built
+for p in "$FX_CTL" "$FX_QRUNNER"; do [ -x "$p" ] || fx_fatal "$p not built (run make first)"; done
 P=$(fx_port 5)
 fx_dns_start 'mx-host=a.test,mx.a.test,10' 'host-record=mx.a.test,127.0.0.21' \
              'mx-host=b.test,mx.a.test,10'
