@@ -37,7 +37,22 @@ fx_check "released recipients are delivered by the running qrunner" \
   fx_wait_for -t 20 bash -c "[ \"\$('$FX_CTL' -c '$FX/mxlane.conf' job $job --json | $FX_PYTHON -c 'import json,sys; print(json.load(sys.stdin)[\"counts\"][\"delivered\"])')\" = 3 ]"
 fx_check_eq "three recipients at the sink" 3 "$(fx_pysink_rcpts "$FX/sink" | wc -l)"
 
-# ---- delete while in flight: a RCPT that takes 8 s keeps one recipient in flight
+# ---- delete while in flight, at the store: recipients claimed as a qrunner claims them
+CLAIM=$MXLANE_BUILDDIR/tests/tools/claim
+fx_stop_pid "$qr"
+printf 'address\nx1@q.test\nx2@q.test\n' > "$FX/two.csv"
+claimed=$(ctl submit --message "$FX/msg.txt" --recipients "$FX/two.csv")
+fx_check_eq "two recipients claimed" 2 "$("$CLAIM" "$FX/queue")"
+fx_check_eq "job shows them in flight" 2 "$(field "$claimed" 'j["inflight"]')"
+jobs_before=$(ctl jobs --json)
+one_line_error "delete of claimed recipients" "$claimed has 2 recipients in flight" delete "$claimed"
+fx_check_eq "refused delete changes nothing" "$jobs_before" "$(ctl jobs --json)"
+fx_check_eq "delete --force" "$claimed: 2 recipients deleted" "$(ctl delete "$claimed" --force)"
+one_line_error "the forced delete is done" "no such job: $claimed" job "$claimed"
+fx_spawn qrunner "$FX_QRUNNER" -c "$FX/mxlane.conf" -f
+qr=$FX_LAST_PID
+
+# ---- delete while in flight, with the qrunner: a RCPT that takes 8 s keeps one recipient in flight
 printf 'address\nslow8@q.test\n' > "$FX/slow.csv"
 slow=$(ctl submit --message "$FX/msg.txt" --recipients "$FX/slow.csv")
 fx_check "the recipient goes in flight" fx_wait_for -t 10 bash -c "[ \"\$('$FX_CTL' -c '$FX/mxlane.conf' job $slow --json | $FX_PYTHON -c 'import json,sys; print(json.load(sys.stdin)[\"inflight\"])')\" = 1 ]"
