@@ -7,6 +7,7 @@
 #include "libshared/address.hpp"
 #include "libshared/csv.hpp"
 #include "qrunner/ctl/ctl.hpp"
+#include "qrunner/ctl/progress.hpp"
 #include "qrunner/smtp/message_data.hpp"
 
 namespace mxlane::ctl {
@@ -25,7 +26,7 @@ public:
         if (!read_row()) return false;
         if (row_.size() != columns_) fail(std::to_string(row_.size()) + " fields, but the header has " +
                                           std::to_string(columns_));
-        r.address = trim(row_[0]);
+        r.address = strip_brackets(row_[0]);
         if (!valid_address(r.address)) fail("not a valid address: " + row_[0]);
         r.fields.clear();
         for (std::size_t i = first_field_; i < row_.size(); ++i) r.fields.push_back(std::move(row_[i]));
@@ -75,12 +76,13 @@ private:
 
 }  // namespace
 
-RecipientFileFacts RecipientFile::check() const {
+RecipientFileFacts RecipientFile::check(Progress& progress) const {
     Reader reader(path_);
     RecipientFileFacts facts{reader.address_column, reader.field_names};
     store::NewRecipient r;
     while (reader.next(r)) {
         ++facts.rows;
+        progress.step();
         facts.utf8_addresses = facts.utf8_addresses || smtp::has_eight_bit(r.address);
         for (const auto& f : r.fields) facts.eight_bit_fields = facts.eight_bit_fields || smtp::has_eight_bit(f);
     }

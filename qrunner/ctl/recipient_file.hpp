@@ -10,6 +10,8 @@
 
 namespace mxlane::ctl {
 
+class Progress;
+
 // What the checking pass learned; nothing of the rows themselves is kept.
 struct RecipientFileFacts {
     std::string address_column;            // the first column's name
@@ -29,7 +31,7 @@ public:
     // Reads the whole file once and throws UsageError("FILE:LINE: ...") at the first
     // problem: a missing file, no header, no rows, a row with another number of
     // fields than the header, a malformed address, a CSV syntax error.
-    RecipientFileFacts check() const;
+    RecipientFileFacts check(Progress& progress) const;
 
     // Reads it again, calling `batch` with up to batch_size recipients at a time.
     void each_batch(std::size_t batch_size,

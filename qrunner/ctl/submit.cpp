@@ -97,7 +97,9 @@ int cmd_submit(Context& c) {
     if (!name.empty() && c.store().job_by_name(name)) throw UsageError("a job named \"" + name + "\" exists already");
 
     RecipientFile rcpts(rcpt_path);
-    RecipientFileFacts facts = rcpts.check();  // the whole file, before anything is stored
+    Progress checked("submit: recipients checked:");
+    RecipientFileFacts facts = rcpts.check(checked);  // the whole file, before anything is stored
+    checked.done();
     check_placeholders(msg, facts, rcpt_path);
     if (facts.address_column != "address") msg.set_text(rename_placeholder(msg.text(), facts.address_column, "address"));
     msg.add_missing_headers(store::now_ms(), domain_of(sender));
