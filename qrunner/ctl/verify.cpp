@@ -102,6 +102,8 @@ int cmd_verify(Context& c) {
     auto file = c.take_option("--file");
     std::vector<std::string> addresses = file ? addresses_in(*file) : c.args;
     if (file) c.no_more_args();
+    for (const auto& a : c.args)
+        if (a.starts_with("-")) throw UsageError("verify: unknown option " + a);
     if (addresses.empty()) throw UsageError(file ? *file + ": no addresses" : "verify needs ADDR... or --file FILE");
     auto settings = qrunner::Settings::load(c.cfg);
 

@@ -71,4 +71,6 @@ fx_check_eq "and says so in one line" 1 "$(printf '%s\n' "$err" | wc -l)"
 err=$(ctl verify --file "$FX/missing.txt" 2>&1 >/dev/null); rc=$?
 fx_check_eq "verify --file with a missing file exits 1" 1 "$rc"
 fx_check "and names the file" grep -q "missing.txt" <<<"$err"
+err=$(ctl verify --frobnicate a@strict.test 2>&1 >/dev/null); rc=$?
+fx_check_eq "verify with an unknown option exits 1" 1 "$rc"
 fx_done
