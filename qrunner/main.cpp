@@ -1,0 +1,111 @@
+// mxlane-qrunner: delivers the queued bulk jobs; options, configuration, signals, and the event loop.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "libshared/log.hpp"
+#include "libshared/store/queue_store.hpp"
+#include "qrunner/daemon.hpp"
+#include "qrunner/scheduler.hpp"
+
+using namespace mxlane;
+namespace asio = boost::asio;
+
+namespace {
+
+struct Options {
+    std::string config = Config::default_path();
+    bool foreground = false;
+    bool once = false;
+};
+
+Options parse_options(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "-c" && i + 1 < argc) o.config = argv[++i];
+        else if (a == "-f") o.foreground = true;
+        else if (a == "--once") o.once = true;
+        else {
+            std::cerr << "usage: mxlane-qrunner [-c FILE] [-f] [--once]\n";
+            std::exit(1);
+        }
+    }
+    return o;
+}
+
+void wait_for_signals(asio::signal_set& signals, qrunner::Scheduler& scheduler, const std::string& config_file) {
+    signals.async_wait([&signals, &scheduler, config_file](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+            try {
+                scheduler.reload(qrunner::Settings::load(Config::load(config_file)));
+                log::info("reloaded " + config_file);
+            } catch (const std::exception& e) {
+                log::warning(std::string("reload refused, keeping the running configuration: ") + e.what());
+            }
+            wait_for_signals(signals, scheduler, config_file);
+            return;
+        }
+        log::info("stopping: finishing deliveries in flight");
+        scheduler.stop();
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt = parse_options(argc, argv);
+    log::open_stderr("qrunner");
+    std::shared_ptr<const qrunner::Settings> settings;
+    try {
+        settings = qrunner::Settings::load(Config::load(opt.config));
+    } catch (const ConfigError& e) {
+        log::fatal(e.what());
+    }
+    log::open("qrunner", settings->cfg, opt.foreground);
+    if (!opt.foreground && !opt.once) qrunner::daemonize();
+    try {
+        store::QueueStore store(settings->queue_directory);
+        qrunner::PidLock lock(settings->queue_directory + "/qrunner.pid");
+        if (auto n = store.recover_inflight(store::now_ms()))
+            log::info("took back " + std::to_string(n) + " recipients left in flight by an earlier run");
+        log::info(std::string("starting") + (opt.once ? " a single run" : "") + ": delivery_mode=" +
+                  settings->cfg.get("delivery_mode") + ", threads=" + settings->cfg.get("threads"));
+
+        asio::io_context io;
+        auto work = asio::make_work_guard(io);
+        qrunner::Scheduler scheduler(io, store, settings, opt.once);
+        asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+        wait_for_signals(signals, scheduler, opt.config);
+        asio::co_spawn(io, scheduler.run(), [&](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    log::error(std::string("scheduler stopped: ") + ex.what());
+                }
+            }
+            signals.cancel();
+            scheduler.resolver().shutdown();
+            work.reset();
+            io.stop();
+        });
+        std::vector<std::thread> threads;
+        for (int i = 1; i < settings->cfg.integer("threads"); ++i) threads.emplace_back([&] { io.run(); });
+        io.run();
+        for (auto& t : threads) t.join();
+        log::info("stopped");
+    } catch (const std::exception& e) {
+        log::fatal(e.what());
+    }
+    return 0;
+}

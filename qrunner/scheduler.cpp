@@ -1,0 +1,401 @@
+// scheduler: due index -> destinations -> connections; routing, limits, pauses, and the end of a run.
+#include "qrunner/scheduler.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "libshared/address.hpp"
+#include "libshared/log.hpp"
+#include "qrunner/delivery.hpp"
+#include "qrunner/retry.hpp"
+#include "qrunner/smtp/message_data.hpp"
+
+namespace mxlane::qrunner {
+
+namespace asio = boost::asio;
+using store::RcptState;
+
+namespace {
+
+// A claimed recipient whose process dies comes back at the next start
+// (recover_inflight); the lease is only the net under that.
+constexpr std::int64_t kLeaseMs = 3600 * 1000;
+constexpr std::size_t kClaimBatch = 2000;
+
+void log_exception(std::exception_ptr e, const char* what) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        log::error(std::string(what) + ": " + ex.what());
+    }
+}
+
+}  // namespace
+
+struct Scheduler::ClaimBatch {
+    store::Claim claim;
+    std::map<std::uint64_t, std::shared_ptr<const MessageData>> messages;
+    std::int64_t now = 0;
+    std::size_t limit = 0;
+    bool full() const { return claim.due.size() + claim.expired.size() + claim.suppressed.size() >= limit; }
+};
+
+Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared_ptr<const Settings> settings,
+                     bool once)
+    : io_(io),
+      store_(store),
+      once_(once),
+      control_(asio::make_strand(io)),
+      wake_timer_(control_),
+      resolver_(io, settings->cfg.list("dns_servers"),
+                std::chrono::milliseconds(settings->cfg.seconds("dns_timeout") * 1000)),
+      writer_(store, store_thread_.get_executor(),
+              [this](std::size_t n, const std::vector<std::uint64_t>& done) { written(n, done); }),
+      settings_(std::move(settings)) {}
+
+Scheduler::~Scheduler() {
+    store_thread_.stop();
+    store_thread_.join();
+}
+
+std::shared_ptr<const Settings> Scheduler::settings() const {
+    std::lock_guard lock(mu_);
+    return settings_;
+}
+
+void Scheduler::reload(std::shared_ptr<const Settings> settings) {
+    std::lock_guard lock(mu_);
+    settings_ = std::move(settings);
+    for (auto& [key, d] : destinations_) {
+        d->limit = static_cast<int>(settings_->limit(d->policy_name, "destination_concurrency"));
+        d->messages_per_connection = static_cast<int>(settings_->limit(d->policy_name, "max_messages_per_connection"));
+    }
+}
+
+std::shared_ptr<smtp::TlsContext> Scheduler::tls_context(const std::string& ca_file) {
+    std::lock_guard lock(mu_);
+    auto& ctx = tls_contexts_[ca_file];
+    if (!ctx) ctx = std::make_shared<smtp::TlsContext>(ca_file);
+    return ctx;
+}
+
+void Scheduler::stop() {
+    stopping_ = true;
+    wake();
+}
+
+void Scheduler::wake() {
+    asio::post(control_, [this] { wake_timer_.cancel(); });
+}
+
+bool Scheduler::idle() const {
+    std::lock_guard lock(mu_);
+    return outstanding_ == 0 && routing_ == 0 && connections_ == 0;
+}
+
+// ---------------------------------------------------------------- the claim loop
+
+asio::awaitable<void> Scheduler::run() {
+    const std::int64_t start = store::now_ms();
+    for (;;) {
+        if (stopping_) break;
+        auto s = settings();
+        const std::size_t cap = std::max<std::size_t>(kClaimBatch, s->max_connections * 50);
+        bool more = false;
+        if (outstanding_ < cap) {
+            std::size_t limit = std::min(kClaimBatch, cap - outstanding_);
+            std::int64_t until = once_ ? start : store::now_ms();
+            try {
+                ClaimBatch batch = co_await asio::co_spawn(
+                    store_thread_.get_executor(),
+                    [&]() -> asio::awaitable<ClaimBatch> { co_return claim(until, limit); }, asio::use_awaitable);
+                more = batch.full();
+                dispatch(batch);
+            } catch (const std::exception& e) {
+                log::error(std::string("cannot read due recipients from the queue: ") + e.what());
+            }
+        }
+        if (once_ && !more && idle()) break;
+        if (more && outstanding_ < cap) continue;
+        wake_timer_.expires_after(more ? std::chrono::seconds(1) : s->queue_run_delay);
+        co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    // Stopping: what waits for a connection goes back to the queue untried.
+    std::vector<Work> waiting;
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [key, d] : destinations_)
+            while (!d->queue.empty()) {
+                waiting.push_back(std::move(d->queue.front()));
+                d->queue.pop_front();
+            }
+    }
+    const std::int64_t now = store::now_ms();
+    for (const auto& w : waiting)
+        for (const auto& r : w.rcpts) {
+            store::Outcome o;
+            o.job_id = r.job_id;
+            o.seq = r.seq;
+            o.state = r.state;
+            o.next_attempt = now;
+            o.count_attempt = false;
+            writer_.add(std::move(o));
+        }
+    while (!idle()) {
+        wake_timer_.expires_after(std::chrono::milliseconds(50));
+        co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
+    ClaimBatch b;
+    b.now = store::now_ms();
+    b.limit = limit;
+    auto s = settings();
+    b.claim = store_.claim_due(until, limit, b.now, s->lifetime_ms, kLeaseMs);
+    outstanding_ += b.claim.due.size();
+    for (const auto& r : b.claim.due)
+        if (!b.messages.contains(r.message_id)) b.messages[r.message_id] = load_message(r.job_id, r.message_id);
+    std::erase_if(messages_, [](const auto& kv) { return kv.second.expired(); });
+    return b;
+}
+
+std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id, std::uint64_t msg_id) {
+    if (auto it = messages_.find(msg_id); it != messages_.end())
+        if (auto m = it->second.lock()) return m;
+    auto meta = store_.message(job_id, msg_id);
+    if (!meta) return nullptr;
+    auto m = std::make_shared<MessageData>();
+    m->meta = *meta;
+    m->job_token = store::format_job_id(job_id);
+    m->text = store_.text(*meta);
+    auto wire = smtp::to_wire(m->text);
+    m->eight_bit = wire.eight_bit || meta->eight_bit;
+    if (!meta->personalised) m->wire = std::make_shared<const std::string>(std::move(wire.text));
+    messages_[msg_id] = m;
+    return m;
+}
+
+// ---------------------------------------------------------------- routing
+
+void Scheduler::dispatch(ClaimBatch& batch) {
+    for (const auto& r : batch.claim.expired)
+        log_final(r, "expired", r.dsn.empty() ? "4.4.7" : r.dsn,
+                  "message has been in the queue too long" + (r.reply_text.empty() ? "" : ": " + r.reply_text), batch.now);
+    for (const auto& r : batch.claim.suppressed)
+        log_final(r, "suppressed", "5.0.0", "recipient address is on the suppression list", batch.now);
+
+    auto s = settings();
+    const bool relay_only = s->mode == Mode::relay;
+    // (domain or relay, message) -> recipients, in claim order
+    std::map<std::pair<std::string, std::uint64_t>, std::vector<store::Recipient>> groups;
+    for (auto& r : batch.claim.due) {
+        auto msg = batch.messages[r.message_id];
+        if (!msg) {
+            log::error(store::format_job_id(r.job_id) + ": message " + std::to_string(r.message_id) +
+                       " is missing from the queue store; recipient " + r.address + " deferred");
+            Work w;
+            w.rcpts.push_back(r);
+            w.claimed_ms = batch.now;
+            conclude(w, {Reply::make(451, "4.3.0", "message text missing from the queue store")}, "none", 0, 0);
+            continue;
+        }
+        std::string domain = relay_only ? std::string() : domain_of(r.address);
+        groups[{domain, r.message_id}].push_back(std::move(r));
+    }
+    std::map<std::string, std::vector<Work>> by_domain;
+    for (auto& [key, rcpts] : groups) {
+        auto msg = batch.messages[key.second];
+        const std::string& where = relay_only ? s->relay.label() : key.first;
+        std::size_t per = msg->meta.personalised
+                              ? 1
+                              : static_cast<std::size_t>(s->limit(where, "max_recipients_per_transaction"));
+        for (std::size_t i = 0; i < rcpts.size(); i += per) {
+            Work w;
+            w.message = msg;
+            w.domain = key.first;
+            w.path = relay_only ? Path::relay : Path::direct;
+            w.claimed = Clock::now();
+            w.claimed_ms = batch.now;
+            w.rcpts.assign(std::make_move_iterator(rcpts.begin() + i),
+                           std::make_move_iterator(rcpts.begin() + std::min(rcpts.size(), i + per)));
+            by_domain[key.first].push_back(std::move(w));
+        }
+    }
+    for (auto& [domain, works] : by_domain) {
+        ++routing_;
+        auto route = relay_only ? route_relay(std::move(works)) : route_direct(domain, std::move(works));
+        asio::co_spawn(io_, std::move(route), [this](std::exception_ptr e) {
+            log_exception(e, "routing failed");
+            --routing_;
+            wake();
+        });
+    }
+}
+
+asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Work> works) {
+    dns::MxResult mx = co_await resolver_.mx_lookup(domain);
+    if (mx.status != dns::Status::ok) {
+        int code = mx.status == dns::Status::retry ? 451 : 550;
+        fail_route(works, Reply::make(code, mx.dsn, mx.error));
+        co_return;
+    }
+    auto s = settings();
+    std::shared_ptr<Destination> d;
+    {
+        std::lock_guard lock(mu_);
+        auto& slot = destinations_["mx:" + mx.destination_key()];
+        if (!slot) {
+            slot = std::make_shared<Destination>();
+            slot->key = "mx:" + mx.destination_key();
+            slot->policy_name = domain;
+            slot->path = Path::direct;
+            slot->limit = static_cast<int>(s->limit(domain, "destination_concurrency"));
+            slot->messages_per_connection = static_cast<int>(s->limit(domain, "max_messages_per_connection"));
+        }
+        slot->port = s->smtp_port;
+        slot->hosts = mx.hosts;
+        d = slot;
+    }
+    enqueue(d, std::move(works));
+}
+
+asio::awaitable<void> Scheduler::route_relay(std::vector<Work> works) {
+    auto s = settings();
+    for (auto& w : works) w.path = Path::relay;
+    dns::MxResult mx = s->relay.mx_lookup ? co_await resolver_.mx_lookup(s->relay.host)
+                                          : co_await resolver_.host_lookup(s->relay.host);
+    if (mx.status != dns::Status::ok) {
+        // The relay's own name does not resolve: a configuration matter, never a bounce.
+        fail_route(works, Reply::make(451, "4.4.3", "relay_host " + s->relay.label() + ": " + mx.error));
+        co_return;
+    }
+    std::string label = s->relay.label();
+    std::shared_ptr<Destination> d;
+    {
+        std::lock_guard lock(mu_);
+        auto& slot = destinations_["relay:" + label];
+        if (!slot) {
+            slot = std::make_shared<Destination>();
+            slot->key = "relay:" + label;
+            slot->policy_name = label;
+            slot->path = Path::relay;
+            slot->limit = static_cast<int>(s->limit(label, "destination_concurrency"));
+            slot->messages_per_connection = static_cast<int>(s->limit(label, "max_messages_per_connection"));
+        }
+        slot->port = s->relay.port;
+        slot->hosts = mx.hosts;
+        d = slot;
+    }
+    enqueue(d, std::move(works));
+}
+
+void Scheduler::fail_route(std::vector<Work>& works, const Reply& why) {
+    for (const auto& w : works) conclude(w, std::vector<Reply>(w.rcpts.size(), why), "none", 0, 0);
+}
+
+void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<Work> works) {
+    Reply paused;
+    std::string relay;
+    Starts starts;
+    {
+        std::lock_guard lock(mu_);
+        if (!d->paused(Clock::now()) && !stopping_) {
+            for (auto& w : works) d->queue.push_back(std::move(w));
+            collect_starts(d, starts);
+            works.clear();
+        } else {
+            paused = d->pause_reply;
+            relay = d->pause_relay;
+        }
+    }
+    spawn(starts);
+    if (works.empty()) return;
+    if (stopping_) {
+        paused = Reply::make(451, "4.3.2", "mxlane-qrunner is stopping");
+        for (const auto& w : works)
+            for (const auto& r : w.rcpts) {
+                store::Outcome o;
+                o.job_id = r.job_id;
+                o.seq = r.seq;
+                o.state = r.state;
+                o.next_attempt = store::now_ms();
+                o.count_attempt = false;
+                writer_.add(std::move(o));
+            }
+        return;
+    }
+    for (const auto& w : works) conclude(w, std::vector<Reply>(w.rcpts.size(), paused), relay, 0, 0);
+}
+
+// ---------------------------------------------------------------- connections
+
+void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& starts) {
+    while (!d->queue.empty() && d->active < d->limit && connections_ < settings_->max_connections &&
+           !d->paused(Clock::now())) {
+        starts.emplace_back(d, std::move(d->queue.front()));
+        d->queue.pop_front();
+        ++d->active;
+        ++connections_;
+    }
+}
+
+void Scheduler::collect_waiting(Starts& starts) {
+    for (auto& [key, d] : destinations_)
+        if (!d->queue.empty()) collect_starts(d, starts);
+}
+
+void Scheduler::spawn(Starts& starts) {
+    for (auto& [d, first] : starts)
+        asio::co_spawn(io_, deliver(*this, d, std::move(first)),
+                       [](std::exception_ptr e) { log_exception(e, "delivery connection failed"); });
+    starts.clear();
+}
+
+std::optional<Work> Scheduler::take_work(Destination& d) {
+    std::lock_guard lock(mu_);
+    if (stopping_ || d.queue.empty() || d.paused(Clock::now())) return std::nullopt;
+    Work w = std::move(d.queue.front());
+    d.queue.pop_front();
+    return w;
+}
+
+void Scheduler::connection_done(const std::shared_ptr<Destination>& d) {
+    Starts starts;
+    {
+        std::lock_guard lock(mu_);
+        --d->active;
+        --connections_;
+        collect_waiting(starts);
+    }
+    spawn(starts);
+    wake();
+}
+
+void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, Work first, const Reply& why,
+                                        const std::string& relay) {
+    std::vector<Work> failed;
+    failed.push_back(std::move(first));
+    {
+        std::lock_guard lock(mu_);
+        const auto& retry = settings_->retry_schedule;
+        auto pause = std::chrono::seconds(retry.empty() ? 300 : retry.front());
+        if (why.temporary()) {
+            d->paused_until = Clock::now() + pause;
+            d->pause_reply = why;
+            d->pause_relay = relay;
+            log::info("destination " + d->key + " paused for " + std::to_string(pause.count()) +
+                      "s: every host failed: " + why.text);
+        }
+        while (!d->queue.empty()) {
+            failed.push_back(std::move(d->queue.front()));
+            d->queue.pop_front();
+        }
+    }
+    for (const auto& w : failed) conclude(w, std::vector<Reply>(w.rcpts.size(), why), relay, 0, 0);
+}
+
+}  // namespace mxlane::qrunner

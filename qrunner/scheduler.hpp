@@ -1,0 +1,100 @@
+// scheduler: due index -> destinations -> connections; routing, limits, pauses, and the end of a run.
+#pragma once
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+
+#include "libshared/store/queue_store.hpp"
+#include "qrunner/destination.hpp"
+#include "qrunner/dns/resolver.hpp"
+#include "qrunner/result_writer.hpp"
+#include "qrunner/settings.hpp"
+#include "qrunner/smtp/session.hpp"
+
+namespace mxlane::qrunner {
+
+class Scheduler {
+public:
+    Scheduler(boost::asio::io_context& io, store::QueueStore& store, std::shared_ptr<const Settings> settings,
+              bool once);
+    ~Scheduler();
+
+    // The claim loop; returns when a --once run is complete or after stop().
+    boost::asio::awaitable<void> run();
+    // SIGTERM: take nothing new, finish what is in flight, put back what waits.
+    void stop();
+    // SIGHUP: new settings apply to connections opened from now on.
+    void reload(std::shared_ptr<const Settings> settings);
+
+    // ---- used by delivery (connection coroutines)
+    std::shared_ptr<const Settings> settings() const;
+    std::optional<Work> take_work(Destination& d);
+    void connection_done(const std::shared_ptr<Destination>& d);
+    // Every host of d failed: fail `first` and everything queued for d, and pause d.
+    void destination_unreachable(const std::shared_ptr<Destination>& d, Work first, const Reply& why,
+                                 const std::string& relay);
+    // The replies for a transaction's recipients (one each): logs every one in
+    // Postfix's shape and records it, except temporary failures on the direct
+    // path in combined mode, which go on to the relay in the same pass.
+    // details[i], when given, is the log text for replies[i].
+    void conclude(const Work& w, const std::vector<Reply>& replies, const std::string& relay, double connect_s,
+                  double transmit_s, const std::vector<std::string>& details = {});
+    dns::Resolver& resolver() { return resolver_; }
+    boost::asio::io_context& io() { return io_; }
+    std::shared_ptr<smtp::TlsContext> tls_context(const std::string& ca_file);
+
+private:
+    struct ClaimBatch;
+    ClaimBatch claim(std::int64_t until, std::size_t limit);  // on the store thread
+    std::shared_ptr<const MessageData> load_message(std::uint64_t job_id, std::uint64_t msg_id);
+    void dispatch(ClaimBatch& batch);
+    boost::asio::awaitable<void> route_direct(std::string domain, std::vector<Work> works);
+    boost::asio::awaitable<void> route_relay(std::vector<Work> works);
+    void enqueue(const std::shared_ptr<Destination>& d, std::vector<Work> works);
+    using Starts = std::vector<std::pair<std::shared_ptr<Destination>, Work>>;
+    // Under mu_: takes the work that new connections may start on now. The
+    // connections are spawned by spawn() after mu_ is released, since co_spawn
+    // may run the coroutine's first steps at once, and those take mu_.
+    void collect_starts(const std::shared_ptr<Destination>& d, Starts& starts);
+    void collect_waiting(Starts& starts);
+    void spawn(Starts& starts);
+    void fail_route(std::vector<Work>& works, const Reply& why);
+    void record(const store::Recipient& r, store::RcptState state, const Reply& reply, const std::string& relay,
+                Path path, std::int64_t now);
+    void log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,
+                   const std::string& detail, std::int64_t now);
+    void written(std::size_t n, const std::vector<std::uint64_t>& finished_jobs);
+    void wake();
+    bool idle() const;
+
+    boost::asio::io_context& io_;
+    store::QueueStore& store_;
+    bool once_;
+    boost::asio::thread_pool store_thread_{1};  // every store call runs here, off the io_context
+    boost::asio::strand<boost::asio::io_context::executor_type> control_;
+    boost::asio::steady_timer wake_timer_;
+    dns::Resolver resolver_;
+    ResultWriter writer_;
+
+    mutable std::mutex mu_;  // guards everything below
+    std::shared_ptr<const Settings> settings_;
+    std::map<std::string, std::shared_ptr<Destination>> destinations_;
+    std::map<std::string, std::shared_ptr<smtp::TlsContext>> tls_contexts_;
+    std::size_t connections_ = 0;
+    std::atomic<std::size_t> outstanding_{0};  // claimed recipients whose result is not yet written
+    std::atomic<std::size_t> routing_{0};      // routing coroutines still running
+    std::atomic<bool> stopping_{false};
+    std::mt19937 rng_{std::random_device{}()};
+    std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only
+};
+
+}  // namespace mxlane::qrunner

@@ -1,0 +1,143 @@
+// scheduler_results: what happens to each recipient after an attempt: log line, state, retry, relay hand-off.
+#include <boost/asio/co_spawn.hpp>
+
+#include "libshared/address.hpp"
+#include "libshared/log.hpp"
+#include "qrunner/retry.hpp"
+#include "qrunner/scheduler.hpp"
+
+namespace mxlane::qrunner {
+
+namespace asio = boost::asio;
+using store::RcptState;
+
+namespace {
+
+double seconds_between(std::int64_t from_ms, std::int64_t to_ms) {
+    return to_ms > from_ms ? static_cast<double>(to_ms - from_ms) / 1000.0 : 0.0;
+}
+
+std::string status_word(RcptState s) {
+    switch (s) {
+        case RcptState::delivered:
+        case RcptState::relayed: return "sent";
+        case RcptState::bounced: return "bounced";
+        case RcptState::expired: return "expired";
+        default: return "deferred";
+    }
+}
+
+// RFC 3463 3.2: X.1.Y is about the address itself; such an address is not tried again.
+bool bad_mailbox(const std::string& dsn) { return dsn.size() > 4 && dsn.compare(0, 4, "5.1.") == 0; }
+
+}  // namespace
+
+void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const std::string& relay,
+                         double connect_s, double transmit_s, const std::vector<std::string>& details) {
+    const std::int64_t now = store::now_ms();
+    auto s = settings();
+    const bool hand_over = s->mode == Mode::combined && w.path == Path::direct && !stopping_;
+    Work relay_work;
+    for (std::size_t i = 0; i < w.rcpts.size(); ++i) {
+        const store::Recipient& r = w.rcpts[i];
+        const Reply& reply = i < replies.size() ? replies[i] : replies.back();
+        RcptState state = reply.positive()    ? (w.path == Path::relay ? RcptState::relayed : RcptState::delivered)
+                          : reply.permanent() ? RcptState::bounced
+                                              : RcptState::deferred;
+        bool to_relay = state == RcptState::deferred && hand_over;
+        if (state == RcptState::deferred && !to_relay && lifetime_over(r.queued_at, now, s->lifetime_ms))
+            state = RcptState::expired;
+
+        log::Delivery line;
+        line.id = w.message ? w.message->job_token : store::format_job_id(r.job_id);
+        line.to = r.address;
+        line.relay = relay;
+        line.before_queue = seconds_between(r.queued_at, w.claimed_ms);
+        line.in_queue = std::max(0.0, seconds_between(w.claimed_ms, now) - connect_s - transmit_s);
+        line.connect = connect_s;
+        line.transmit = transmit_s;
+        line.delay = seconds_between(r.queued_at, now);
+        line.dsn = reply.dsn();
+        line.status = status_word(state);
+        line.detail = i < details.size() && !details[i].empty() ? details[i] : reply.synthetic ? reply.text : reply.str();
+        if (to_relay) line.detail += "; handing over to the relay " + s->relay.label();
+        if (state == RcptState::expired) line.detail = "message has been in the queue too long: " + line.detail;
+        log::delivery(line);
+
+        if (to_relay) {
+            relay_work.rcpts.push_back(r);
+            continue;
+        }
+        record(r, state, reply, relay, w.path, now);
+    }
+    if (relay_work.rcpts.empty()) return;
+    relay_work.message = w.message;
+    relay_work.domain = w.domain;
+    relay_work.claimed = w.claimed;
+    relay_work.claimed_ms = w.claimed_ms;
+    ++routing_;
+    std::vector<Work> works;
+    works.push_back(std::move(relay_work));
+    asio::co_spawn(io_, route_relay(std::move(works)), [this](std::exception_ptr e) {
+        if (e) log::error("relay hand-over failed");
+        --routing_;
+        wake();
+    });
+}
+
+void Scheduler::record(const store::Recipient& r, RcptState state, const Reply& reply, const std::string& relay,
+                       Path path, std::int64_t now) {
+    store::Outcome o;
+    o.job_id = r.job_id;
+    o.seq = r.seq;
+    o.state = state;
+    o.attempt_time = now;
+    o.reply_code = reply.code;
+    o.dsn = reply.dsn();
+    o.reply_text = reply.str();
+    o.host = relay == "none" ? std::string() : relay;
+    o.path = path == Path::relay ? "relay" : "direct";
+    if (state == RcptState::deferred) {
+        std::uniform_real_distribution<double> spread(0.0, 1.0);
+        double x;
+        {
+            std::lock_guard lock(mu_);
+            x = spread(rng_);
+        }
+        o.next_attempt = next_attempt_ms(settings()->retry_schedule, r.attempts + 1, now, x);
+    }
+    o.suppress = state == RcptState::bounced && bad_mailbox(o.dsn);
+    writer_.add(std::move(o));
+}
+
+void Scheduler::log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,
+                          const std::string& detail, std::int64_t now) {
+    log::Delivery line;
+    line.id = store::format_job_id(r.job_id);
+    line.to = r.address;
+    line.relay = "none";
+    line.delay = seconds_between(r.queued_at, now);
+    line.before_queue = line.delay;
+    line.dsn = dsn;
+    line.status = status;
+    line.detail = detail;
+    log::delivery(line);
+}
+
+// On the store thread, after a commit.
+void Scheduler::written(std::size_t n, const std::vector<std::uint64_t>& finished_jobs) {
+    outstanding_ -= n;
+    for (auto id : finished_jobs) {
+        auto job = store_.job(id);
+        if (!job) continue;
+        std::string counts;
+        for (std::size_t i = 0; i < store::kStateCount; ++i)
+            if (job->counts[i])
+                counts += ", " + std::string(store::state_name(static_cast<RcptState>(i))) + "=" +
+                          std::to_string(job->counts[i]);
+        log::info(store::format_job_id(id) + ": job done: recipients=" + std::to_string(job->total()) + counts);
+    }
+    wake();
+}
+
+}  // namespace mxlane::qrunner

@@ -1,0 +1,51 @@
+// settings: the qrunner's configuration as typed values, rebuilt whole on SIGHUP.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "libshared/config_file.hpp"
+#include "libshared/destination_policy.hpp"
+#include "qrunner/smtp/session.hpp"
+
+namespace mxlane::qrunner {
+
+enum class Mode { direct, relay, combined };
+
+struct RelayTarget {
+    std::string host;    // name or address, without brackets
+    int port = 25;
+    bool mx_lookup = true;  // false for "[host]:port"
+    std::string label() const;  // as written: "[127.0.0.1]:10025"
+};
+
+// Parses "[host]:port", "host:port", "[host]", "host" (port defaults to 25).
+RelayTarget parse_relay_host(const std::string& text);
+
+struct Settings {
+    Config cfg;
+    DestinationPolicy policy;
+    Mode mode = Mode::direct;
+    RelayTarget relay;
+    int smtp_port = 25;
+    std::vector<std::int64_t> retry_schedule;  // seconds
+    std::int64_t lifetime_ms = 0;
+    std::size_t max_connections = 200;
+    std::chrono::seconds queue_run_delay{1};
+    smtp::Options smtp;  // helo name, timeouts, TLS defaults (per destination overrides apply)
+    std::string relay_password;
+    std::string queue_directory;
+
+    // Reads the configuration file and the destination policy; throws ConfigError.
+    static std::shared_ptr<const Settings> load(const Config& cfg);
+
+    // Per destination (domain or relay label): the policy line's value or the global one.
+    std::int64_t limit(const std::string& destination, const std::string& name) const {
+        return policy.integer(destination, name, cfg);
+    }
+    smtp::Options smtp_for(const std::string& destination) const;
+};
+
+}  // namespace mxlane::qrunner

@@ -1,0 +1,47 @@
+// work: what delivery is handed (one transaction's recipients of one message) and the message data it carries.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "libshared/store/records.hpp"
+
+namespace mxlane::qrunner {
+
+using Clock = std::chrono::steady_clock;
+
+// One stored message ready for the wire: loaded once, shared by every
+// transaction that sends it.
+struct MessageData {
+    store::Message meta;
+    std::string job_token;   // "J00002A": the id in log lines
+    std::string text;        // as stored (templates are rendered from this)
+    std::shared_ptr<const std::string> wire;  // CRLF + dot-stuffed; null when personalised
+    bool eight_bit = false;
+
+    // The wire text with the loop-prevention header in front, for the relay;
+    // made on first use.
+    std::shared_ptr<const std::string> relay_wire(const std::string& queue_directory) const;
+
+private:
+    mutable std::mutex mu_;
+    mutable std::shared_ptr<const std::string> relay_wire_;
+};
+
+// Which way a recipient goes on this attempt.
+enum class Path { direct, relay };
+
+// Recipients of one message for one destination, sent in one MAIL transaction.
+struct Work {
+    std::shared_ptr<const MessageData> message;
+    std::vector<store::Recipient> rcpts;
+    std::string domain;          // recipient domain (direct) or the relay label
+    Path path = Path::direct;
+    Clock::time_point claimed;   // when the scheduler took the recipients
+    std::int64_t claimed_ms = 0; // same, wall clock (for delays=a/...)
+};
+
+}  // namespace mxlane::qrunner
