@@ -23,6 +23,9 @@ const char* kUsage =
     "  export ID [--state S]         CSV of the job's recipients, results and fields\n"
     "  submit --message FILE --recipients FILE [--name N] [--from ADDR]\n"
     "                                a job from a message and a CSV of recipients ({{column}})\n"
+    "  verify ADDR... | --file FILE [--suppress]\n"
+    "                                probe addresses by MX and RCPT TO, nothing sent:\n"
+    "                                valid, invalid, unknown or catch-all\n"
     "  suppress list | add ADDR... | remove ADDR...\n"
     "                                the addresses never sent to\n"
     "  config [-n] [-x]              the effective configuration (-n: only what the file sets)\n";
@@ -42,6 +45,7 @@ const std::map<std::string, Command>& commands() {
         {"export", ctl::cmd_export},
         {"submit", ctl::cmd_submit},
         {"suppress", ctl::cmd_suppress},
+        {"verify", ctl::cmd_verify},
     };
     return table;
 }
