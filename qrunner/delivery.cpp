@@ -1,7 +1,10 @@
 // delivery: one outgoing connection for a destination, sending its queued transactions in turn.
 #include "qrunner/delivery.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
@@ -40,9 +43,13 @@ smtp::Envelope envelope_for(const Work& w, std::size_t size) {
     return env;
 }
 
+// Tries the destination's hosts in order. When every one fails and one of them
+// answered with a throttling reply (a 421 greeting, say), that reply is the
+// result, so that the destination backs off instead of being called unreachable.
 asio::awaitable<smtp::ConnectResult> open_session(Scheduler& sch, const Destination& d, const Settings& s) {
     smtp::ConnectResult last;
     last.error = Reply::make(451, "4.4.4", "no mail host to try for " + d.policy_name);
+    std::optional<smtp::ConnectResult> throttled;
     for (const auto& host : d.hosts) {
         for (const auto& addr : host.addresses) {
             smtp::Options opts = s.smtp_for(d.policy_name);
@@ -59,16 +66,22 @@ asio::awaitable<smtp::ConnectResult> open_session(Scheduler& sch, const Destinat
                 if (!r.session->tls_fallback().empty())
                     log::info("TLS with " + r.session->peer_name() + " failed, sending in clear: " +
                               r.session->tls_fallback());
-                if (r.session->tls_active())
-                    log::info(std::string(smtp::to_string(r.session->tls_trust())) + " TLS connection established to " +
-                              r.session->peer_name() + ": " + r.session->tls_summary());
+                // Postfix's own line, apart from the delivery lines (pflogsumm reads those).
+                if (r.session->tls_active()) log::info(r.session->tls_log_line());
                 co_return r;
             }
-            log::info("connect to " + (r.peer.empty() ? host.name : r.peer) + ": " + r.error.text);
-            last = std::move(r);
+            log::info("connect to " + (r.peer.empty() ? host.name : r.peer) + ": " + r.error.str());
+            if (!throttled && sch.throttling(r.error)) throttled = std::move(r);
+            else last = std::move(r);
         }
     }
-    co_return last;
+    co_return throttled ? std::move(*throttled) : std::move(last);
+}
+
+// "host[ip]" of "host[ip]:port".
+std::string host_part(const std::string& peer) {
+    auto close = peer.rfind(']');
+    return close == std::string::npos ? peer : peer.substr(0, close + 1);
 }
 
 // Per recipient: the reply that decides it, and its Postfix-shaped log text.
@@ -92,28 +105,48 @@ void replies_of(const smtp::TransactionResult& res, const smtp::Session& session
     }
 }
 
+// Did the server say "too many" anywhere in this transaction? Was it clean (no temporary failure)?
+const Reply* throttling_reply(Scheduler& sch, const smtp::TransactionResult& res) {
+    if (sch.throttling(res.mail)) return &res.mail;
+    for (const auto& r : res.rcpts)
+        if (sch.throttling(r)) return &r;
+    if (sch.throttling(res.data)) return &res.data;
+    return nullptr;
+}
+
+bool clean(const smtp::TransactionResult& res) {
+    if (res.mail.temporary() || res.data.temporary() || res.connection_lost) return false;
+    for (const auto& r : res.rcpts)
+        if (r.temporary()) return false;
+    return true;
+}
+
 }  // namespace
 
 asio::awaitable<void> deliver(Scheduler& sch, std::shared_ptr<Destination> d, Work first) {
     auto s = sch.settings();
-    std::unique_ptr<smtp::Session> session;
+    auto t0 = Clock::now();
+    auto r = co_await open_session(sch, *d, *s);
+    double connect_s = since(t0);
+    if (!r) {
+        if (sch.throttling(r.error)) {
+            // A 421 greeting: this transaction is deferred like any other
+            // 4xx, and the destination backs off.
+            sch.back_off(d, r.error);
+            std::string detail = smtp::describe_reply(r.error, r.stage, host_part(r.peer));
+            sch.conclude(first, std::vector<Reply>(first.rcpts.size(), r.error), r.peer.empty() ? "none" : r.peer,
+                         connect_s, 0, std::vector<std::string>(first.rcpts.size(), detail));
+        } else {
+            sch.destination_unreachable(d, std::move(first), r.error, "none");
+        }
+        sch.connection_done(d);
+        co_return;
+    }
+    std::unique_ptr<smtp::Session> session = std::move(r.session);
+    asio::steady_timer idle(sch.io());
     int sent = 0;
     std::optional<Work> w = std::move(first);
-    double connect_s = 0;
     while (w) {
-        if (!session || !session->usable() || sent >= d->messages_per_connection) {
-            if (session && session->usable()) co_await session->quit();
-            session.reset();
-            auto t0 = Clock::now();
-            auto r = co_await open_session(sch, *d, *s);
-            connect_s = since(t0);
-            if (!r) {
-                sch.destination_unreachable(d, std::move(*w), r.error, "none");
-                break;
-            }
-            session = std::move(r.session);
-            sent = 0;
-        }
         auto t1 = Clock::now();
         auto data = wire_for(*w, *s);
         auto res = co_await session->send(envelope_for(*w, data->size()), data);
@@ -123,9 +156,27 @@ asio::awaitable<void> deliver(Scheduler& sch, std::shared_ptr<Destination> d, Wo
         replies_of(res, *session, replies, details);
         sch.conclude(*w, replies, session->peer_name(), connect_s, since(t1), details);
         connect_s = 0;
-        w = sch.take_work(*d);
+        w.reset();
+        if (const Reply* why = throttling_reply(sch, res)) {
+            sch.back_off(d, *why);
+            break;
+        }
+        if (clean(res)) sch.transaction_clean(d);
+        if (!session->usable()) break;
+        // The next transaction, perhaps after an idle wait for the message rate.
+        bool waited = false;
+        for (;;) {
+            auto next = sch.take_work(*d, sent, waited);
+            if (!next.wait_until) {
+                w = std::move(next.work);
+                break;
+            }
+            idle.expires_at(*next.wait_until);
+            co_await idle.async_wait(asio::as_tuple(asio::use_awaitable));
+            waited = true;
+        }
     }
-    if (session && session->usable()) co_await session->quit();
+    if (session->usable()) co_await session->quit();
     sch.connection_done(d);
 }
 

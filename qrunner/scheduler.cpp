@@ -23,6 +23,24 @@ namespace {
 // (recover_inflight); the lease is only the net under that.
 constexpr std::int64_t kLeaseMs = 3600 * 1000;
 constexpr std::size_t kClaimBatch = 2000;
+// Work that a destination's rate or backoff holds back waits in the
+// destination for at most this long; what would wait longer goes back to the
+// store, due when it may go, so that memory stays bounded and the claim limit
+// is not spent on one slow destination.
+constexpr auto kHoldLimit = std::chrono::seconds(60);
+// A connection waits this long at most, idle, for max_messages_per_hour to
+// allow its next message (servers wait 5 minutes for a command, RFC 5321
+// 4.5.3.2.7; we free their slot sooner), and rechecks at least every second.
+constexpr auto kIdleLimit = std::chrono::seconds(10);
+
+std::int64_t wall_ms(Clock::time_point t, Clock::time_point now) {
+    return store::now_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count();
+}
+
+std::string seconds_text(Clock::duration d) {
+    auto rounded = std::chrono::round<std::chrono::seconds>(d);
+    return std::to_string(rounded.count()) + "s";
+}
 
 void log_exception(std::exception_ptr e, const char* what) {
     if (!e) return;
@@ -54,7 +72,8 @@ Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared
                 std::chrono::milliseconds(settings->cfg.seconds("dns_timeout") * 1000)),
       writer_(store, store_thread_.get_executor(),
               [this](std::size_t n, const std::vector<std::uint64_t>& done) { written(n, done); }),
-      settings_(std::move(settings)) {}
+      settings_(std::move(settings)),
+      throttle_patterns_(ThrottlePatterns::parse(settings_->cfg.get("destination_backoff_patterns"))) {}
 
 Scheduler::~Scheduler() {
     store_thread_.stop();
@@ -67,12 +86,17 @@ std::shared_ptr<const Settings> Scheduler::settings() const {
 }
 
 void Scheduler::reload(std::shared_ptr<const Settings> settings) {
-    std::lock_guard lock(mu_);
-    settings_ = std::move(settings);
-    for (auto& [key, d] : destinations_) {
-        d->limit = static_cast<int>(settings_->limit(d->policy_name, "destination_concurrency"));
-        d->messages_per_connection = static_cast<int>(settings_->limit(d->policy_name, "max_messages_per_connection"));
+    Starts starts;
+    {
+        std::lock_guard lock(mu_);
+        settings_ = std::move(settings);
+        throttle_patterns_ = ThrottlePatterns::parse(settings_->cfg.get("destination_backoff_patterns"));
+        // Connections in flight go on; the new limits decide what starts from now.
+        const auto now = Clock::now();
+        for (auto& [key, d] : destinations_) shape(*d, *settings_, now);
+        collect_waiting(starts);
     }
+    spawn(starts);
 }
 
 std::shared_ptr<smtp::TlsContext> Scheduler::tls_context(const std::string& ca_file) {
@@ -247,18 +271,9 @@ asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Wo
     std::shared_ptr<Destination> d;
     {
         std::lock_guard lock(mu_);
-        auto& slot = destinations_["mx:" + mx.destination_key()];
-        if (!slot) {
-            slot = std::make_shared<Destination>();
-            slot->key = "mx:" + mx.destination_key();
-            slot->policy_name = domain;
-            slot->path = Path::direct;
-            slot->limit = static_cast<int>(s->limit(domain, "destination_concurrency"));
-            slot->messages_per_connection = static_cast<int>(s->limit(domain, "max_messages_per_connection"));
-        }
-        slot->port = s->smtp_port;
-        slot->hosts = mx.hosts;
-        d = slot;
+        d = destination_for("mx:" + mx.destination_key(), domain, Path::direct, *s);
+        d->port = s->smtp_port;
+        d->hosts = mx.hosts;
     }
     enqueue(d, std::move(works));
 }
@@ -277,18 +292,9 @@ asio::awaitable<void> Scheduler::route_relay(std::vector<Work> works) {
     std::shared_ptr<Destination> d;
     {
         std::lock_guard lock(mu_);
-        auto& slot = destinations_["relay:" + label];
-        if (!slot) {
-            slot = std::make_shared<Destination>();
-            slot->key = "relay:" + label;
-            slot->policy_name = label;
-            slot->path = Path::relay;
-            slot->limit = static_cast<int>(s->limit(label, "destination_concurrency"));
-            slot->messages_per_connection = static_cast<int>(s->limit(label, "max_messages_per_connection"));
-        }
-        slot->port = s->relay.port;
-        slot->hosts = mx.hosts;
-        d = slot;
+        d = destination_for("relay:" + label, label, Path::relay, *s);
+        d->port = s->relay.port;
+        d->hosts = mx.hosts;
     }
     enqueue(d, std::move(works));
 }
@@ -333,13 +339,99 @@ void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<Work>
 
 // ---------------------------------------------------------------- connections
 
+std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, const std::string& policy_name,
+                                                        Path path, const Settings& s) {
+    auto& slot = destinations_[key];
+    if (!slot) {
+        slot = std::make_shared<Destination>(io_.get_executor());
+        slot->key = key;
+        slot->policy_name = policy_name;
+        slot->path = path;
+        shape(*slot, s, Clock::now());
+    }
+    return slot;
+}
+
+void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) {
+    const std::string& name = d.policy_name;
+    d.concurrency.configure(static_cast<int>(s.limit(name, "destination_concurrency")));
+    d.messages_per_connection = static_cast<int>(s.limit(name, "max_messages_per_connection"));
+    d.messages.configure(s.limit(name, "max_messages_per_hour"), std::chrono::hours(1), now);
+    d.connections.configure(s.limit(name, "max_connections_per_minute"), std::chrono::minutes(1), now);
+    d.backoff_pause = std::chrono::seconds(s.limit(name, "destination_backoff"));
+}
+
 void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& starts) {
-    while (!d->queue.empty() && d->active < d->limit && connections_ < settings_->max_connections &&
-           !d->paused(Clock::now())) {
+    const auto now = Clock::now();
+    if (d->paused(now)) return;
+    // A connection idle for the message rate takes the next token itself.
+    while (!d->queue.empty() && !stopping_ && !d->backing_off(now) && d->idle == 0 && d->active < d->limit() &&
+           connections_ < settings_->max_connections && d->messages.ready_at(now) <= now &&
+           d->connections.ready_at(now) <= now) {
+        d->messages.try_take(now);
+        d->connections.try_take(now);
         starts.emplace_back(d, std::move(d->queue.front()));
         d->queue.pop_front();
         ++d->active;
         ++connections_;
+    }
+    hold_or_park(d, now);
+}
+
+void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_point now) {
+    if (d->queue.empty() || stopping_) return;
+    const Clock::time_point resume = d->backing_off(now) ? d->concurrency.paused_until() : now;
+    // When the i-th waiting transaction (from 0) may go, as far as the rate and the pause tell.
+    auto ready = [&](std::size_t i) {
+        auto t = std::max(resume, d->messages.ready_at(now, static_cast<double>(i + 1 + d->idle)));
+        return d->active == 0 ? std::max(t, d->connections.ready_at(now)) : t;
+    };
+    std::size_t parked = 0;
+    Clock::time_point latest = now;
+    while (!d->queue.empty() && ready(d->queue.size() - 1) - now > kHoldLimit) {
+        const auto when = ready(d->queue.size() - 1);
+        if (parked == 0) latest = when;
+        put_back(d->queue.back(), wall_ms(when, now));
+        d->queue.pop_back();
+        ++parked;
+    }
+    if (parked)
+        log::info("destination " + d->policy_name + " (" + d->key + "): " + std::to_string(parked) +
+                  " transactions back to the queue, due within " + seconds_text(latest - now) +
+                  (d->backing_off(now) ? " (backing off)" : " (max_messages_per_hour)"));
+    if (d->queue.empty()) return;
+    const auto next = std::max({resume, d->messages.ready_at(now), d->connections.ready_at(now)});
+    if (next > now) wake_at(d, next);
+}
+
+void Scheduler::wake_at(const std::shared_ptr<Destination>& d, Clock::time_point when) {
+    if (d->wake_at && *d->wake_at <= when) return;  // an earlier wake-up is set
+    d->wake_at = when;
+    d->wake.expires_at(when);
+    std::weak_ptr<Destination> weak = d;
+    d->wake.async_wait([this, weak](boost::system::error_code ec) {
+        if (ec) return;  // replaced by an earlier one
+        auto d = weak.lock();
+        if (!d) return;
+        Starts starts;
+        {
+            std::lock_guard lock(mu_);
+            d->wake_at.reset();
+            collect_starts(d, starts);
+        }
+        spawn(starts);
+    });
+}
+
+void Scheduler::put_back(const Work& w, std::int64_t due_ms) {
+    for (const auto& r : w.rcpts) {
+        store::Outcome o;
+        o.job_id = r.job_id;
+        o.seq = r.seq;
+        o.state = r.state;
+        o.next_attempt = due_ms;
+        o.count_attempt = false;
+        writer_.add(std::move(o));
     }
 }
 
@@ -355,12 +447,21 @@ void Scheduler::spawn(Starts& starts) {
     starts.clear();
 }
 
-std::optional<Work> Scheduler::take_work(Destination& d) {
+Scheduler::Next Scheduler::take_work(Destination& d, int sent, bool waited) {
     std::lock_guard lock(mu_);
-    if (stopping_ || d.queue.empty() || d.paused(Clock::now())) return std::nullopt;
+    if (waited) --d.idle;
+    const auto now = Clock::now();
+    if (stopping_ || d.queue.empty() || d.paused(now) || d.backing_off(now) || sent >= d.messages_per_connection)
+        return {};
+    if (!d.messages.try_take(now)) {
+        auto ready = d.messages.ready_at(now);
+        if (ready - now > kIdleLimit) return {};
+        ++d.idle;
+        return {std::nullopt, std::min(ready, now + std::chrono::seconds(1))};
+    }
     Work w = std::move(d.queue.front());
     d.queue.pop_front();
-    return w;
+    return {std::move(w), std::nullopt};
 }
 
 void Scheduler::connection_done(const std::shared_ptr<Destination>& d) {
@@ -373,6 +474,37 @@ void Scheduler::connection_done(const std::shared_ptr<Destination>& d) {
     }
     spawn(starts);
     wake();
+}
+
+bool Scheduler::throttling(const Reply& reply) const {
+    std::lock_guard lock(mu_);
+    return throttle_patterns_.matches(reply);
+}
+
+void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why) {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    const int before = d->limit();
+    if (!d->concurrency.throttled(now, d->backoff_pause)) return;
+    log::info("destination " + d->policy_name + " (" + d->key + ") backing off after \"" + why.str() +
+              "\": concurrency " + std::to_string(before) + " -> " + std::to_string(d->limit()) + ", paused for " +
+              seconds_text(d->backoff_pause));
+    hold_or_park(d, now);
+}
+
+void Scheduler::transaction_clean(const std::shared_ptr<Destination>& d) {
+    Starts starts;
+    {
+        std::lock_guard lock(mu_);
+        const int before = d->limit();
+        if (!d->concurrency.clean()) return;
+        log::info("destination " + d->policy_name + " (" + d->key + ") ramping up: concurrency " +
+                  std::to_string(before) + " -> " + std::to_string(d->limit()) + " of " +
+                  std::to_string(d->concurrency.configured()) + " after " +
+                  std::to_string(AdaptiveConcurrency::kRampAfter) + " clean transactions");
+        collect_starts(d, starts);
+    }
+    spawn(starts);
 }
 
 void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, Work first, const Reply& why,

@@ -37,8 +37,21 @@ public:
 
     // ---- used by delivery (connection coroutines)
     std::shared_ptr<const Settings> settings() const;
-    std::optional<Work> take_work(Destination& d);
+    // What a connection that has sent `sent` messages does next: the next
+    // transaction; or wait until `wait_until` for max_messages_per_hour (then
+    // call again with waited = true); or neither: close.
+    struct Next {
+        std::optional<Work> work;
+        std::optional<Clock::time_point> wait_until;
+    };
+    Next take_work(Destination& d, int sent, bool waited);
     void connection_done(const std::shared_ptr<Destination>& d);
+    // A 421 or a reply matching destination_backoff_patterns.
+    bool throttling(const Reply& reply) const;
+    // Such a reply from d: halve its concurrency, pause it for destination_backoff.
+    void back_off(const std::shared_ptr<Destination>& d, const Reply& why);
+    // A transaction to d without temporary failures (ramps a backed-off destination up).
+    void transaction_clean(const std::shared_ptr<Destination>& d);
     // Every host of d failed: fail `first` and everything queued for d, and pause d.
     void destination_unreachable(const std::shared_ptr<Destination>& d, Work first, const Reply& why,
                                  const std::string& relay);
@@ -67,6 +80,16 @@ private:
     void collect_starts(const std::shared_ptr<Destination>& d, Starts& starts);
     void collect_waiting(Starts& starts);
     void spawn(Starts& starts);
+    // Under mu_: the destination for `key`, made and shaped on first use.
+    std::shared_ptr<Destination> destination_for(const std::string& key, const std::string& policy_name, Path path,
+                                                 const Settings& s);
+    // Under mu_: limits, rates and backoff of d from the settings (kept state: tokens, backoff).
+    void shape(Destination& d, const Settings& s, Clock::time_point now);
+    // Under mu_: work held back by the rate or a pause waits in d for a while
+    // (a timer wakes d); what would wait longer goes back to the store.
+    void hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_point now);
+    void wake_at(const std::shared_ptr<Destination>& d, Clock::time_point when);
+    void put_back(const Work& w, std::int64_t due_ms);
     void fail_route(std::vector<Work>& works, const Reply& why);
     void record(const store::Recipient& r, store::RcptState state, const Reply& reply, const std::string& relay,
                 Path path, std::int64_t now);
@@ -89,6 +112,7 @@ private:
     std::shared_ptr<const Settings> settings_;
     std::map<std::string, std::shared_ptr<Destination>> destinations_;
     std::map<std::string, std::shared_ptr<smtp::TlsContext>> tls_contexts_;
+    ThrottlePatterns throttle_patterns_;  // destination_backoff_patterns
     std::size_t connections_ = 0;
     std::atomic<std::size_t> outstanding_{0};  // claimed recipients whose result is not yet written
     std::atomic<std::size_t> routing_{0};      // routing coroutines still running
