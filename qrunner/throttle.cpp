@@ -4,6 +4,13 @@
 #include <algorithm>
 
 namespace mxlane::qrunner {
+namespace {
+
+// Refills add up fractions of a token; a sum that should be 1 may come out
+// as 0.9999999. Without this slack a token due at t would go at the next try.
+constexpr double kSlack = 1e-9;
+
+}  // namespace
 
 TokenBucket::TokenBucket(std::int64_t count, Clock::duration period, Clock::time_point now, double burst) {
     configure(count, period, now, burst);
@@ -30,8 +37,8 @@ void TokenBucket::refill(Clock::time_point now) {
 bool TokenBucket::try_take(Clock::time_point now) {
     if (unlimited()) return true;
     refill(now);
-    if (tokens_ < 1) return false;
-    tokens_ -= 1;
+    if (tokens_ < 1 - kSlack) return false;
+    tokens_ = std::max(0.0, tokens_ - 1);
     return true;
 }
 
@@ -45,7 +52,7 @@ double TokenBucket::level(Clock::time_point now) const {
 TokenBucket::Clock::time_point TokenBucket::ready_at(Clock::time_point now, double n) const {
     if (unlimited()) return now;
     const double have = level(now);
-    if (have >= n) return now;
+    if (have >= n - kSlack) return now;
     const double wait = (n - have) / per_second_;
     return now + std::chrono::ceil<Clock::duration>(std::chrono::duration<double>(wait));
 }
