@@ -13,6 +13,7 @@
 #include "libshared/config_file.hpp"
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
+#include "libshared/privileges.hpp"
 #include "milter/callbacks.hpp"
 #include "milter/enqueue.hpp"
 
@@ -57,8 +58,9 @@ void listen_on(const std::string& spec) {
     if (smfi_setconn(const_cast<char*>(spec.c_str())) != MI_SUCCESS) die("bad milter_socket: " + spec);
     if (smfi_opensocket(true) != MI_SUCCESS)
         die("cannot listen on " + spec + (errno ? std::string(": ") + std::strerror(errno) : ""));
-    // The MTA's smtpd runs unprivileged (Postfix: user postfix) and must be able to connect.
-    if (!path.empty() && ::chmod(path.c_str(), 0666) != 0)
+    // The MTA's smtpd runs unprivileged (Postfix: user postfix) and connects through
+    // mail_owner's group; nobody else may write to the socket (and so submit jobs).
+    if (!path.empty() && ::chmod(path.c_str(), 0660) != 0)
         die("cannot chmod " + path + ": " + std::strerror(errno));
 }
 
@@ -116,12 +118,23 @@ int main(int argc, char** argv) {
     smfiDesc desc = milter::filter_description(settings);
     if (smfi_register(desc) != MI_SUCCESS) die("smfi_register failed");
     std::string spec = cfg.get("milter_socket");
+    privileges::DropPlan drop;  // started as root: the queue and the socket become mail_owner's
+    try {
+        drop = privileges::DropPlan::prepare(cfg, unix_path(spec));
+    } catch (const privileges::Error& e) {
+        die(e.what());
+    }
     listen_on(spec);
     smfi_setbacklog(128);
 
     // Logging first, so that its own errors still reach the terminal; the
     // store after the fork, since Berkeley DB registers the process that opens it.
     log::open("milter", cfg, foreground);
+    try {
+        drop.drop();
+    } catch (const privileges::Error& e) {
+        log::fatal(e.what());
+    }
     if (!foreground) daemonise();
     if (std::string err = intake.try_open(); !err.empty())
         log::error(err + "; bulk mail gets 4xx until the queue store opens");

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "libshared/log.hpp"
+#include "libshared/privileges.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/daemon.hpp"
 #include "qrunner/scheduler.hpp"
@@ -71,7 +72,13 @@ int main(int argc, char** argv) {
     } catch (const ConfigError& e) {
         log::fatal(e.what());
     }
-    log::open("qrunner", settings->cfg, opt.foreground);
+    try {  // started as root: the queue becomes mail_owner's, and so does this process
+        auto drop = privileges::DropPlan::prepare(settings->cfg);
+        log::open("qrunner", settings->cfg, opt.foreground);
+        drop.drop();
+    } catch (const privileges::Error& e) {
+        log::fatal(e.what());
+    }
     if (!opt.foreground && !opt.once) qrunner::daemonize();
     try {
         store::QueueStore store(settings->queue_directory);

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "libshared/log.hpp"
+#include "libshared/privileges.hpp"
 #include "qrunner/ctl/ctl.hpp"
 
 using namespace mxlane;
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
     c.json = c.take_flag("--json");
     try {
         c.cfg = Config::load(config_file);
+        // As root, work as the queue's owner (mail_owner) so that the daemons can use what we add.
+        privileges::act_as_queue_owner(c.cfg.get("queue_directory"));
         return it->second(c);
     } catch (const ConfigError& e) {
         std::cerr << "mxlanectl: fatal: " << e.what() << "\n";
