@@ -486,9 +486,10 @@ void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why
     const auto now = Clock::now();
     const int before = d->limit();
     if (!d->concurrency.throttled(now, d->backoff_pause)) return;
+    const std::string change = before == d->limit() ? "stays at " + std::to_string(before)
+                                                     : std::to_string(before) + " -> " + std::to_string(d->limit());
     log::info("destination " + d->policy_name + " (" + d->key + ") backing off after \"" + why.str() +
-              "\": concurrency " + std::to_string(before) + " -> " + std::to_string(d->limit()) + ", paused for " +
-              seconds_text(d->backoff_pause));
+              "\": concurrency " + change + ", paused for " + seconds_text(d->backoff_pause));
     hold_or_park(d, now);
 }
 
