@@ -50,7 +50,8 @@ asio::awaitable<smtp::ConnectResult> open_session(Scheduler& sch, const Destinat
     smtp::ConnectResult last;
     last.error = Reply::make(451, "4.4.4", "no mail host to try for " + d.policy_name);
     std::optional<smtp::ConnectResult> throttled;
-    for (const auto& host : d.hosts) {
+    const std::vector<dns::MxHost> hosts = sch.hosts(d);
+    for (const auto& host : hosts) {
         for (const auto& addr : host.addresses) {
             smtp::Options opts = s.smtp_for(d.policy_name);
             opts.tls_server_name = host.name;

@@ -85,6 +85,11 @@ std::shared_ptr<const Settings> Scheduler::settings() const {
     return settings_;
 }
 
+std::vector<dns::MxHost> Scheduler::hosts(const Destination& d) const {
+    std::lock_guard lock(mu_);
+    return d.hosts;
+}
+
 void Scheduler::reload(std::shared_ptr<const Settings> settings) {
     Starts starts;
     {
@@ -281,8 +286,11 @@ asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Wo
 asio::awaitable<void> Scheduler::route_relay(std::vector<Work> works) {
     auto s = settings();
     for (auto& w : works) w.path = Path::relay;
-    dns::MxResult mx = s->relay.mx_lookup ? co_await resolver_.mx_lookup(s->relay.host)
-                                          : co_await resolver_.host_lookup(s->relay.host);
+    // Not `cond ? co_await a : co_await b`: GCC 12 miscompiles co_await inside a conditional
+    // expression (the result was garbage, and every relay connection ended in std::terminate).
+    dns::MxResult mx;
+    if (s->relay.mx_lookup) mx = co_await resolver_.mx_lookup(s->relay.host);
+    else mx = co_await resolver_.host_lookup(s->relay.host);
     if (mx.status != dns::Status::ok) {
         // The relay's own name does not resolve: a configuration matter, never a bounce.
         fail_route(works, Reply::make(451, "4.4.3", "relay_host " + s->relay.label() + ": " + mx.error));

@@ -37,6 +37,9 @@ public:
 
     // ---- used by delivery (connection coroutines)
     std::shared_ptr<const Settings> settings() const;
+    // A copy of d's hosts: a new lookup for d (route_direct, route_relay) replaces
+    // them, under mu_, while a connection may still be trying them one by one.
+    std::vector<dns::MxHost> hosts(const Destination& d) const;
     // What a connection that has sent `sent` messages does next: the next
     // transaction; or wait until `wait_until` for max_messages_per_hour (then
     // call again with waited = true); or neither: close.
