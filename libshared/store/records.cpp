@@ -107,7 +107,10 @@ Job Job::decode(std::uint64_t id, std::string_view data) {
     j.name = d.str();
     j.sender = d.str();
     j.created = d.i64();
-    j.state = static_cast<JobState>(d.u8());
+    std::uint8_t state = d.u8();
+    if (state > static_cast<std::uint8_t>(JobState::incoming))
+        throw CodecError("job record with unknown state " + std::to_string(state));
+    j.state = static_cast<JobState>(state);
     j.notified = d.u8() != 0;
     return j;
 }
@@ -176,7 +179,9 @@ Recipient Recipient::decode(std::string_view key, std::string_view data) {
     Recipient r;
     r.job_id = get_u64(key, 0);
     r.seq = get_u64(key, 8);
-    r.state = static_cast<RcptState>(d.u8());
+    std::uint8_t state = d.u8();
+    if (state >= kStateCount) throw CodecError("recipient record with unknown state " + std::to_string(state));
+    r.state = static_cast<RcptState>(state);
     r.next_attempt = d.i64();
     r.message_id = d.u64();
     r.address = d.str();
