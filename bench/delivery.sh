@@ -1,0 +1,202 @@
+#!/bin/bash
+# delivery: recipients/s that mxlane-qrunner and Postfix deliver from a pre-loaded queue to the same
+# smtp-sink receivers on loopback, in the same run: (a) one-recipient messages, (b) 100-recipient
+# messages, (c) recipients over 100 domains (mxlane by MX records from dnsmasq, Postfix by
+# transport_maps); then a store of 1,000,000 recipients: load time, claim time, qrunner memory.
+#
+#   MXLANE_BUILDDIR=/path/to/build bash bench/delivery.sh
+#   MXLANE_BENCH_SCALE=0.1 ...          every size a tenth (a quick run)
+#   MXLANE_BENCH_SIZE=2000              message body bytes (default 2000)
+#   MXLANE_BENCH_BIG_SECONDS=10         how long the qrunner delivers from the big store
+#
+# Both sides use their defaults: 20 connections per destination, 50 recipients per transaction.
+# Postfix's clock starts at `postqueue -f` after its held queue is released and stops when its log
+# shows the last recipient sent; mxlane's clock is the whole `mxlane-qrunner --once` run (open
+# the store, deliver, commit every result, exit).
+. "$(dirname "$0")/common.sh"
+fx_init bench_delivery 2>/dev/null
+fx_need smtp-source /usr/bin/time
+fx_need_built "$FX_QRUNNER" "$FX_CTL"
+MKJOB=$MXLANE_BUILDDIR/tests/tools/mkjob
+CLAIM=$MXLANE_BUILDDIR/tests/tools/claim
+if [ ! -x "$MKJOB" ] || [ ! -x "$CLAIM" ]; then
+    make -C "$MXLANE_BUILDDIR/tests" tools/mkjob tools/claim >/dev/null 2>&1 || fx_fatal "cannot build tests/tools/mkjob and claim"
+fi
+
+N_A=$(bench_scaled 20000 100)          # (a) one-recipient messages
+M_B=$(bench_scaled 200 2)              # (b) messages of 100 recipients
+N_C=$(bench_scaled 20000 200)          # (c) recipients over 100 domains
+N_BIG=$(bench_scaled 1000000 10000)    # recipients in the big store
+SIZE=${MXLANE_BENCH_SIZE:-2000}
+BIG_SECONDS=${MXLANE_BENCH_BIG_SECONDS:-10}
+DOMAINS=100
+P=$(fx_port 5)
+SENDER=bulk@sender.test
+
+# ---- receivers: four smtp-sinks; bench.test's MX is the first, the 100 domains share all four
+for i in 1 2 3 4; do bench_sink "mx$i" "127.0.0.1$i" "$P"; done
+dns=('mx-host=bench.test,mx1.bench.test,10')
+transport="bench.test smtp:[127.0.0.11]:$P"
+for i in 1 2 3 4; do dns+=("host-record=mx$i.bench.test,127.0.0.1$i"); done
+for ((d = 0; d < DOMAINS; d++)); do
+    k=$((d % 4 + 1))
+    dns+=("$(printf 'mx-host=d%03d.test,mx%d.bench.test,10' "$d" "$k")")
+    transport+=$'\n'"$(printf 'd%03d.test smtp:[127.0.0.1%d]:%d' "$d" "$k" "$P")"
+done
+fx_dns_start "${dns[@]}"
+
+# ---- Postfix: everything it receives is held, so that the queue is loaded before the clock starts
+FX_POSTFIX_TRANSPORT=$transport
+fx_postfix_start "smtpd_end_of_data_restrictions = check_client_access static:HOLD"
+PF_SPOOL=$FX/pf/spool
+
+pf_sent() { awk '/status=sent/ { n++ } END { print n + 0 }' "$FX_PF_LOG" 2>/dev/null; }
+
+# pf_deliver RECIPIENTS: release the held queue, time until the log shows RECIPIENTS more sent; sets PF_MS.
+pf_deliver() {
+    local want=$(( $(pf_sent) + $1 )) t0 deadline
+    postsuper -c "$FX_PF_CONF" -H ALL >/dev/null 2>&1
+    t0=$(bench_now_ms)
+    postqueue -c "$FX_PF_CONF" -f
+    deadline=$((t0 + 1800 * 1000))
+    while [ "$(pf_sent)" -lt "$want" ]; do
+        [ "$(bench_now_ms)" -lt "$deadline" ] || fx_fatal "Postfix did not deliver $1 recipients in 30 min"
+        sleep 0.2
+    done
+    PF_MS=$(($(bench_now_ms) - t0))
+    fx_wait_for -t 60 fx__postfix_empty
+}
+
+# pf_load_source MESSAGES RECIPIENTS_PER_MESSAGE: smtp-source into Postfix, every message held.
+pf_load_source() {
+    smtp-source -N -s 10 -m "$1" -r "$2" -l "$SIZE" -f "$SENDER" -S bench -t rcpt@bench.test \
+        "127.0.0.1:$FX_PF_PORT" > "$FX/source.out" 2>&1 || fx_fatal "smtp-source failed: $(tail -n 2 "$FX/source.out")"
+    [ "$(fx_postfix_hold_count)" -eq "$1" ] || fx_fatal "Postfix holds $(fx_postfix_hold_count) messages, not $1"
+}
+
+# pf_load_list FILE PER_MESSAGE: one SMTP session into Postfix, PER_MESSAGE recipients from FILE per message.
+pf_load_list() {
+    "$FX_PYTHON" - "$FX_PF_PORT" "$1" "$2" "$SENDER" "$SIZE" <<'PY' || fx_fatal "loading Postfix from $1 failed"
+import smtplib, sys
+port, path, per, sender, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+rcpts = [l.strip() for l in open(path) if l.strip()]
+body = ("x" * 76 + "\r\n") * (size // 78 + 1)
+s = smtplib.SMTP("127.0.0.1", port)
+for i in range(0, len(rcpts), per):
+    msg = "From: %s\r\nTo: undisclosed-recipients:;\r\nSubject: bench\r\n\r\n%s" % (sender, body)
+    s.sendmail(sender, rcpts[i:i + per], msg)
+s.quit()
+PY
+}
+
+# ---- mxlane: a fresh store per case, the same message size
+{
+    printf 'From: %s\nTo: undisclosed-recipients:;\nSubject: bench\n\n' "$SENDER"
+    for ((i = 0; i < SIZE / 78 + 1; i++)); do printf '%076d\n' 0 | tr 0 x; done
+} > "$FX/message.txt"
+
+# mx_conf CASE: an mxlane.conf for one case (its own queue and log).
+mx_conf() {
+    fx_write_conf "$FX/$1.conf" "queue_directory = $FX/q-$1" "log_file = $FX/mxlane-$1.log" \
+        "smtp_port = $P" "smtp_tls_security_level = none" "notify_sender = none" "delivery_mode = direct"
+    mkdir -p "$FX/q-$1"
+}
+
+# mx_load CASE FILE PER_MESSAGE: the recipients in FILE as one job, PER_MESSAGE to a message.
+mx_load() {
+    "$MKJOB" "$FX/q-$1" "$FX/message.txt" --name "bench-$1" --from "$SENDER" --per-message "$3" \
+        < "$2" > "$FX/mkjob-$1.out" 2>&1 || fx_fatal "mkjob failed: $(tail -n 2 "$FX/mkjob-$1.out")"
+}
+
+# mx_deliver CASE RECIPIENTS: one qrunner --once run; sets MX_MS and MX_KB (peak RSS), checks the count.
+mx_deliver() {
+    local t0 delivered
+    t0=$(bench_now_ms)
+    /usr/bin/time -f '%M' -o "$FX/time-$1" "$FX_QRUNNER" -c "$FX/$1.conf" --once > "$FX/qrunner-$1.out" 2>&1 ||
+        fx_fatal "qrunner --once failed: $(tail -n 3 "$FX/qrunner-$1.out")"
+    MX_MS=$(($(bench_now_ms) - t0))
+    MX_KB=$(tail -n 1 "$FX/time-$1")
+    delivered=$("$FX_CTL" -c "$FX/$1.conf" jobs --json | "$FX_PYTHON" -c \
+        'import json,sys; print(sum(j["counts"]["delivered"] for j in json.load(sys.stdin)))')
+    fx_check_eq "mxlane delivered every recipient of ($1)" "$2" "$delivered" >/dev/null ||
+        fx_fatal "mxlane delivered $delivered of $2 in ($1): $(grep -v 'status=sent' "$FX/mxlane-$1.log" | tail -n 3)"
+}
+
+mb() { awk -v k="$1" 'BEGIN { printf "%.0f MB", k / 1024 }'; }
+
+# report WHAT RECIPIENTS NOTE: prints and records one case (uses MX_MS, MX_KB, PF_MS).
+report() {
+    local mx pf ratio
+    mx=$(bench_rate "$2" "$MX_MS")
+    pf=$(bench_rate "$2" "$PF_MS")
+    ratio=$(bench_ratio "$mx" "$pf")
+    printf '  %-34s mxlane %6s rcpt/s (%5.1f s, peak %s)   Postfix %6s rcpt/s (%5.1f s)   ratio %s\n' \
+        "$1" "$mx" "$(awk -v m="$MX_MS" 'BEGIN { print m / 1000 }')" "$(mb "$MX_KB")" \
+        "$pf" "$(awk -v m="$PF_MS" 'BEGIN { print m / 1000 }')" "$ratio"
+    bench_row "delivery $1 (rcpt/s)" "$mx" "$pf" "$ratio" "qrunner peak RSS $(mb "$MX_KB"); $3"
+}
+
+echo "delivery: mxlane-qrunner vs Postfix from a pre-loaded queue to smtp-sink on loopback ($(nproc) cores, body $SIZE bytes)"
+
+# ---- (a) one-recipient messages
+seq 1 "$N_A" | sed 's/.*/r&@bench.test/' > "$FX/rcpts-a"
+pf_load_source "$N_A" 1
+pf_deliver "$N_A"
+mx_conf a
+mx_load a "$FX/rcpts-a" 1
+mx_deliver a "$N_A"
+report "(a) $N_A msgs x 1 rcpt" "$N_A" "one destination"
+
+# ---- (b) 100-recipient messages
+seq 1 $((M_B * 100)) | sed 's/.*/r&@bench.test/' > "$FX/rcpts-b"
+pf_load_source "$M_B" 100
+pf_deliver $((M_B * 100))
+mx_conf b
+mx_load b "$FX/rcpts-b" 100
+mx_deliver b $((M_B * 100))
+report "(b) $M_B msgs x 100 rcpts" $((M_B * 100)) "one destination, 50 rcpts per transaction"
+
+# ---- (c) 100 domains: messages of up to 1,000 recipients, each spread over every domain
+PER_C=$(( N_C < 1000 ? N_C : 1000 ))
+awk -v n="$N_C" -v d="$DOMAINS" 'BEGIN { for (i = 0; i < n; i++) printf "r%d@d%03d.test\n", i, i % d }' > "$FX/rcpts-c"
+pf_load_list "$FX/rcpts-c" "$PER_C"
+pf_deliver "$N_C"
+mx_conf c
+mx_load c "$FX/rcpts-c" "$PER_C"
+mx_deliver c "$N_C"
+report "(c) $N_C rcpts over $DOMAINS domains" "$N_C" "$((N_C / PER_C)) msgs of $PER_C; MX via dnsmasq vs transport_maps"
+
+# ---- a store of N_BIG recipients: loading, listing, claiming, and the qrunner's memory on it
+mx_conf big
+{ echo address; awk -v n="$N_BIG" -v d="$DOMAINS" 'BEGIN { for (i = 0; i < n; i++) printf "u%d@d%03d.test\n", i, i % d }'; } > "$FX/rcpts-big.csv"
+t0=$(bench_now_ms)
+big=$("$FX_CTL" -c "$FX/big.conf" submit --message "$FX/message.txt" --recipients "$FX/rcpts-big.csv" --name big 2>"$FX/submit.err") ||
+    fx_fatal "mxlanectl submit failed: $(tail -n 2 "$FX/submit.err")"
+load_ms=$(($(bench_now_ms) - t0))
+t0=$(bench_now_ms)
+"$FX_CTL" -c "$FX/big.conf" jobs > /dev/null
+jobs_ms=$(($(bench_now_ms) - t0))
+# The qrunner delivers from the big store for a while; its peak memory, and how much it got through.
+"$FX_QRUNNER" -c "$FX/big.conf" -f > "$FX/qrunner-big.out" 2>&1 &
+qpid=$!
+fx_register_pid $qpid
+sleep "$BIG_SECONDS"
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$qpid/status")
+fx_stop_pid $qpid
+sent_big=$(grep -c 'status=sent' "$FX/qrunner-big.out")     # -f logs to stderr
+# One claim as the qrunner makes it (claim_due in one transaction), 100,000 recipients, timed as a whole
+# process (open the store, claim, commit); what is left due is N_BIG minus what was delivered above.
+t0=$(bench_now_ms)
+claimed=$("$CLAIM" "$FX/q-big")
+claim_ms=$(($(bench_now_ms) - t0))
+echo "  store of $N_BIG recipients ($DOMAINS domains, one message):"
+printf '    mxlanectl submit (load):           %6.1f s  (%s rcpt/s)\n' "$(awk -v m="$load_ms" 'BEGIN { print m / 1000 }')" "$(bench_rate "$N_BIG" "$load_ms")"
+printf '    mxlanectl jobs:                    %6d ms\n' "$jobs_ms"
+printf '    claim %s due recipients:       %6d ms  (tests/tools/claim: open, claim_due, commit)\n' "$claimed" "$claim_ms"
+printf '    qrunner -f for %s s on it:          peak RSS %s, %s recipients delivered (%s rcpt/s)\n' \
+    "$BIG_SECONDS" "$(mb "$hwm")" "$sent_big" "$((sent_big / BIG_SECONDS))"
+bench_row "store of $N_BIG rcpts: submit (rcpt/s)" "$(bench_rate "$N_BIG" "$load_ms")" "-" "-" "mxlanectl submit, batches of 5,000"
+bench_row "store of $N_BIG rcpts: claim $claimed due (ms)" "$claim_ms" "-" "-" "one claim_due transaction, whole process"
+bench_row "store of $N_BIG rcpts: mxlanectl jobs (ms)" "$jobs_ms" "-" "-" ""
+bench_row "store of $N_BIG rcpts: qrunner ${BIG_SECONDS}s run" "$((sent_big / BIG_SECONDS)) rcpt/s" "-" "-" "qrunner peak RSS $(mb "$hwm")"
+fx_done
