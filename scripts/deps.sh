@@ -8,6 +8,8 @@ PACKAGES=(
   # tests and demo: real MTAs, milter driver, DNS, sinks, mail-log reader
   postfix miltertest dnsmasq-base swaks python3-aiosmtpd pflogsumm dnsutils openssl
   iproute2 util-linux procps
+  # crash tests (db5.3_verify) and fuzzers (clang, libFuzzer's runtime)
+  db5.3-util clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

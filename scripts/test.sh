@@ -27,6 +27,15 @@ if [ "${MXLANE_SKIP_SANITIZERS:-0}" != 1 ]; then
   [ $san -eq 0 ] || { echo "FAIL: unit tests under sanitizers"; grep -B2 -A20 -m3 'ERROR\|runtime error' "$top/build-sanitizers/sanitizers.out"; status=1; }
 fi
 
+if [ "${MXLANE_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzzers, ${MXLANE_FUZZ_SECONDS:-10} s each"
+  if MXLANE_FUZZ_OUT=$build/fuzz bash "$top/scripts/fuzz.sh" "${MXLANE_FUZZ_SECONDS:-10}" > "$build/fuzz.out" 2>&1; then
+    echo "PASS: fuzz" >> "$build/check.out"; tail -1 "$build/fuzz.out"
+  else
+    echo "FAIL: fuzz" >> "$build/check.out"; grep -v ' clean ' "$build/fuzz.out" | tail -40; status=1
+  fi
+fi
+
 pass=$(grep -cE '^(PASS|XFAIL):' "$build/check.out")
 fail=$(grep -cE '^(FAIL|ERROR|XPASS):' "$build/check.out")
 skip=$(grep -cE '^SKIP:' "$build/check.out")
