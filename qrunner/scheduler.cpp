@@ -72,6 +72,7 @@ Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared
                 std::chrono::milliseconds(settings->cfg.seconds("dns_timeout") * 1000)),
       writer_(store, store_thread_.get_executor(),
               [this](std::size_t n, const std::vector<std::uint64_t>& done) { written(n, done); }),
+      notifier_(store),
       settings_(std::move(settings)),
       throttle_patterns_(ThrottlePatterns::parse(settings_->cfg.get("destination_backoff_patterns"))) {}
 
@@ -129,6 +130,18 @@ bool Scheduler::idle() const {
 
 asio::awaitable<void> Scheduler::run() {
     const std::int64_t start = store::now_ms();
+    run_start_ms_ = start;
+    co_await asio::co_spawn(
+        store_thread_.get_executor(),
+        [this]() -> asio::awaitable<void> {
+            try {
+                notifier_.sweep(*settings(), notify_due());
+            } catch (const std::exception& e) {
+                log::error(std::string("cannot look for finished jobs to report on: ") + e.what());
+            }
+            co_return;
+        },
+        asio::use_awaitable);
     for (;;) {
         if (stopping_) break;
         auto s = settings();
@@ -186,6 +199,7 @@ Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
     auto s = settings();
     b.claim = store_.claim_due(until, limit, b.now, s->lifetime_ms, kLeaseMs);
     outstanding_ += b.claim.due.size();
+    settle(b.claim);
     for (const auto& r : b.claim.due)
         if (!b.messages.contains(r.message_id)) b.messages[r.message_id] = load_message(r.job_id, r.message_id);
     std::erase_if(messages_, [](const auto& kv) { return kv.second.expired(); });
@@ -219,8 +233,8 @@ void Scheduler::dispatch(ClaimBatch& batch) {
 
     auto s = settings();
     const bool relay_only = s->mode == Mode::relay;
-    // (domain or relay, message) -> recipients, in claim order
-    std::map<std::pair<std::string, std::uint64_t>, std::vector<store::Recipient>> groups;
+    // (relay?, domain, message) -> recipients, in claim order
+    std::map<std::tuple<bool, std::string, std::uint64_t>, std::vector<store::Recipient>> groups;
     for (auto& r : batch.claim.due) {
         auto msg = batch.messages[r.message_id];
         if (!msg) {
@@ -232,31 +246,34 @@ void Scheduler::dispatch(ClaimBatch& batch) {
             conclude(w, {Reply::make(451, "4.3.0", "message text missing from the queue store")}, "none", 0, 0);
             continue;
         }
-        std::string domain = relay_only ? std::string() : domain_of(r.address);
-        groups[{domain, r.message_id}].push_back(std::move(r));
+        // Notifications go through the relay in every mode.
+        bool via_relay = relay_only || is_notification(msg->meta);
+        std::string domain = via_relay ? std::string() : domain_of(r.address);
+        groups[{via_relay, domain, r.message_id}].push_back(std::move(r));
     }
-    std::map<std::string, std::vector<Work>> by_domain;
+    std::map<std::pair<bool, std::string>, std::vector<Work>> by_domain;
     for (auto& [key, rcpts] : groups) {
-        auto msg = batch.messages[key.second];
-        const std::string& where = relay_only ? s->relay.label() : key.first;
+        const auto& [via_relay, domain, message_id] = key;
+        auto msg = batch.messages[message_id];
+        const std::string& where = via_relay ? s->relay.label() : domain;
         std::size_t per = msg->meta.personalised
                               ? 1
                               : static_cast<std::size_t>(s->limit(where, "max_recipients_per_transaction"));
         for (std::size_t i = 0; i < rcpts.size(); i += per) {
             Work w;
             w.message = msg;
-            w.domain = key.first;
-            w.path = relay_only ? Path::relay : Path::direct;
+            w.domain = domain;
+            w.path = via_relay ? Path::relay : Path::direct;
             w.claimed = Clock::now();
             w.claimed_ms = batch.now;
             w.rcpts.assign(std::make_move_iterator(rcpts.begin() + i),
                            std::make_move_iterator(rcpts.begin() + std::min(rcpts.size(), i + per)));
-            by_domain[key.first].push_back(std::move(w));
+            by_domain[{via_relay, domain}].push_back(std::move(w));
         }
     }
-    for (auto& [domain, works] : by_domain) {
+    for (auto& [key, works] : by_domain) {
         ++routing_;
-        auto route = relay_only ? route_relay(std::move(works)) : route_direct(domain, std::move(works));
+        auto route = key.first ? route_relay(std::move(works)) : route_direct(key.second, std::move(works));
         asio::co_spawn(io_, std::move(route), [this](std::exception_ptr e) {
             log_exception(e, "routing failed");
             --routing_;

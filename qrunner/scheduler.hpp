@@ -16,6 +16,7 @@
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/destination.hpp"
 #include "qrunner/dns/resolver.hpp"
+#include "qrunner/notify.hpp"
 #include "qrunner/result_writer.hpp"
 #include "qrunner/settings.hpp"
 #include "qrunner/smtp/session.hpp"
@@ -99,6 +100,13 @@ private:
     void log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,
                    const std::string& detail, std::int64_t now);
     void written(std::size_t n, const std::vector<std::uint64_t>& finished_jobs);
+    // On the store thread, after a claim: recipients the claim made final
+    // (expired, suppressed) go through the result writer too, so that their
+    // job can finish and be reported on.
+    void settle(const store::Claim& claim);
+    // When notifications stored now become due: in a --once run, at its start,
+    // so that the run sends them too.
+    std::int64_t notify_due() const;
     void wake();
     bool idle() const;
 
@@ -110,6 +118,8 @@ private:
     boost::asio::steady_timer wake_timer_;
     dns::Resolver resolver_;
     ResultWriter writer_;
+    Notifier notifier_;
+    std::atomic<std::int64_t> run_start_ms_{0};
 
     mutable std::mutex mu_;  // guards everything below
     std::shared_ptr<const Settings> settings_;

@@ -107,7 +107,33 @@ void Scheduler::record(const store::Recipient& r, RcptState state, const Reply& 
         o.next_attempt = next_attempt_ms(settings()->retry_schedule, r.attempts + 1, now, x);
     }
     o.suppress = state == RcptState::bounced && bad_mailbox(o.dsn);
+    // Noted before the result is queued, so that the commit that holds it finds the note.
+    if ((state == RcptState::bounced || state == RcptState::expired) && settings()->notify == NotifyMode::each)
+        notifier_.failed(r.job_id, r.seq);
     writer_.add(std::move(o));
+}
+
+void Scheduler::settle(const store::Claim& claim) {
+    const bool each = settings()->notify == NotifyMode::each;
+    std::vector<store::Outcome> finals;
+    for (const auto* list : {&claim.expired, &claim.suppressed})
+        for (const auto& r : *list) {
+            store::Outcome o;
+            o.job_id = r.job_id;
+            o.seq = r.seq;
+            o.state = r.state;
+            o.count_attempt = false;
+            finals.push_back(std::move(o));
+            if (each && r.state == RcptState::expired) notifier_.failed(r.job_id, r.seq);
+        }
+    if (finals.empty()) return;
+    outstanding_ += finals.size();
+    writer_.add(std::move(finals));
+}
+
+std::int64_t Scheduler::notify_due() const {
+    const std::int64_t now = store::now_ms();
+    return once_ ? std::min(now, run_start_ms_.load()) : now;
 }
 
 void Scheduler::log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,
@@ -126,7 +152,6 @@ void Scheduler::log_final(const store::Recipient& r, const std::string& status, 
 
 // On the store thread, after a commit.
 void Scheduler::written(std::size_t n, const std::vector<std::uint64_t>& finished_jobs) {
-    outstanding_ -= n;
     for (auto id : finished_jobs) {
         auto job = store_.job(id);
         if (!job) continue;
@@ -137,6 +162,10 @@ void Scheduler::written(std::size_t n, const std::vector<std::uint64_t>& finishe
                           std::to_string(job->counts[i]);
         log::info(store::format_job_id(id) + ": job done: recipients=" + std::to_string(job->total()) + counts);
     }
+    // Before the results count as written: a --once run ends only once the
+    // notifications they lead to are in the queue (and it sends them too).
+    notifier_.after_commit(*settings(), finished_jobs, notify_due());
+    outstanding_ -= n;
     wake();
 }
 

@@ -66,6 +66,9 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     s->max_connections = static_cast<std::size_t>(cfg.integer("max_connections"));
     s->queue_run_delay = secs(cfg, "queue_run_delay");
     s->queue_directory = cfg.get("queue_directory");
+    std::string notify = cfg.get("notify_sender");
+    s->notify = notify == "none" ? NotifyMode::none : notify == "each" ? NotifyMode::each : NotifyMode::summary;
+    s->myhostname = cfg.get("myhostname");
     auto& o = s->smtp;
     o.helo_name = cfg.get("smtp_helo_name");
     o.timeouts.connect = secs(cfg, "smtp_connect_timeout");

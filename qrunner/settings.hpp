@@ -13,6 +13,7 @@
 namespace mxlane::qrunner {
 
 enum class Mode { direct, relay, combined };
+enum class NotifyMode { none, summary, each };  // notify_sender
 
 struct RelayTarget {
     std::string host;    // name or address, without brackets
@@ -37,6 +38,8 @@ struct Settings {
     smtp::Options smtp;  // helo name, timeouts, TLS defaults (per destination overrides apply)
     std::string relay_password;
     std::string queue_directory;
+    NotifyMode notify = NotifyMode::summary;
+    std::string myhostname;  // MAILER-DAEMON@myhostname signs the notifications
 
     // Reads the configuration file and the destination policy; throws ConfigError.
     static std::shared_ptr<const Settings> load(const Config& cfg);
