@@ -1,0 +1,61 @@
+#!/bin/bash
+# qrunner_suppress: a 5.1.x bounce puts the address on the suppression list; in a later job it becomes
+# suppressed without being sent to; other bounces do not; a job left with only suppressed ones finishes.
+. "$(dirname "$0")/../fixtures/lib.sh"
+fx_init qrunner_suppress
+fx_need_built "$FX_QRUNNER" "$FX_CTL"
+MKJOB=$MXLANE_BUILDDIR/tests/tools/mkjob
+P=$(fx_port 5)
+
+fx_dns_start 'mx-host=ok.test,mx.ok.test,10' 'host-record=mx.ok.test,127.0.0.111'
+fx_pysink_start "$FX/mx" "127.0.0.111:$P"
+fx_pysink_start "$FX/relay" "127.0.0.112:$P"
+# One recipient a transaction: a refusal after DATA refuses the whole transaction.
+fx_write_conf "$FX/mxlane.conf" "smtp_port=$P" "retry_schedule=1h" "notify_sender=summary" \
+    "relay_host=[127.0.0.112]:$P" "max_recipients_per_transaction=1"
+printf 'From: news@sender.test\nSubject: suppression\n\nbody\n' > "$FX/msg.txt"
+ctl() { "$FX_CTL" -c "$FX/mxlane.conf" "$@"; }
+state() { ctl recipients "$1" --json | "$FX_PYTHON" -c "
+import json,sys
+for r in json.load(sys.stdin):
+    if r['address']=='$2': print(r['state'], r['attempts'])"; }
+# RCPT TO commands the MX saw for an address, over every connection.
+tries() { "$FX_PYTHON" -c "
+import json
+print(sum(1 for l in open('$FX/mx/connections.jsonl') for r in json.loads(l)['rcpts'] if r['rcpt'].lower()=='$1'))"; }
+
+# ---- job 1: a bad mailbox (550 5.1.1) and a content refusal (554 5.6.0 after DATA)
+job1=$(printf '%s\n' a@ok.test hard1@ok.test datahard1@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check_eq "5.1.1: bounced" "bounced 1" "$(state "$job1" hard1@ok.test)"
+fx_check_eq "5.6.0: bounced" "bounced 1" "$(state "$job1" datahard1@ok.test)"
+list=$(ctl suppress list --json)
+fx_check "the bad mailbox is on the suppression list" grep -q '"hard1@ok.test"' <<<"$list"
+fx_check "a content refusal is not" bash -c "! grep -q 'datahard1@ok.test' <<<'$list'"
+
+# ---- job 2: the same addresses again (one in other case); only the bad mailbox is skipped
+job2=$(printf '%s\n' b@ok.test HARD1@ok.test datahard1@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check_eq "suppressed without an attempt" "suppressed 0" "$(state "$job2" HARD1@ok.test)"
+fx_check_eq "the MX saw hard1 once, in job 1 only" 1 "$(tries hard1@ok.test)"
+fx_check_eq "not suppressed: tried again" "bounced 1" "$(state "$job2" datahard1@ok.test)"
+fx_check_eq "b delivered" "delivered 1" "$(state "$job2" b@ok.test)"
+fx_check "suppressed line in the log" grep -qE "$job2: to=<HARD1@ok.test>, relay=none, .*status=suppressed" "$FX/mxlane.log"
+
+# ---- job 3: nothing but a suppressed address: the claim settles it and the job finishes (and is reported)
+job3=$(printf '%s\n' hard1@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check_eq "job 3: suppressed" "suppressed 0" "$(state "$job3" hard1@ok.test)"
+fx_check "job 3 is done" bash -c "'$FX_CTL' -c '$FX/mxlane.conf' job $job3 --json | grep -q '\"state\": *\"done\"'"
+fx_check "its summary lists the suppressed address" fx_wait_for -t 10 grep -q \
+    "^hard1@ok.test,suppressed," "$FX/relay/127.0.0.112.mbox"
+fx_check_eq "one summary per job (3 jobs), all through the relay" 3 "$(fx_pysink_count "$FX/relay")"
+fx_check_eq "the MX saw each address once per job at most" "" "$(fx_pysink_rcpts "$FX/mx" | uniq -d)"
+
+# Removing the address lets it be tried again.
+ctl suppress remove hard1@ok.test >/dev/null
+job4=$(printf '%s\n' hard1@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check_eq "after suppress remove: tried (and bounced) again" "bounced 1" "$(state "$job4" hard1@ok.test)"
+fx_check_eq "and back on the list" 1 "$(ctl suppress list --json | grep -c '"hard1@ok.test"')"
+fx_done
