@@ -1,5 +1,6 @@
 // fuzz target relay_token: any X-Mxlane-Relayed value is checked without crashing, and none but ours is valid.
 #include <cstdlib>
+#include <filesystem>
 #include <string_view>
 #include <string>
 
@@ -9,14 +10,13 @@
 using namespace mxlane;
 
 namespace {
+char g_dir[] = "/tmp/mxlane-fuzz-token.XXXXXX";
+
 std::string queue_dir() {
-    static std::string dir = [] {
-        char tmpl[] = "/tmp/mxlane-fuzz-token.XXXXXX";
-        const char* d = mkdtemp(tmpl);
-        if (!d) std::abort();
-        return std::string(d);
-    }();
-    return dir;
+    if (!mkdtemp(g_dir)) std::abort();
+    // The key file and the directory go when the fuzzer exits.
+    std::atexit([] { std::filesystem::remove_all(g_dir); });
+    return g_dir;
 }
 }  // namespace
 
