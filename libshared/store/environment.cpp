@@ -70,12 +70,21 @@ Environment::Environment(const std::string& dir) : dir_(dir) {
         check_schema();
         job_seq_ = open_sequence("seq:job");
         msg_seq_ = open_sequence("seq:message");
+        checkpointer_ = std::thread([this] { checkpoint_loop(); });
     } catch (const DbException& e) {
         throw StoreError("cannot open the queue store in " + dir_ + ": " + e.what());
     }
 }
 
 Environment::~Environment() {
+    if (checkpointer_.joinable()) {
+        {
+            std::lock_guard lock(checkpoint_mu_);
+            stopping_ = true;
+        }
+        checkpoint_wake_.notify_one();
+        checkpointer_.join();
+    }
     // Secondary before primary; errors at close have nowhere useful to go.
     for (auto* seq : {job_seq_.get(), msg_seq_.get()}) {
         if (!seq) continue;
@@ -142,12 +151,27 @@ bool Environment::del(Db& db, DbTxn* txn, const std::string& key) {
 }
 
 std::unique_ptr<DbSequence> Environment::open_sequence(const char* name) {
-    auto seq = std::make_unique<DbSequence>(meta_.get(), 0);
-    seq->initial_value(1);
-    seq->set_cachesize(64);
-    Dbt key(const_cast<char*>(name), static_cast<u_int32_t>(std::strlen(name)));
-    seq->open(nullptr, &key, DB_CREATE | DB_THREAD);
-    return seq;
+    // Two processes opening a new store at once may both try to create the
+    // sequence record; the loser sees DB_KEYEXIST (or a deadlock) and simply
+    // opens the record the winner made.
+    for (int attempt = 0;; ++attempt) {
+        auto seq = std::make_unique<DbSequence>(meta_.get(), 0);
+        try {
+            seq->initial_value(1);
+            seq->set_cachesize(64);
+            Dbt key(const_cast<char*>(name), static_cast<u_int32_t>(std::strlen(name)));
+            seq->open(nullptr, &key, DB_CREATE | DB_THREAD);
+            return seq;
+        } catch (const DbException& e) {
+            try {
+                seq->close(0);
+            } catch (const DbException&) {
+            }
+            seq.release();  // close() freed the handle
+            if (attempt >= 20) throw;
+            backoff(attempt);
+        }
+    }
 }
 
 std::uint64_t Environment::next_from(DbSequence& seq) {
@@ -161,12 +185,25 @@ std::uint64_t Environment::next_from(DbSequence& seq) {
 }
 
 void Environment::maybe_checkpoint() {
-    if (commits_.load() < 200) return;
+    if (commits_.load() < 2000) return;
     commits_ = 0;
-    try {
-        env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
-    } catch (const DbException&) {
-        // A failed checkpoint only means a longer recovery; the next one will try again.
+    checkpoint_wake_.notify_one();
+}
+
+// A checkpoint flushes dirty pages to the data files, which can take a while;
+// it runs here, beside the transactions, so that no caller waits for it.
+void Environment::checkpoint_loop() {
+    std::unique_lock lock(checkpoint_mu_);
+    while (!stopping_) {
+        checkpoint_wake_.wait_for(lock, std::chrono::seconds(30));
+        if (stopping_) break;
+        lock.unlock();
+        try {
+            env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
+        } catch (const DbException&) {
+            // A failed checkpoint only means a longer recovery; the next one will try again.
+        }
+        lock.lock();
     }
 }
 

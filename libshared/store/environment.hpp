@@ -3,7 +3,10 @@
 #include <db_cxx.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -47,7 +50,8 @@ public:
     template <class F>
     auto transact(F&& f) -> decltype(f(static_cast<DbTxn*>(nullptr)));
 
-    // Writes a checkpoint when enough log has accumulated; logs no longer needed are removed.
+    // Asks the checkpoint thread for a checkpoint when many commits went by (it
+    // also writes one every 30 s); logs no longer needed are then removed.
     void maybe_checkpoint();
 
     // Reads one record (nullopt when absent) / writes / deletes within txn.
@@ -75,6 +79,12 @@ private:
         inflight_, suppressed_;
     std::unique_ptr<DbSequence> job_seq_, msg_seq_;
     std::atomic<unsigned> commits_{0};
+
+    void checkpoint_loop();
+    std::thread checkpointer_;
+    std::mutex checkpoint_mu_;
+    std::condition_variable checkpoint_wake_;
+    bool stopping_ = false;
 };
 
 template <class F>
