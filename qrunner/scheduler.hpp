@@ -23,6 +23,9 @@
 
 namespace mxlane::qrunner {
 
+// Logs an exception that ended a coroutine (co_spawn's completion handler).
+void log_exception(std::exception_ptr e, const char* what);
+
 class Scheduler {
 public:
     Scheduler(boost::asio::io_context& io, store::QueueStore& store, std::shared_ptr<const Settings> settings,

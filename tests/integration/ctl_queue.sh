@@ -6,7 +6,7 @@ for p in "$FX_CTL" "$FX_QRUNNER"; do [ -x "$p" ] || fx_fatal "$p not built (run 
 P=$(fx_port 5)
 fx_dns_start 'mx-host=q.test,mx.q.test,10' 'host-record=mx.q.test,127.0.0.31'
 fx_pysink_start "$FX/sink" "127.0.0.31:$P"
-fx_write_conf "$FX/mxlane.conf" smtp_port="$P" dns_timeout=1s retry_schedule=1h queue_run_delay=1s \
+fx_write_conf "$FX/mxlane.conf" notify_sender=none smtp_port="$P" dns_timeout=1s retry_schedule=1h queue_run_delay=1s \
   smtp_tls_security_level=none
 ctl() { "$FX_CTL" -c "$FX/mxlane.conf" "$@"; }
 py() { "$FX_PYTHON" -c "$@"; }

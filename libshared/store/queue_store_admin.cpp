@@ -1,0 +1,187 @@
+// queue_store_admin: the queue store's admin operations (flush, hold, release, delete) and the suppression list.
+#include "libshared/address.hpp"
+#include "libshared/store/codec.hpp"
+#include "libshared/store/queue_store.hpp"
+#include "libshared/store/scan.hpp"
+
+#include <map>
+
+namespace mxlane::store {
+
+using namespace detail;
+
+// ---------------------------------------------------------------- admin
+
+std::size_t QueueStore::rewrite_recipients(std::uint64_t job_id, const std::function<bool(DbTxn*, Recipient&)>& change) {
+    std::string prefix = job_key(job_id), start = prefix;
+    std::size_t changed = 0;
+    for (;;) {
+        auto [n, last] = env_->transact([&](DbTxn* txn) {
+            std::vector<std::pair<std::string, std::string>> rows;
+            scan(env_->recipients(), txn, start, prefix, [&](const std::string& k, const std::string& d) {
+                rows.emplace_back(k, d);
+                return rows.size() < kBatch;
+            });
+            std::map<std::uint64_t, std::array<std::int64_t, kStateCount>> deltas;
+            std::size_t count = 0;
+            for (auto& [k, d] : rows) {
+                Recipient r = Recipient::decode(k, d);
+                RcptState before = r.state;
+                if (!change(txn, r)) continue;
+                env_->put(env_->recipients(), txn, k, r.encode());
+                if (r.state != before) {
+                    auto& delta = deltas.try_emplace(r.message_id, no_delta()).first->second;
+                    delta[static_cast<int>(before)]--;
+                    delta[static_cast<int>(r.state)]++;
+                }
+                ++count;
+            }
+            for (const auto& [msg, d] : deltas) add_counts(txn, job_id, msg, d);
+            return std::make_pair(count, rows.size() < kBatch ? std::string() : rows.back().first);
+        });
+        changed += n;
+        if (last.empty()) return changed;
+        start = last;
+        start.push_back('\0');
+    }
+}
+
+std::size_t QueueStore::flush(std::optional<std::uint64_t> job_id, std::int64_t now) {
+    std::vector<std::uint64_t> ids;
+    if (job_id) ids.push_back(*job_id);
+    else
+        for (const auto& j : jobs()) ids.push_back(j.id);
+    std::size_t n = 0;
+    for (auto id : ids)
+        n += rewrite_recipients(id, [&](DbTxn* txn, Recipient& r) {
+            if (r.state != RcptState::deferred || r.next_attempt <= now) return false;
+            if (env_->get(env_->inflight(), txn, r.key())) return false;  // in delivery now; its result decides
+            r.next_attempt = now;
+            return true;
+        });
+    return n;
+}
+
+std::size_t QueueStore::hold(std::uint64_t job_id) {
+    env_->transact([&](DbTxn* txn) {
+        auto job = load_job(txn, job_id, DB_RMW);
+        if (!job) throw StoreError("no such job: " + format_job_id(job_id));
+        job->state = JobState::held;
+        save_job(txn, *job);
+    });
+    return rewrite_recipients(job_id, [](DbTxn*, Recipient& r) {
+        if (!is_pending(r.state)) return false;
+        r.state = RcptState::held;
+        return true;
+    });
+}
+
+std::size_t QueueStore::release(std::uint64_t job_id, std::int64_t now) {
+    env_->transact([&](DbTxn* txn) {
+        auto job = load_job(txn, job_id, DB_RMW);
+        if (!job) throw StoreError("no such job: " + format_job_id(job_id));
+        if (job->state == JobState::held) job->state = JobState::active;
+        save_job(txn, *job);
+    });
+    return rewrite_recipients(job_id, [&](DbTxn*, Recipient& r) {
+        if (r.state != RcptState::held) return false;
+        r.state = r.attempts ? RcptState::deferred : RcptState::queued;
+        r.next_attempt = now;
+        return true;
+    });
+}
+
+std::size_t QueueStore::inflight_count(std::uint64_t job_id) {
+    return env_->transact([&](DbTxn* txn) {
+        std::size_t n = 0;
+        std::string prefix = job_id ? job_key(job_id) : std::string();
+        scan(env_->inflight(), txn, prefix, prefix, [&](const std::string&, const std::string&) {
+            ++n;
+            return true;
+        });
+        return n;
+    });
+}
+
+void QueueStore::remove_job(std::uint64_t job_id) {
+    std::string prefix = job_key(job_id);
+    // Recipients first, in batches (a big job does not need one huge transaction);
+    // the job record goes last, so an interrupted delete can simply be run again.
+    for (Db* db : {&env_->recipients(), &env_->inflight()}) {
+        for (;;) {
+            std::size_t n = env_->transact([&](DbTxn* txn) {
+                std::vector<std::string> keys;
+                scan(*db, txn, prefix, prefix, [&](const std::string& k, const std::string&) {
+                    keys.push_back(k);
+                    return keys.size() < kBatch;
+                });
+                for (const auto& k : keys) env_->del(*db, txn, k);
+                return keys.size();
+            });
+            if (n < kBatch) break;
+        }
+    }
+    for (const auto& m : messages(job_id)) {
+        env_->transact([&](DbTxn* txn) {
+            for (std::uint32_t i = 0; i < m.chunks; ++i) env_->del(env_->bodies(), txn, body_key(m.id, i));
+            env_->del(env_->messages(), txn, message_key(job_id, m.id));
+            env_->del(env_->counts(), txn, message_key(job_id, m.id));
+        });
+    }
+    env_->transact([&](DbTxn* txn) {
+        auto job = load_job(txn, job_id, DB_RMW);
+        if (job && !job->name.empty()) {
+            auto mapped = env_->get(env_->job_names(), txn, job->name);
+            if (mapped && get_u64(*mapped, 0) == job_id) env_->del(env_->job_names(), txn, job->name);
+        }
+        env_->del(env_->jobs(), txn, job_key(job_id));
+    });
+}
+
+void QueueStore::set_notified(std::uint64_t job_id) {
+    env_->transact([&](DbTxn* txn) {
+        auto job = load_job(txn, job_id, DB_RMW);
+        if (!job) return;
+        job->notified = true;
+        save_job(txn, *job);
+    });
+}
+
+// ---------------------------------------------------------------- suppression
+
+bool QueueStore::suppress(const std::string& address, const std::string& reason, std::int64_t now) {
+    return env_->transact([&](DbTxn* txn) {
+        std::string key = to_lower(address);
+        if (env_->get(env_->suppressed(), txn, key, DB_RMW)) return false;
+        Encoder e;
+        e.i64(now).str(reason);
+        env_->put(env_->suppressed(), txn, key, e.take());
+        return true;
+    });
+}
+
+bool QueueStore::unsuppress(const std::string& address) {
+    return env_->transact([&](DbTxn* txn) { return env_->del(env_->suppressed(), txn, to_lower(address)); });
+}
+
+bool QueueStore::is_suppressed(const std::string& address) {
+    return env_->transact([&](DbTxn* txn) { return env_->get(env_->suppressed(), txn, to_lower(address)).has_value(); });
+}
+
+std::vector<QueueStore::Suppression> QueueStore::suppressions() {
+    return env_->transact([&](DbTxn* txn) {
+        std::vector<Suppression> out;
+        scan(env_->suppressed(), txn, std::string(), std::string(), [&](const std::string& k, const std::string& d) {
+            Decoder dec(d);
+            Suppression s;
+            s.address = k;
+            s.added = dec.i64();
+            s.reason = dec.str();
+            out.push_back(std::move(s));
+            return true;
+        });
+        return out;
+    });
+}
+
+}  // namespace mxlane::store

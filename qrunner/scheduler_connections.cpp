@@ -1,0 +1,230 @@
+// scheduler_connections: destinations and their connections: limits, rates, backoff, pauses.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+
+#include "libshared/log.hpp"
+#include "qrunner/delivery.hpp"
+#include "qrunner/scheduler.hpp"
+
+namespace mxlane::qrunner {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Work that a destination's rate or backoff holds back waits in the
+// destination for at most this long; what would wait longer goes back to the
+// store, due when it may go, so that memory stays bounded and the claim limit
+// is not spent on one slow destination.
+constexpr auto kHoldLimit = std::chrono::seconds(60);
+// A connection waits this long at most, idle, for max_messages_per_hour to
+// allow its next message (servers wait 5 minutes for a command, RFC 5321
+// 4.5.3.2.7; we free their slot sooner), and rechecks at least every second.
+constexpr auto kIdleLimit = std::chrono::seconds(10);
+
+std::int64_t wall_ms(Clock::time_point t, Clock::time_point now) {
+    return store::now_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count();
+}
+
+std::string seconds_text(Clock::duration d) {
+    auto rounded = std::chrono::round<std::chrono::seconds>(d);
+    return std::to_string(rounded.count()) + "s";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- connections
+
+std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, const std::string& policy_name,
+                                                        Path path, const Settings& s) {
+    auto& slot = destinations_[key];
+    if (!slot) {
+        slot = std::make_shared<Destination>(io_.get_executor());
+        slot->key = key;
+        slot->policy_name = policy_name;
+        slot->path = path;
+        shape(*slot, s, Clock::now());
+    }
+    return slot;
+}
+
+void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) {
+    const std::string& name = d.policy_name;
+    d.concurrency.configure(static_cast<int>(s.limit(name, "destination_concurrency")));
+    d.messages_per_connection = static_cast<int>(s.limit(name, "max_messages_per_connection"));
+    d.messages.configure(s.limit(name, "max_messages_per_hour"), std::chrono::hours(1), now);
+    d.connections.configure(s.limit(name, "max_connections_per_minute"), std::chrono::minutes(1), now);
+    d.backoff_pause = std::chrono::seconds(s.limit(name, "destination_backoff"));
+}
+
+void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& starts) {
+    const auto now = Clock::now();
+    if (d->paused(now)) return;
+    // A connection idle for the message rate takes the next token itself.
+    while (!d->queue.empty() && !stopping_ && !d->backing_off(now) && d->idle == 0 && d->active < d->limit() &&
+           connections_ < settings_->max_connections && d->messages.ready_at(now) <= now &&
+           d->connections.ready_at(now) <= now) {
+        d->messages.try_take(now);
+        d->connections.try_take(now);
+        starts.emplace_back(d, std::move(d->queue.front()));
+        d->queue.pop_front();
+        ++d->active;
+        ++connections_;
+    }
+    hold_or_park(d, now);
+}
+
+void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_point now) {
+    if (d->queue.empty() || stopping_) return;
+    const Clock::time_point resume = d->backing_off(now) ? d->concurrency.paused_until() : now;
+    // When the i-th waiting transaction (from 0) may go, as far as the rate and the pause tell.
+    auto ready = [&](std::size_t i) {
+        auto t = std::max(resume, d->messages.ready_at(now, static_cast<double>(i + 1 + d->idle)));
+        return d->active == 0 ? std::max(t, d->connections.ready_at(now)) : t;
+    };
+    std::size_t parked = 0;
+    Clock::time_point latest = now;
+    while (!d->queue.empty() && ready(d->queue.size() - 1) - now > kHoldLimit) {
+        const auto when = ready(d->queue.size() - 1);
+        if (parked == 0) latest = when;
+        put_back(d->queue.back(), wall_ms(when, now));
+        d->queue.pop_back();
+        ++parked;
+    }
+    if (parked)
+        log::info("destination " + d->policy_name + " (" + d->key + "): " + std::to_string(parked) +
+                  " transactions back to the queue, due within " + seconds_text(latest - now) +
+                  (d->backing_off(now) ? " (backing off)" : " (max_messages_per_hour)"));
+    if (d->queue.empty()) return;
+    const auto next = std::max({resume, d->messages.ready_at(now), d->connections.ready_at(now)});
+    if (next > now) wake_at(d, next);
+}
+
+void Scheduler::wake_at(const std::shared_ptr<Destination>& d, Clock::time_point when) {
+    if (d->wake_at && *d->wake_at <= when) return;  // an earlier wake-up is set
+    d->wake_at = when;
+    d->wake.expires_at(when);
+    std::weak_ptr<Destination> weak = d;
+    d->wake.async_wait([this, weak](boost::system::error_code ec) {
+        if (ec) return;  // replaced by an earlier one
+        auto d = weak.lock();
+        if (!d) return;
+        Starts starts;
+        {
+            std::lock_guard lock(mu_);
+            d->wake_at.reset();
+            collect_starts(d, starts);
+        }
+        spawn(starts);
+    });
+}
+
+void Scheduler::put_back(const Work& w, std::int64_t due_ms) {
+    for (const auto& r : w.rcpts) {
+        store::Outcome o;
+        o.job_id = r.job_id;
+        o.seq = r.seq;
+        o.state = r.state;
+        o.next_attempt = due_ms;
+        o.count_attempt = false;
+        writer_.add(std::move(o));
+    }
+}
+
+void Scheduler::collect_waiting(Starts& starts) {
+    for (auto& [key, d] : destinations_)
+        if (!d->queue.empty()) collect_starts(d, starts);
+}
+
+void Scheduler::spawn(Starts& starts) {
+    for (auto& [d, first] : starts)
+        asio::co_spawn(io_, deliver(*this, d, std::move(first)),
+                       [](std::exception_ptr e) { log_exception(e, "delivery connection failed"); });
+    starts.clear();
+}
+
+Scheduler::Next Scheduler::take_work(Destination& d, int sent, bool waited) {
+    std::lock_guard lock(mu_);
+    if (waited) --d.idle;
+    const auto now = Clock::now();
+    if (stopping_ || d.queue.empty() || d.paused(now) || d.backing_off(now) || sent >= d.messages_per_connection)
+        return {};
+    if (!d.messages.try_take(now)) {
+        auto ready = d.messages.ready_at(now);
+        if (ready - now > kIdleLimit) return {};
+        ++d.idle;
+        return {std::nullopt, std::min(ready, now + std::chrono::seconds(1))};
+    }
+    Work w = std::move(d.queue.front());
+    d.queue.pop_front();
+    return {std::move(w), std::nullopt};
+}
+
+void Scheduler::connection_done(const std::shared_ptr<Destination>& d) {
+    Starts starts;
+    {
+        std::lock_guard lock(mu_);
+        --d->active;
+        --connections_;
+        collect_waiting(starts);
+    }
+    spawn(starts);
+    wake();
+}
+
+bool Scheduler::throttling(const Reply& reply) const {
+    std::lock_guard lock(mu_);
+    return throttle_patterns_.matches(reply);
+}
+
+void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why) {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    const int before = d->limit();
+    if (!d->concurrency.throttled(now, d->backoff_pause)) return;
+    const std::string change = before == d->limit() ? "stays at " + std::to_string(before)
+                                                     : std::to_string(before) + " -> " + std::to_string(d->limit());
+    log::info("destination " + d->policy_name + " (" + d->key + ") backing off after \"" + why.str() +
+              "\": concurrency " + change + ", paused for " + seconds_text(d->backoff_pause));
+    hold_or_park(d, now);
+}
+
+void Scheduler::transaction_clean(const std::shared_ptr<Destination>& d) {
+    Starts starts;
+    {
+        std::lock_guard lock(mu_);
+        const int before = d->limit();
+        if (!d->concurrency.clean()) return;
+        log::info("destination " + d->policy_name + " (" + d->key + ") ramping up: concurrency " +
+                  std::to_string(before) + " -> " + std::to_string(d->limit()) + " of " +
+                  std::to_string(d->concurrency.configured()) + " after " +
+                  std::to_string(AdaptiveConcurrency::kRampAfter) + " clean transactions");
+        collect_starts(d, starts);
+    }
+    spawn(starts);
+}
+
+void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, Work first, const Reply& why,
+                                        const std::string& relay) {
+    std::vector<Work> failed;
+    failed.push_back(std::move(first));
+    {
+        std::lock_guard lock(mu_);
+        const auto& retry = settings_->retry_schedule;
+        auto pause = std::chrono::seconds(retry.empty() ? 300 : retry.front());
+        if (why.temporary()) {
+            d->paused_until = Clock::now() + pause;
+            d->pause_reply = why;
+            d->pause_relay = relay;
+            log::info("destination " + d->key + " paused for " + std::to_string(pause.count()) +
+                      "s: every host failed: " + why.text);
+        }
+        while (!d->queue.empty()) {
+            failed.push_back(std::move(d->queue.front()));
+            d->queue.pop_front();
+        }
+    }
+    for (const auto& w : failed) conclude(w, std::vector<Reply>(w.rcpts.size(), why), relay, 0, 0);
+}
+
+}  // namespace mxlane::qrunner
