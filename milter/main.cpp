@@ -148,6 +148,9 @@ int main(int argc, char** argv) {
 
     int rc = smfi_main();  // returns on SIGTERM, SIGINT or SIGHUP (libmilter calls smfi_stop)
     intake.close();        // waits for commits in progress
+    // The MTA must not find a socket nobody listens on (it would wait for the
+    // connect timeout instead of failing at once).
+    if (std::string path = unix_path(spec); !path.empty()) ::unlink(path.c_str());
     log::info("stopped");
     return rc == MI_SUCCESS ? 0 : 1;
 }

@@ -1,6 +1,8 @@
 // environment: the Berkeley DB environment in queue_directory, its databases, and retried transactions.
 #include "libshared/store/environment.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -70,7 +72,18 @@ Environment::Environment(const std::string& dir) : dir_(dir) {
         check_schema();
         job_seq_ = open_sequence("seq:job");
         msg_seq_ = open_sequence("seq:message");
-        checkpointer_ = std::thread([this] { checkpoint_loop(); });
+        // The thread takes no signals: a daemon's own signal handling (libmilter
+        // sigwait()s in one thread with signals blocked in the others) must get them.
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        try {
+            checkpointer_ = std::thread([this] { checkpoint_loop(); });
+        } catch (...) {
+            pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            throw;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
     } catch (const DbException& e) {
         throw StoreError("cannot open the queue store in " + dir_ + ": " + e.what());
     }
