@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <tuple>
 
 namespace mxlane::smtp {
 
@@ -154,8 +155,12 @@ awaitable<Session::RawRead> Session::raw_read() {
         out.status = parser_.next(out.reply);
         if (out.status != ReplyParser::Status::incomplete) co_return out;
         auto buf = asio::buffer(read_buffer_);
-        auto [ec, n] = tls_ ? co_await tls_->async_read_some(buf, tuple_awaitable)
-                            : co_await socket_.async_read_some(buf, tuple_awaitable);
+        // An if, not `tls_ ? co_await a : co_await b`: GCC 12 miscompiles
+        // co_await inside a conditional expression.
+        error_code ec;
+        std::size_t n = 0;
+        if (tls_) std::tie(ec, n) = co_await tls_->async_read_some(buf, tuple_awaitable);
+        else std::tie(ec, n) = co_await socket_.async_read_some(buf, tuple_awaitable);
         if (ec) {
             out.ec = ec;
             co_return out;
@@ -165,8 +170,10 @@ awaitable<Session::RawRead> Session::raw_read() {
 }
 
 awaitable<error_code> Session::raw_write(Buffers buffers) {
-    auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, buffers, tuple_awaitable)
-                        : co_await asio::async_write(socket_, buffers, tuple_awaitable);
+    error_code ec;
+    std::size_t n = 0;
+    if (tls_) std::tie(ec, n) = co_await asio::async_write(*tls_, buffers, tuple_awaitable);
+    else std::tie(ec, n) = co_await asio::async_write(socket_, buffers, tuple_awaitable);
     (void)n;
     co_return ec;
 }
