@@ -227,9 +227,8 @@ Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t 
                 final_state = RcptState::suppressed;
             }
             if (final_state != r.state) {
-                auto& d = deltas.try_emplace({r.job_id, r.message_id}, no_delta()).first->second;
-                d[static_cast<int>(r.state)]--;
-                d[static_cast<int>(final_state)]++;
+                move_count(deltas.try_emplace({r.job_id, r.message_id}, no_delta()).first->second, r.state,
+                           final_state);
                 r.state = final_state;
                 if (final_state == RcptState::expired && r.dsn.empty()) r.dsn = "4.4.7";
                 env_->put(env_->recipients(), txn, key, r.encode());
@@ -260,9 +259,8 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
             if (!data) continue;  // its job was deleted meanwhile
             Recipient r = Recipient::decode(key, *data);
             if (r.state != o.state) {
-                auto& d = deltas.try_emplace({r.job_id, r.message_id}, no_delta()).first->second;
-                d[static_cast<int>(r.state)]--;
-                d[static_cast<int>(o.state)]++;
+                move_count(deltas.try_emplace({r.job_id, r.message_id}, no_delta()).first->second, r.state,
+                           o.state);
             }
             r.state = o.state;
             if (o.count_attempt) {

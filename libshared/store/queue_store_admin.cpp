@@ -30,9 +30,7 @@ std::size_t QueueStore::rewrite_recipients(std::uint64_t job_id, const std::func
                 if (!change(txn, r)) continue;
                 env_->put(env_->recipients(), txn, k, r.encode());
                 if (r.state != before) {
-                    auto& delta = deltas.try_emplace(r.message_id, no_delta()).first->second;
-                    delta[static_cast<int>(before)]--;
-                    delta[static_cast<int>(r.state)]++;
+                    move_count(deltas.try_emplace(r.message_id, no_delta()).first->second, before, r.state);
                 }
                 ++count;
             }

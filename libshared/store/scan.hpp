@@ -52,4 +52,10 @@ void scan(Db& db, DbTxn* txn, const std::string& start, const std::string& prefi
 
 inline std::array<std::int64_t, kStateCount> no_delta() { return {}; }
 
+// One recipient leaving state `from` for `to`, in a per-message counter delta.
+inline void move_count(std::array<std::int64_t, kStateCount>& delta, RcptState from, RcptState to) {
+    delta[static_cast<int>(from)]--;
+    delta[static_cast<int>(to)]++;
+}
+
 }  // namespace mxlane::store::detail
