@@ -86,10 +86,12 @@ void Session::close() {
 
 // Races `op` against a timer: the timer winning cancels `op` (terminal
 // cancellation reaches the pending socket or TLS operation) and gives nullopt.
+// The timer's wait completes with an error code, not an exception: the op
+// winning cancels it at every step, and a throw per SMTP step is not free.
 template <typename T>
 awaitable<std::optional<T>> Session::within(std::chrono::seconds limit, awaitable<T> op) {
     asio::steady_timer timer(strand_, limit);
-    auto result = co_await (std::move(op) || timer.async_wait(use_awaitable));
+    auto result = co_await (std::move(op) || timer.async_wait(tuple_awaitable));
     if (result.index() == 0) co_return std::move(std::get<0>(result));
     co_return std::nullopt;
 }
