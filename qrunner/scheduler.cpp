@@ -19,9 +19,6 @@ using store::RcptState;
 
 namespace {
 
-// A claimed recipient whose process dies comes back at the next start
-// (recover_inflight); the lease is only the net under that.
-constexpr std::int64_t kLeaseMs = 3600 * 1000;
 constexpr std::size_t kClaimBatch = 2000;
 
 }  // namespace
@@ -40,7 +37,7 @@ struct Scheduler::ClaimBatch {
     std::map<std::uint64_t, std::shared_ptr<const MessageData>> messages;
     std::int64_t now = 0;
     std::size_t limit = 0;
-    bool full() const { return claim.due.size() + claim.expired.size() + claim.suppressed.size() >= limit; }
+    bool full() const { return claim.scanned >= limit; }
 };
 
 Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared_ptr<const Settings> settings,
@@ -124,6 +121,7 @@ asio::awaitable<void> Scheduler::run() {
             co_return;
         },
         asio::use_awaitable);
+    bool last_claimed = false;
     for (;;) {
         if (stopping_) break;
         auto s = settings();
@@ -141,6 +139,12 @@ asio::awaitable<void> Scheduler::run() {
             } catch (const std::exception& e) {
                 log::error(std::string("cannot read due recipients from the queue: ") + e.what());
             }
+        }
+        if (once_ && !more && !last_claimed) {
+            // Everything due is claimed: the data pages written so far go to disk
+            // beside the last deliveries, not all at once when the store closes.
+            last_claimed = true;
+            store_.checkpoint_soon();
         }
         if (once_ && !more && idle()) break;
         if (more && outstanding_ < cap) continue;
@@ -170,7 +174,7 @@ Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
     b.now = store::now_ms();
     b.limit = limit;
     auto s = settings();
-    b.claim = store_.claim_due(until, limit, b.now, s->lifetime_ms, kLeaseMs);
+    b.claim = store_.claim_due(until, limit, b.now, s->lifetime_ms);
     outstanding_ += b.claim.due.size();
     settle(b.claim);
     for (const auto& r : b.claim.due)

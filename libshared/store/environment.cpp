@@ -10,27 +10,13 @@
 #include <cstring>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "libshared/store/codec.hpp"
 #include "libshared/store/records.hpp"
 
 namespace mxlane::store {
 namespace {
-
-// Keeps the pending recipients in the due index, in next-attempt order.
-int due_callback(Db*, const Dbt* key, const Dbt* data, Dbt* result) {
-    auto k = Recipient::due_key(
-        std::string_view(static_cast<const char*>(key->get_data()), key->get_size()),
-        std::string_view(static_cast<const char*>(data->get_data()), data->get_size()));
-    if (!k) return DB_DONOTINDEX;
-    void* mem = std::malloc(k->size());
-    if (!mem) return ENOMEM;
-    std::memcpy(mem, k->data(), k->size());
-    result->set_data(mem);
-    result->set_size(static_cast<u_int32_t>(k->size()));
-    result->set_flags(DB_DBT_APPMALLOC);
-    return 0;
-}
 
 void make_dir(const std::string& dir) {
     if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
@@ -68,7 +54,6 @@ Environment::Environment(const std::string& dir) : dir_(dir) {
         due_ = open_db("due.db");
         inflight_ = open_db("inflight.db");
         suppressed_ = open_db("suppressed.db");
-        recipients_->associate(nullptr, due_.get(), due_callback, DB_CREATE);
         check_schema();
         job_seq_ = open_sequence("seq:job");
         msg_seq_ = open_sequence("seq:message");
@@ -200,6 +185,18 @@ std::uint64_t Environment::next_from(DbSequence& seq) {
 void Environment::maybe_checkpoint() {
     if (commits_.load() < 2000) return;
     commits_ = 0;
+    {
+        std::lock_guard lock(checkpoint_mu_);
+        checkpoint_wanted_ = true;
+    }
+    checkpoint_wake_.notify_one();
+}
+
+void Environment::checkpoint_soon() {
+    {
+        std::lock_guard lock(checkpoint_mu_);
+        checkpoint_wanted_ = checkpoint_forced_ = true;
+    }
     checkpoint_wake_.notify_one();
 }
 
@@ -208,11 +205,14 @@ void Environment::maybe_checkpoint() {
 void Environment::checkpoint_loop() {
     std::unique_lock lock(checkpoint_mu_);
     while (!stopping_) {
-        checkpoint_wake_.wait_for(lock, std::chrono::seconds(30));
+        checkpoint_wake_.wait_for(lock, std::chrono::seconds(30), [&] { return stopping_ || checkpoint_wanted_; });
         if (stopping_) break;
+        checkpoint_wanted_ = false;
+        const bool forced = std::exchange(checkpoint_forced_, false);
         lock.unlock();
         try {
-            env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
+            if (forced) env_.txn_checkpoint(0, 0, DB_FORCE);
+            else env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
         } catch (const DbException&) {
             // A failed checkpoint only means a longer recovery; the next one will try again.
         }

@@ -40,7 +40,7 @@ public:
     Db& bodies() { return *bodies_; }      // message id + chunk -> text
     Db& counts() { return *counts_; }      // job id + message id -> MessageCounts
     Db& recipients() { return *recipients_; }  // job id + seq -> Recipient
-    Db& due() { return *due_; }            // secondary: next_attempt + job + seq (pending only)
+    Db& due() { return *due_; }            // next_attempt + job + seq -> recipient key: pending, not in flight
     Db& inflight() { return *inflight_; }  // recipient key -> claim time: handed to delivery
     Db& suppressed() { return *suppressed_; }  // address -> time + reason
 
@@ -53,6 +53,10 @@ public:
     // Asks the checkpoint thread for a checkpoint when many commits went by (it
     // also writes one every 30 s); logs no longer needed are then removed.
     void maybe_checkpoint();
+    // Asks the checkpoint thread for one now, whatever the thresholds: a process
+    // about to finish gets its data pages written while it still works, instead
+    // of in one go when it closes the store.
+    void checkpoint_soon();
 
     // Reads one record (nullopt when absent) / writes / deletes within txn.
     std::optional<std::string> get(Db& db, DbTxn* txn, const std::string& key, std::uint32_t flags = 0);
@@ -85,6 +89,7 @@ private:
     std::mutex checkpoint_mu_;
     std::condition_variable checkpoint_wake_;
     bool stopping_ = false;
+    bool checkpoint_wanted_ = false, checkpoint_forced_ = false;
 };
 
 template <class F>

@@ -84,6 +84,17 @@ void QueueStore::add_counts(DbTxn* txn, std::uint64_t job_id, std::uint64_t msg_
     env_->put(env_->counts(), txn, key, mc.encode());
 }
 
+void QueueStore::save_recipient(DbTxn* txn, const std::string& key, std::string_view before,
+                                const std::string& after) {
+    auto old_due = before.empty() ? std::nullopt : Recipient::due_key(key, before);
+    auto new_due = Recipient::due_key(key, after);
+    if (old_due != new_due) {
+        if (old_due) env_->del(env_->due(), txn, *old_due);
+        if (new_due) env_->put(env_->due(), txn, *new_due, key);
+    }
+    env_->put(env_->recipients(), txn, key, after);
+}
+
 void QueueStore::insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
                                    std::span<const NewRecipient> rcpts, std::int64_t now) {
     std::string ckey = message_key(job_id, message_id);
@@ -101,7 +112,7 @@ void QueueStore::insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64
         r.state = RcptState::queued;
         r.next_attempt = now;
         r.queued_at = now;
-        env_->put(env_->recipients(), txn, r.key(), r.encode());
+        save_recipient(txn, r.key(), {}, r.encode());
     }
     mc.counts[static_cast<int>(RcptState::queued)] += rcpts.size();
     env_->put(env_->counts(), txn, ckey, mc.encode());
@@ -170,8 +181,11 @@ std::size_t QueueStore::recover_inflight(std::int64_t now) {
                 if (auto data = env_->get(env_->recipients(), txn, k, DB_RMW)) {
                     Recipient r = Recipient::decode(k, *data);
                     if (is_pending(r.state)) {
+                        // A claim takes the recipient out of the due index; a store last
+                        // run by a qrunner that leased in place may still have it there.
+                        if (auto stale = Recipient::due_key(k, *data)) env_->del(env_->due(), txn, *stale);
                         r.next_attempt = now;
-                        env_->put(env_->recipients(), txn, k, r.encode());
+                        save_recipient(txn, k, {}, r.encode());
                     }
                 }
                 env_->del(env_->inflight(), txn, k);
@@ -184,33 +198,36 @@ std::size_t QueueStore::recover_inflight(std::int64_t now) {
     return total;
 }
 
-Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t now,
-                            std::int64_t lifetime_ms, std::int64_t lease_ms) {
+Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t now, std::int64_t lifetime_ms) {
     return env_->transact([&](DbTxn* txn) {
         Claim claim;
-        std::vector<std::pair<std::string, std::string>> found;  // primary key, data
+        std::vector<std::pair<std::string, std::string>> found;  // due key, recipient key
         {
             CursorGuard g;
             env_->due().cursor(txn, &g.c, 0);
-            Dbt skey, pkey, pdata;
-            skey.set_flags(DB_DBT_REALLOC);
-            pkey.set_flags(DB_DBT_REALLOC);
-            pdata.set_flags(DB_DBT_REALLOC);
-            int rc = g.c->pget(&skey, &pkey, &pdata, DB_FIRST | DB_RMW);
+            Dbt dkey, rkey;
+            dkey.set_flags(DB_DBT_REALLOC);
+            rkey.set_flags(DB_DBT_REALLOC);
+            // Every entry read leaves the index here, where the cursor stands: a
+            // recipient claimed is in flight, any other gets its entry back below.
+            int rc = g.c->get(&dkey, &rkey, DB_FIRST | DB_RMW);
             while (rc == 0 && found.size() < limit) {
-                std::string sk = str(skey);
-                if (static_cast<std::int64_t>(get_u64(sk, 0)) > until) break;
-                found.emplace_back(str(pkey), str(pdata));
-                rc = g.c->pget(&skey, &pkey, &pdata, DB_NEXT | DB_RMW);
+                std::string dk = str(dkey);
+                if (static_cast<std::int64_t>(get_u64(dk, 0)) > until) break;
+                g.c->del(0);
+                found.emplace_back(std::move(dk), str(rkey));
+                rc = g.c->get(&dkey, &rkey, DB_NEXT | DB_RMW);
             }
-            std::free(skey.get_data());
-            std::free(pkey.get_data());
-            std::free(pdata.get_data());
+            std::free(dkey.get_data());
+            std::free(rkey.get_data());
         }
+        claim.scanned = found.size();
         std::map<std::uint64_t, std::optional<Job>> jobs;
         std::map<std::pair<std::uint64_t, std::uint64_t>, std::array<std::int64_t, kStateCount>> deltas;
-        for (auto& [key, data] : found) {
-            Recipient r = Recipient::decode(key, data);
+        for (auto& [due_key, key] : found) {
+            auto data = env_->get(env_->recipients(), txn, key, DB_RMW);
+            if (!data || Recipient::due_key(key, *data) != due_key) continue;  // stale: gone or moved on
+            Recipient r = Recipient::decode(key, *data);
             auto [it, fresh] = jobs.try_emplace(r.job_id);
             if (fresh) it->second = load_job(txn, r.job_id);
             const auto& job = it->second;
@@ -219,7 +236,7 @@ Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t 
                 final_state = RcptState::expired;  // orphan of a deleted job: take it out of the index
             } else if (job->state == JobState::incoming) {
                 r.next_attempt = now + 5000;  // its job is still being submitted
-                env_->put(env_->recipients(), txn, key, r.encode());
+                save_recipient(txn, key, {}, r.encode());
                 continue;
             } else if (r.state == RcptState::deferred && lifetime_ms > 0 && now - r.queued_at >= lifetime_ms) {
                 final_state = RcptState::expired;
@@ -231,12 +248,11 @@ Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t 
                            final_state);
                 r.state = final_state;
                 if (final_state == RcptState::expired && r.dsn.empty()) r.dsn = "4.4.7";
-                env_->put(env_->recipients(), txn, key, r.encode());
+                save_recipient(txn, key, {}, r.encode());
                 (final_state == RcptState::expired ? claim.expired : claim.suppressed).push_back(std::move(r));
                 continue;
             }
-            r.next_attempt = now + lease_ms;
-            env_->put(env_->recipients(), txn, key, r.encode());
+            // In flight: out of the due index until its result puts it back or ends it.
             std::string stamp;
             put_u64(stamp, static_cast<std::uint64_t>(now));
             env_->put(env_->inflight(), txn, key, stamp);
@@ -254,7 +270,8 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
         std::set<std::uint64_t> touched;
         for (const auto& o : outcomes) {
             std::string key = recipient_key(o.job_id, o.seq);
-            env_->del(env_->inflight(), txn, key);
+            // A recipient in flight has no due entry (the claim took it out).
+            const bool was_in_flight = env_->del(env_->inflight(), txn, key);
             auto data = env_->get(env_->recipients(), txn, key, DB_RMW);
             if (!data) continue;  // its job was deleted meanwhile
             Recipient r = Recipient::decode(key, *data);
@@ -273,7 +290,7 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
                 r.path = o.path;
             }
             r.next_attempt = is_pending(o.state) ? o.next_attempt : 0;
-            env_->put(env_->recipients(), txn, key, r.encode());
+            save_recipient(txn, key, was_in_flight ? std::string_view() : std::string_view(*data), r.encode());
             if (o.suppress) {
                 Encoder e;
                 e.i64(o.attempt_time).str(o.reply_text);

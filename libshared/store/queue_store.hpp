@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libshared/store/environment.hpp"
@@ -45,6 +46,7 @@ struct IntakeResult {
 
 // What the scheduler takes from the due index.
 struct Claim {
+    std::size_t scanned = 0;           // due entries read: as many as asked means more may be due
     std::vector<Recipient> due;        // to deliver now; marked in flight
     std::vector<Recipient> expired;    // lifetime ran out: now expired (final)
     std::vector<Recipient> suppressed; // on the suppression list: now suppressed (final)
@@ -80,13 +82,15 @@ public:
     std::size_t recover_inflight(std::int64_t now);
     // Takes up to `limit` recipients due at or before `until` in time order, in one
     // transaction: expired and suppressed ones get their final state, the others
-    // are marked in flight (due again at now + lease if this process dies).
-    Claim claim_due(std::int64_t until, std::size_t limit, std::int64_t now, std::int64_t lifetime_ms,
-                    std::int64_t lease_ms);
+    // leave the due index and are marked in flight until their result is written
+    // (or, if this process dies, until recover_inflight at the next start).
+    Claim claim_due(std::int64_t until, std::size_t limit, std::int64_t now, std::int64_t lifetime_ms);
     // Writes results in one transaction; returns the ids of jobs that just finished.
     std::vector<std::uint64_t> write_results(std::span<const Outcome> outcomes);
     // Earliest next_attempt in the due index, if any.
     std::optional<std::int64_t> next_due();
+    // Writes the data pages in the background now (a run about to end).
+    void checkpoint_soon() { env_->checkpoint_soon(); }
 
     // ---- reading
     std::optional<Job> job(std::uint64_t id);
@@ -132,6 +136,10 @@ private:
     void add_counts(DbTxn* txn, std::uint64_t job_id, std::uint64_t msg_id,
                     const std::array<std::int64_t, kStateCount>& delta);
     void sum_counts(DbTxn* txn, Job& job);
+    // Writes a recipient and keeps the due index in step with it: the entry for
+    // `before` (the record as stored; empty for a new or claimed one) goes, the
+    // one for `after` comes, when they differ.
+    void save_recipient(DbTxn* txn, const std::string& key, std::string_view before, const std::string& after);
     // Applies change to every recipient of a job (in batches of transactions); change
     // returns false to leave a recipient as it is. Returns how many changed.
     std::size_t rewrite_recipients(std::uint64_t job_id,

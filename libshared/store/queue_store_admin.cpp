@@ -28,7 +28,7 @@ std::size_t QueueStore::rewrite_recipients(std::uint64_t job_id, const std::func
                 Recipient r = Recipient::decode(k, d);
                 RcptState before = r.state;
                 if (!change(txn, r)) continue;
-                env_->put(env_->recipients(), txn, k, r.encode());
+                save_recipient(txn, k, d, r.encode());
                 if (r.state != before) {
                     move_count(deltas.try_emplace(r.message_id, no_delta()).first->second, before, r.state);
                 }
@@ -103,18 +103,23 @@ std::size_t QueueStore::inflight_count(std::uint64_t job_id) {
 
 void QueueStore::remove_job(std::uint64_t job_id) {
     std::string prefix = job_key(job_id);
-    // Recipients first, in batches (a big job does not need one huge transaction);
-    // the job record goes last, so an interrupted delete can simply be run again.
+    // Recipients first (with their due entries), in batches (a big job does not need
+    // one huge transaction); the job record goes last, so an interrupted delete can
+    // simply be run again.
     for (Db* db : {&env_->recipients(), &env_->inflight()}) {
         for (;;) {
             std::size_t n = env_->transact([&](DbTxn* txn) {
-                std::vector<std::string> keys;
-                scan(*db, txn, prefix, prefix, [&](const std::string& k, const std::string&) {
-                    keys.push_back(k);
-                    return keys.size() < kBatch;
+                std::vector<std::pair<std::string, std::string>> rows;
+                scan(*db, txn, prefix, prefix, [&](const std::string& k, const std::string& d) {
+                    rows.emplace_back(k, d);
+                    return rows.size() < kBatch;
                 });
-                for (const auto& k : keys) env_->del(*db, txn, k);
-                return keys.size();
+                for (const auto& [k, d] : rows) {
+                    if (db == &env_->recipients())
+                        if (auto due = Recipient::due_key(k, d)) env_->del(env_->due(), txn, *due);
+                    env_->del(*db, txn, k);
+                }
+                return rows.size();
             });
             if (n < kBatch) break;
         }

@@ -52,7 +52,7 @@ std::uint64_t add_job(store::QueueStore& q, const std::string& sender, std::init
 
 // Claims every recipient of the store and gives each the state its local part names.
 std::vector<std::uint64_t> finish_all(store::QueueStore& q, Notifier* noted) {
-    auto c = q.claim_due(kNow + 1, 1000, kNow + 1, 0, 60000);
+    auto c = q.claim_due(kNow + 1, 1000, kNow + 1, 0);
     std::vector<store::Outcome> out;
     for (const auto& r : c.due) {
         store::Outcome o;
@@ -209,7 +209,7 @@ public:
         Notifier n(q);
         auto s = settings(NotifyMode::each);
         // Noted before the commit: nothing to report until the result is written.
-        auto c = q.claim_due(kNow + 1, 1000, kNow + 1, 0, 60000);
+        auto c = q.claim_due(kNow + 1, 1000, kNow + 1, 0);
         n.failed(job, c.due[1].seq);
         n.after_commit(s, {}, kNow + 5);
         CPPUNIT_ASSERT(notifications_for(q, job).empty());
@@ -250,7 +250,7 @@ public:
             o.seq = r.seq;
             return true;
         });
-        q.claim_due(kNow + 10, 1000, kNow + 10, 0, 60000);
+        q.claim_due(kNow + 10, 1000, kNow + 10, 0);
         o.state = RcptState::bounced;
         o.dsn = "5.1.1";
         auto done = q.write_results(std::vector<store::Outcome>{o});

@@ -55,6 +55,7 @@ class StoreTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(expiry_and_suppression_at_claim);
     CPPUNIT_TEST(inflight_recovery);
     CPPUNIT_TEST(flush_hold_release_delete);
+    CPPUNIT_TEST(due_index_follows_every_write);
     CPPUNIT_TEST(reopen_keeps_everything);
     CPPUNIT_TEST_SUITE_END();
 
@@ -167,29 +168,29 @@ public:
         add(q, intake("", {"mid1@x.test", "mid2@x.test"}), 5000);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(1000), *q.next_due());
         // Only what is due by `until`, in time order.
-        auto c = q.claim_due(5000, 100, 5000, 0, 60000);
+        auto c = q.claim_due(5000, 100, 5000, 0);
         CPPUNIT_ASSERT_EQUAL(std::size_t(3), c.due.size());
         CPPUNIT_ASSERT_EQUAL(std::string("early@x.test"), c.due[0].address);
         CPPUNIT_ASSERT_EQUAL(std::string("mid1@x.test"), c.due[1].address);
         CPPUNIT_ASSERT_EQUAL(std::string("mid2@x.test"), c.due[2].address);
         // Claimed recipients left the due range: the next scan sees only the late one.
-        auto c2 = q.claim_due(10000, 100, 10000, 0, 60000);
+        auto c2 = q.claim_due(10000, 100, 10000, 0);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), c2.due.size());
         CPPUNIT_ASSERT_EQUAL(std::string("late@x.test"), c2.due[0].address);
-        CPPUNIT_ASSERT(q.claim_due(20000, 100, 20000, 0, 60000).due.empty());
+        CPPUNIT_ASSERT(q.claim_due(20000, 100, 20000, 0).due.empty());
         // The limit bounds a claim.
         TempDir dir2;
         QueueStore q2(dir2.path());
         add(q2, intake("", {"a@x.test", "b@x.test", "c@x.test", "d@x.test", "e@x.test"}), 1);
-        CPPUNIT_ASSERT_EQUAL(std::size_t(2), q2.claim_due(10, 2, 10, 0, 1000).due.size());
-        CPPUNIT_ASSERT_EQUAL(std::size_t(3), q2.claim_due(10, 10, 10, 0, 1000).due.size());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), q2.claim_due(10, 2, 10, 0).due.size());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), q2.claim_due(10, 10, 10, 0).due.size());
     }
 
     void claim_results_and_counts() {
         TempDir dir;
         QueueStore q(dir.path());
         auto res = add(q, intake("", {"a@x.test", "b@x.test", "c@x.test"}), 1000);
-        auto c = q.claim_due(1000, 10, 1000, 0, 60000);
+        auto c = q.claim_due(1000, 10, 1000, 0);
         CPPUNIT_ASSERT_EQUAL(std::size_t(3), c.due.size());
         CPPUNIT_ASSERT_EQUAL(std::size_t(3), q.inflight_count(res.job_id));
         std::vector<Outcome> out = {outcome(c.due[0], RcptState::delivered), outcome(c.due[1], RcptState::deferred, 8000)};
@@ -205,8 +206,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(8000), b->next_attempt);
         CPPUNIT_ASSERT_EQUAL(std::string("451 4.3.0 later"), b->reply_text);
         // The deferred one comes due at its next attempt time.
-        CPPUNIT_ASSERT(q.claim_due(7999, 10, 7999, 0, 60000).due.empty());
-        auto again = q.claim_due(8000, 10, 8000, 0, 60000);
+        CPPUNIT_ASSERT(q.claim_due(7999, 10, 7999, 0).due.empty());
+        auto again = q.claim_due(8000, 10, 8000, 0);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), again.due.size());
         finished = q.write_results(std::vector<Outcome>{outcome(again.due[0], RcptState::delivered),
                                                         outcome(c.due[2], RcptState::bounced)});
@@ -226,14 +227,14 @@ public:
         CPPUNIT_ASSERT(q.suppress("Dead@X.test", "550 5.1.1 gone", 1));
         CPPUNIT_ASSERT(!q.suppress("dead@x.test", "again", 2));
         auto res = add(q, intake("", {"dead@x.test", "old@x.test", "new@x.test"}), 1000);
-        auto c = q.claim_due(1000, 10, 1000, 0, 60000);
+        auto c = q.claim_due(1000, 10, 1000, 0);
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), c.due.size());
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), c.suppressed.size());
         CPPUNIT_ASSERT_EQUAL(std::string("dead@x.test"), c.suppressed[0].address);
         // old is deferred, then its lifetime (3 s) runs out before its next attempt.
         q.write_results(std::vector<Outcome>{outcome(c.due[0], RcptState::deferred, 2000),
                                              outcome(c.due[1], RcptState::deferred, 9000)});
-        auto c2 = q.claim_due(5000, 10, 5000, 3000, 60000);
+        auto c2 = q.claim_due(5000, 10, 5000, 3000);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), c2.expired.size());
         CPPUNIT_ASSERT_EQUAL(std::string("old@x.test"), c2.expired[0].address);
         auto job = q.job(res.job_id);
@@ -243,7 +244,7 @@ public:
         CPPUNIT_ASSERT(q.unsuppress("dead@x.test"));
         CPPUNIT_ASSERT(!q.is_suppressed("dead@x.test"));
         // A bounce with suppress set puts the address on the list in the same transaction.
-        auto c3 = q.claim_due(9000, 10, 9000, 0, 60000);
+        auto c3 = q.claim_due(9000, 10, 9000, 0);
         auto o = outcome(c3.due.at(0), RcptState::bounced);
         o.suppress = true;
         q.write_results(std::vector<Outcome>{o});
@@ -255,15 +256,15 @@ public:
         {
             QueueStore q(dir.path());
             add(q, intake("", {"a@x.test", "b@x.test"}), 1000);
-            auto c = q.claim_due(1000, 10, 1000, 0, 3600000);
+            auto c = q.claim_due(1000, 10, 1000, 0);
             CPPUNIT_ASSERT_EQUAL(std::size_t(2), c.due.size());
             q.write_results(std::vector<Outcome>{outcome(c.due[0], RcptState::delivered)});
             // b stays in flight: its process "dies" here.
         }
         QueueStore q(dir.path());
-        CPPUNIT_ASSERT(q.claim_due(2000, 10, 2000, 0, 60000).due.empty());  // leased
+        CPPUNIT_ASSERT(q.claim_due(2000, 10, 2000, 0).due.empty());  // in flight: not due
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), q.recover_inflight(2000));
-        auto c = q.claim_due(2000, 10, 2000, 0, 60000);
+        auto c = q.claim_due(2000, 10, 2000, 0);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), c.due.size());
         CPPUNIT_ASSERT_EQUAL(std::string("b@x.test"), c.due[0].address);
     }
@@ -272,12 +273,12 @@ public:
         TempDir dir;
         QueueStore q(dir.path());
         auto res = add(q, intake("j", {"a@x.test", "b@x.test"}), 1000);
-        auto c = q.claim_due(1000, 10, 1000, 0, 60000);
+        auto c = q.claim_due(1000, 10, 1000, 0);
         q.write_results(std::vector<Outcome>{outcome(c.due[0], RcptState::deferred, 900000),
                                              outcome(c.due[1], RcptState::deferred, 900000)});
-        CPPUNIT_ASSERT(q.claim_due(2000, 10, 2000, 0, 60000).due.empty());
+        CPPUNIT_ASSERT(q.claim_due(2000, 10, 2000, 0).due.empty());
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.flush(res.job_id, 2000));
-        auto due = q.claim_due(2000, 10, 2000, 0, 60000);
+        auto due = q.claim_due(2000, 10, 2000, 0);
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), due.due.size());
         q.write_results(std::vector<Outcome>{outcome(due.due[0], RcptState::deferred, 900000),
                                              outcome(due.due[1], RcptState::deferred, 900000)});
@@ -286,18 +287,54 @@ public:
         CPPUNIT_ASSERT(job->state == JobState::held);
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), job->counts[static_cast<int>(RcptState::held)]);
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), q.flush(std::nullopt, 3000));  // held ones are not flushed
-        CPPUNIT_ASSERT(q.claim_due(999999, 10, 3000, 0, 60000).due.empty());
+        CPPUNIT_ASSERT(q.claim_due(999999, 10, 3000, 0).due.empty());
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.release(res.job_id, 4000));
         job = q.job(res.job_id);
         CPPUNIT_ASSERT(job->state == JobState::active);
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), job->counts[static_cast<int>(RcptState::deferred)]);
-        CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.claim_due(4000, 10, 4000, 0, 60000).due.size());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.claim_due(4000, 10, 4000, 0).due.size());
         q.remove_job(res.job_id);
         CPPUNIT_ASSERT(!q.job(res.job_id));
         CPPUNIT_ASSERT(q.jobs().empty());
         CPPUNIT_ASSERT(!q.job_by_name("j"));
         CPPUNIT_ASSERT(!q.next_due());
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), q.inflight_count(0));
+    }
+
+    // The due index is kept by hand: each write that moves a recipient in or out
+    // of it must leave exactly one entry for each pending recipient not in flight.
+    void due_index_follows_every_write() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        auto res = add(q, intake("k", {"a@x.test", "b@x.test", "c@x.test"}), 1000);
+        auto c = q.claim_due(1000, 2, 1000, 0);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), c.scanned);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), c.due.size());
+        // c stays due at 1000; a and b are in flight and out of the index.
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1000), *q.next_due());
+        auto rest = q.claim_due(1000, 10, 1000, 0);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), rest.due.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("c@x.test"), rest.due[0].address);
+        CPPUNIT_ASSERT(!q.next_due());
+        // Results: the deferred one comes back at its time, the others never.
+        q.write_results(std::vector<Outcome>{outcome(c.due[0], RcptState::delivered),
+                                             outcome(c.due[1], RcptState::deferred, 5000),
+                                             outcome(rest.due[0], RcptState::bounced)});
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(5000), *q.next_due());
+        // Hold takes it out, release puts it back at the release time, flush moves it.
+        q.hold(res.job_id);
+        CPPUNIT_ASSERT(!q.next_due());
+        q.release(res.job_id, 7000);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(7000), *q.next_due());
+        auto again = q.claim_due(7000, 10, 7000, 0);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), again.due.size());
+        q.write_results(std::vector<Outcome>{outcome(again.due[0], RcptState::deferred, 900000)});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), q.flush(res.job_id, 8000));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(8000), *q.next_due());
+        // Deleting a job with a pending recipient leaves no entry behind.
+        q.remove_job(res.job_id);
+        CPPUNIT_ASSERT(!q.next_due());
+        CPPUNIT_ASSERT(q.claim_due(999999, 10, 999999, 0).due.empty());
     }
 
     void reopen_keeps_everything() {

@@ -82,7 +82,7 @@ public:
         // Every recipient is in the due index exactly once.
         std::size_t due = 0;
         for (;;) {
-            auto c = q.claim_due(now_ms(), 5000, now_ms(), 0, 3600000);
+            auto c = q.claim_due(now_ms(), 5000, now_ms(), 0);
             if (c.due.empty()) break;
             due += c.due.size();
         }
