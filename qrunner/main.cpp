@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
         qrunner::Scheduler scheduler(io, store, settings, opt.once);
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         wait_for_signals(signals, scheduler, opt.config);
-        asio::co_spawn(io, scheduler.run(), [&](std::exception_ptr e) {
+        asio::co_spawn(scheduler.executor(), scheduler.run(), [&](std::exception_ptr e) {
             if (e) {
                 try {
                     std::rethrow_exception(e);

@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <utility>
+
 #include "libshared/address.hpp"
 #include "libshared/log.hpp"
 #include "qrunner/delivery.hpp"
@@ -96,8 +98,13 @@ void Scheduler::stop() {
     wake();
 }
 
+// A wake that comes while the loop is busy (claiming, dispatching) is kept in
+// woken_, so that the loop's next wait does not sleep through it.
 void Scheduler::wake() {
-    asio::post(control_, [this] { wake_timer_.cancel(); });
+    asio::post(control_, [this] {
+        woken_ = true;
+        wake_timer_.cancel();
+    });
 }
 
 bool Scheduler::idle() const {
@@ -148,6 +155,7 @@ asio::awaitable<void> Scheduler::run() {
         }
         if (once_ && !more && idle()) break;
         if (more && outstanding_ < cap) continue;
+        if (std::exchange(woken_, false)) continue;
         wake_timer_.expires_after(more ? std::chrono::seconds(1) : s->queue_run_delay);
         co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
@@ -164,6 +172,7 @@ asio::awaitable<void> Scheduler::run() {
     const std::int64_t now = store::now_ms();
     for (const auto& w : waiting) put_back(w, now);
     while (!idle()) {
+        woken_ = false;
         wake_timer_.expires_after(std::chrono::milliseconds(50));
         co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }

@@ -33,7 +33,9 @@ public:
     ~Scheduler();
 
     // The claim loop; returns when a --once run is complete or after stop().
+    // Spawn it on executor(): its waits and wake() share that strand.
     boost::asio::awaitable<void> run();
+    boost::asio::any_io_executor executor() const { return control_; }
     // SIGTERM: take nothing new, finish what is in flight, put back what waits.
     void stop();
     // SIGHUP: new settings apply to connections opened from now on.
@@ -119,6 +121,7 @@ private:
     boost::asio::thread_pool store_thread_{1};  // every store call runs here, off the io_context
     boost::asio::strand<boost::asio::io_context::executor_type> control_;
     boost::asio::steady_timer wake_timer_;
+    bool woken_ = false;  // on control_: a wake() the claim loop has not seen yet
     dns::Resolver resolver_;
     ResultWriter writer_;
     Notifier notifier_;

@@ -3,7 +3,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -20,7 +19,6 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
 using boost::system::error_code;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -54,7 +52,8 @@ Session::Session(asio::any_io_executor ex, asio::ip::tcp::endpoint ep, std::stri
       endpoint_(ep),
       host_name_(std::move(host_name)),
       opts_(opts),
-      socket_(strand_) {
+      socket_(strand_),
+      step_timer_(strand_) {
     std::string ip = endpoint_.address().to_string();
     peer_host_ = (host_name_.empty() ? ip : host_name_) + "[" + ip + "]";
     peer_name_ = peer_host_ + ":" + std::to_string(endpoint_.port());
@@ -84,16 +83,30 @@ void Session::close() {
 
 // ---- timed primitives
 
-// Races `op` against a timer: the timer winning cancels `op` (terminal
-// cancellation reaches the pending socket or TLS operation) and gives nullopt.
-// The timer's wait completes with an error code, not an exception: the op
-// winning cancels it at every step, and a throw per SMTP step is not free.
+// Runs `op` against the step's time limit, on one timer per session: when the
+// limit passes first, the handler cancels the socket's pending operation and
+// the step gives nullopt. Cheaper than racing a second coroutine per step, and
+// no exception when the step wins. The handler runs on this strand, like the
+// step: either the step still waits (the session is alive) or `over` says it
+// ended, and the handler leaves the session alone (it may be gone).
 template <typename T>
 awaitable<std::optional<T>> Session::within(std::chrono::seconds limit, awaitable<T> op) {
-    asio::steady_timer timer(strand_, limit);
-    auto result = co_await (std::move(op) || timer.async_wait(tuple_awaitable));
-    if (result.index() == 0) co_return std::move(std::get<0>(result));
-    co_return std::nullopt;
+    struct Watch {
+        bool expired = false, over = false;
+    };
+    auto watch = std::make_shared<Watch>();
+    step_timer_.expires_after(limit);
+    step_timer_.async_wait([this, watch](error_code ec) {
+        if (ec || watch->over) return;
+        watch->expired = true;
+        error_code ignored;
+        socket_.cancel(ignored);
+    });
+    T result = co_await std::move(op);
+    watch->over = true;
+    step_timer_.cancel();
+    if (watch->expired) co_return std::nullopt;
+    co_return std::optional<T>(std::move(result));
 }
 
 awaitable<error_code> Session::raw_connect() {

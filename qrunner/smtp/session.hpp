@@ -6,6 +6,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -180,6 +181,7 @@ private:
     std::string host_name_, peer_name_, peer_host_;
     Options opts_;
     boost::asio::ip::tcp::socket socket_;
+    boost::asio::steady_timer step_timer_;  // the time limit of the step in progress (within)
     std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
     std::shared_ptr<TlsContext> tls_context_;
     TlsPeer tls_peer_;
