@@ -128,7 +128,6 @@ asio::awaitable<void> Scheduler::run() {
             co_return;
         },
         asio::use_awaitable);
-    bool last_claimed = false;
     for (;;) {
         if (stopping_) break;
         auto s = settings();
@@ -146,12 +145,6 @@ asio::awaitable<void> Scheduler::run() {
             } catch (const std::exception& e) {
                 log::error(std::string("cannot read due recipients from the queue: ") + e.what());
             }
-        }
-        if (once_ && !more && !last_claimed) {
-            // Everything due is claimed: the data pages written so far go to disk
-            // beside the last deliveries, not all at once when the store closes.
-            last_claimed = true;
-            store_.checkpoint_soon();
         }
         if (once_ && !more && idle()) break;
         if (more && outstanding_ < cap) continue;

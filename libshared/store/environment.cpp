@@ -10,7 +10,6 @@
 #include <cstring>
 #include <random>
 #include <thread>
-#include <utility>
 
 #include "libshared/store/codec.hpp"
 #include "libshared/store/records.hpp"
@@ -192,14 +191,6 @@ void Environment::maybe_checkpoint() {
     checkpoint_wake_.notify_one();
 }
 
-void Environment::checkpoint_soon() {
-    {
-        std::lock_guard lock(checkpoint_mu_);
-        checkpoint_wanted_ = checkpoint_forced_ = true;
-    }
-    checkpoint_wake_.notify_one();
-}
-
 // A checkpoint flushes dirty pages to the data files, which can take a while;
 // it runs here, beside the transactions, so that no caller waits for it.
 void Environment::checkpoint_loop() {
@@ -208,11 +199,9 @@ void Environment::checkpoint_loop() {
         checkpoint_wake_.wait_for(lock, std::chrono::seconds(30), [&] { return stopping_ || checkpoint_wanted_; });
         if (stopping_) break;
         checkpoint_wanted_ = false;
-        const bool forced = std::exchange(checkpoint_forced_, false);
         lock.unlock();
         try {
-            if (forced) env_.txn_checkpoint(0, 0, DB_FORCE);
-            else env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
+            env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
         } catch (const DbException&) {
             // A failed checkpoint only means a longer recovery; the next one will try again.
         }

@@ -53,10 +53,6 @@ public:
     // Asks the checkpoint thread for a checkpoint when many commits went by (it
     // also writes one every 30 s); logs no longer needed are then removed.
     void maybe_checkpoint();
-    // Asks the checkpoint thread for one now, whatever the thresholds: a process
-    // about to finish gets its data pages written while it still works, instead
-    // of in one go when it closes the store.
-    void checkpoint_soon();
 
     // Reads one record (nullopt when absent) / writes / deletes within txn.
     std::optional<std::string> get(Db& db, DbTxn* txn, const std::string& key, std::uint32_t flags = 0);
@@ -89,7 +85,7 @@ private:
     std::mutex checkpoint_mu_;
     std::condition_variable checkpoint_wake_;
     bool stopping_ = false;
-    bool checkpoint_wanted_ = false, checkpoint_forced_ = false;
+    bool checkpoint_wanted_ = false;
 };
 
 template <class F>

@@ -89,8 +89,6 @@ public:
     std::vector<std::uint64_t> write_results(std::span<const Outcome> outcomes);
     // Earliest next_attempt in the due index, if any.
     std::optional<std::int64_t> next_due();
-    // Writes the data pages in the background now (a run about to end).
-    void checkpoint_soon() { env_->checkpoint_soon(); }
 
     // ---- reading
     std::optional<Job> job(std::uint64_t id);
