@@ -68,9 +68,11 @@ bench_intake_row() {
         /^intake: / { what = $2 " msgs x " $5 " rcpts" }
         /Postfix alone/ { for (i = 1; i <= NF; i++) if ($(i + 1) == "msg/s") pf = $i }
         /Postfix \+ mxlane-milter/ { for (i = 1; i <= NF; i++) if ($(i + 1) == "msg/s") mx = $i }
+        /^  ratio \(milter rate/ { ratio = $7 }
         END {
             if (mx == "" || pf == "") exit
-            printf "intake %s (msg/s)\t%s\t%s\t%.2f\tmilter capture vs Postfix holding them\n", what, mx, pf, (pf > 0 ? mx / pf : 0)
+            if (ratio == "") ratio = (pf > 0 ? mx / pf : 0)
+            printf "intake %s (msg/s)\t%s\t%s\t%.2f\tmedians of the rounds; milter capture vs Postfix holding them\n", what, mx, pf, ratio
         }' "$1"
 }
 
