@@ -170,7 +170,19 @@ for p in mxlane-milter mxlane-qrunner; do
 done
 fx_check "nothing was created for a refused mail_owner" test ! -e "$FX/q2"
 
-# ---- uninstall leaves nothing of ours
+# ---- an admin's mxlane.conf survives the next install; uninstall keeps it too
+fx_check "each install leaves this version's sample as mxlane.conf.default" \
+    cmp -s "$ETC/mxlane.conf" "$ETC/mxlane.conf.default"
+echo "max_connections = 42" >> "$ETC/mxlane.conf"
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$B" install DESTDIR="$STAGE" > "$FX/reinstall.out" 2>&1
+fx_check_eq "a second make install succeeds" 0 "$?"
+fx_check "a second make install keeps the admin's mxlane.conf" grep -qx "max_connections = 42" "$ETC/mxlane.conf"
+fx_check "and says so" grep -q "kept .*mxlane.conf; this version's sample is mxlane.conf.default" "$FX/reinstall.out"
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$B" uninstall DESTDIR="$STAGE" >> "$FX/install.out" 2>&1
+fx_check_eq "make uninstall keeps only the changed mxlane.conf" "$ETC/mxlane.conf" "$(find "$STAGE" -type f)"
+
+# ---- uninstall leaves nothing of ours once the config is the sample again
+cp "$MXLANE_SRCDIR/conf/mxlane.conf" "$ETC/mxlane.conf"
 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$B" uninstall DESTDIR="$STAGE" >> "$FX/install.out" 2>&1
 fx_check "make uninstall removes every file" test -z "$(find "$STAGE" -type f)"
 fx_done
