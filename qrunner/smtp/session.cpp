@@ -1,4 +1,5 @@
-// session: one SMTP client connection (RFC 5321) with STARTTLS, AUTH and pipelining, as coroutines.
+// session: one SMTP client connection (RFC 5321) with STARTTLS and pipelining, as coroutines
+// (EHLO keywords and AUTH: capabilities.cpp).
 #include "qrunner/smtp/session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -7,10 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <openssl/evp.h>
 
-#include <algorithm>
-#include <sstream>
 #include <tuple>
 
 namespace mxlane::smtp {
@@ -23,25 +21,6 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
-
-std::string base64(std::string_view in) {
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-    out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return out;
-}
-
-bool has_mechanism(const Capabilities& caps, std::string_view mech) {
-    return std::find(caps.auth.begin(), caps.auth.end(), mech) != caps.auth.end();
-}
-
-std::string upper(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    return out;
-}
 
 }  // namespace
 
@@ -260,32 +239,6 @@ awaitable<std::optional<Session::Failure>> Session::hello() {
     co_return Failure{std::move(reply), Stage::helo};
 }
 
-void Session::parse_capabilities(const Reply& ehlo) {
-    caps_.esmtp = true;
-    // The first line is the server's greeting name, each later one a keyword.
-    for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
-        std::istringstream words(ehlo.lines[i]);
-        std::string keyword;
-        words >> keyword;
-        keyword = upper(keyword);
-        if (keyword == "PIPELINING") caps_.pipelining = true;
-        else if (keyword == "8BITMIME") caps_.eight_bit_mime = true;
-        else if (keyword == "SMTPUTF8") caps_.smtputf8 = true;
-        else if (keyword == "STARTTLS") caps_.starttls = true;
-        else if (keyword == "ENHANCEDSTATUSCODES") caps_.enhanced_status = true;
-        else if (keyword == "DSN") caps_.dsn = true;
-        else if (keyword == "CHUNKING") caps_.chunking = true;
-        else if (keyword == "SIZE") {
-            caps_.size = true;
-            unsigned long long limit = 0;
-            if (words >> limit) caps_.size_limit = static_cast<std::size_t>(limit);
-        } else if (keyword == "AUTH" || keyword.rfind("AUTH=", 0) == 0) {
-            if (keyword.size() > 5) caps_.auth.push_back(keyword.substr(5));
-            for (std::string mech; words >> mech;) caps_.auth.push_back(upper(mech));
-        }
-    }
-}
-
 awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
     bool required = opts_.tls == TlsLevel::encrypt || opts_.tls == TlsLevel::verify;
     if (!caps_.starttls) {
@@ -327,35 +280,6 @@ awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
                           Stage::tls_handshake};
     }
     co_return co_await hello();
-}
-
-awaitable<std::optional<Session::Failure>> Session::authenticate() {
-    if (!tls_) {
-        close();
-        co_return Failure{Reply::make(451, "4.7.0",
-                                      "SASL authentication with " + peer_host_ + " needs TLS, which is not active"),
-                          Stage::auth};
-    }
-    if (caps_.auth.empty()) co_return std::nullopt;  // the server may relay for us anyway
-    Reply reply;
-    if (has_mechanism(caps_, "PLAIN")) {
-        std::string token = std::string(1, '\0') + opts_.auth_user + '\0' + opts_.auth_password;
-        reply = co_await command("AUTH PLAIN " + base64(token), Stage::auth, opts_.timeouts.helo);
-    } else if (has_mechanism(caps_, "LOGIN")) {
-        reply = co_await command("AUTH LOGIN", Stage::auth, opts_.timeouts.helo);
-        if (reply.code == 334) reply = co_await command(base64(opts_.auth_user), Stage::auth, opts_.timeouts.helo);
-        if (reply.code == 334)
-            reply = co_await command(base64(opts_.auth_password), Stage::auth, opts_.timeouts.helo);
-    } else {
-        reply = Reply::make(451, "4.7.0", "no SASL mechanism offered by " + peer_host_ + " that mxlane supports");
-    }
-    if (reply.code == 235) co_return std::nullopt;
-    // A wrong password must not bounce the queue: defer (as Postfix does).
-    if (!reply.synthetic)
-        reply = Reply::make(451, "4.7.8",
-                            "SASL authentication failed; server " + peer_host_ + " said: " + reply.str());
-    close();
-    co_return Failure{std::move(reply), Stage::auth};
 }
 
 // ---- transactions
