@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <memory>
+#include <optional>
 
 #include "libshared/address.hpp"
 #include "libshared/log.hpp"
@@ -16,10 +17,17 @@ namespace {
 
 const MilterSettings* g_settings = nullptr;  // set once before smfi_main, read-only after
 
+// A 4xx met at a step the MTA expects no answer to, told at the next step that has one.
+struct Refusal {
+    std::string code, dsn, why;
+};
+
 // One SMTP connection from the MTA: at most one message in progress.
 struct Connection {
-    bool lead_space = false;  // SMFIP_HDR_LEADSPC: header values keep their own leading space
+    bool lead_space = false;    // SMFIP_HDR_LEADSPC: header values keep their own leading space
+    unsigned long no_reply = 0; // the SMFIP_NR_* steps the MTA does not wait for
     std::unique_ptr<MessageContext> msg;
+    std::optional<Refusal> refusal;
 };
 
 Connection* connection(SMFICTX* ctx) {
@@ -42,44 +50,74 @@ std::string reply_text(std::string_view text) {
     return out;
 }
 
-sfsistat tempfail(SMFICTX* ctx, const char* code, const char* dsn, const std::string& why) {
-    std::string text = reply_text(why);
-    smfi_setreply(ctx, const_cast<char*>(code), const_cast<char*>(dsn), text.data());
-    const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
-    log::warning(std::string(qid && *qid ? qid : "NOQUEUE") + ": tempfail " + code + " " + dsn + " " + why);
-    if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) c->msg.reset();
+// The answer to a step that has nothing to say: none at all where the MTA does not wait for one.
+sfsistat go_on(const Connection* c, unsigned long step) {
+    return (c->no_reply & step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+sfsistat say_tempfail(SMFICTX* ctx, const Refusal& r) {
+    std::string text = reply_text(r.why);
+    smfi_setreply(ctx, const_cast<char*>(r.code.c_str()), const_cast<char*>(r.dsn.c_str()), text.data());
     return SMFIS_TEMPFAIL;
 }
 
+// Refuses the message with a 4xx: at this step, or at the next one that has an answer
+// (the message is dropped at once; the steps in between pass it by).
+sfsistat tempfail(SMFICTX* ctx, unsigned long step, const char* code, const char* dsn, const std::string& why) {
+    const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
+    log::warning(std::string(qid && *qid ? qid : "NOQUEUE") + ": tempfail " + code + " " + dsn + " " + why);
+    Refusal r{code, dsn, why};
+    auto* c = static_cast<Connection*>(smfi_getpriv(ctx));
+    if (!c) return say_tempfail(ctx, r);
+    c->msg.reset();
+    if (c->no_reply & step) {
+        c->refusal = std::move(r);
+        return SMFIS_NOREPLY;
+    }
+    c->refusal.reset();
+    return say_tempfail(ctx, r);
+}
+
+// A refusal kept from a step without an answer, said now (step has one).
+std::optional<sfsistat> pending_refusal(SMFICTX* ctx, Connection* c, unsigned long step) {
+    if (!c->refusal || (c->no_reply & step)) return std::nullopt;
+    Refusal r = std::move(*c->refusal);
+    c->refusal.reset();
+    return say_tempfail(ctx, r);
+}
+
 // Any internal error becomes a 4xx saying why: the client keeps its copy and retries.
+// step: the SMFIP_NR_* bit of the milter step (0 for end of message, which always has an answer).
 template <class F>
-sfsistat guarded(SMFICTX* ctx, const char* what, F&& f) {
+sfsistat guarded(SMFICTX* ctx, unsigned long step, const char* what, F&& f) {
     try {
         return f();
     } catch (const IntakeRefused& e) {
-        return tempfail(ctx, e.code, e.dsn, e.what());
+        return tempfail(ctx, step, e.code, e.dsn, e.what());
     } catch (const std::exception& e) {
-        return tempfail(ctx, "451", "4.3.0", std::string("mxlane: ") + what + ": " + e.what());
+        return tempfail(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": " + e.what());
     } catch (...) {
-        return tempfail(ctx, "451", "4.3.0", std::string("mxlane: ") + what + ": unknown error");
+        return tempfail(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": unknown error");
     }
 }
 
-sfsistat too_large(SMFICTX* ctx, const MessageContext& m) {
-    return tempfail(ctx, "452", "4.3.4",
+sfsistat too_large(SMFICTX* ctx, unsigned long step, const MessageContext& m) {
+    return tempfail(ctx, step, "452", "4.3.4",
                     "mxlane: message too large for the bulk lane (message_size_limit is " +
                         std::to_string(m.size_limit()) + " bytes)");
 }
 
-// Ordinary mail goes back to the MTA at the first step where no rule can still match.
-sfsistat decide_at(SMFICTX* ctx, Connection* c, Step step) {
-    if (!c->msg) return SMFIS_ACCEPT;
+// Ordinary mail goes back to the MTA at the first step where no rule can still match
+// (where the MTA does not wait for an answer, it simply passes the rest of the message by).
+sfsistat decide_at(SMFICTX* ctx, Connection* c, Step step, unsigned long nr_bit) {
+    if (auto r = pending_refusal(ctx, c, nr_bit)) return *r;
+    sfsistat let_go = (c->no_reply & nr_bit) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+    if (!c->msg) return c->refusal ? SMFIS_NOREPLY : let_go;
     if (decide(g_settings->policy, c->msg->facts, step) == Verdict::ordinary) {
         c->msg.reset();
-        return SMFIS_ACCEPT;
+        return let_go;
     }
-    (void)ctx;
-    return SMFIS_CONTINUE;
+    return go_on(c, nr_bit);
 }
 
 // A message the qrunner relayed carries our token: it is on its way out, not in.
@@ -99,13 +137,33 @@ void request_macros(SMFICTX* ctx) {
         smfi_setsymlist(ctx, stage, const_cast<char*>("{mxlane_none}"));
 }
 
+// The steps whose answer could change anything, given the intake rules; the MTA is told not
+// to wait for the others. Each answer is a round trip between the MTA and libmilter's workers,
+// so a 10-recipient bulk message needs three (end of headers, body, end of message) instead of
+// twenty. Recipients and header fields never decide (a refusal there waits for the next
+// answer); MAIL decides only when neither the count nor the header rule is on, DATA only for
+// the count rule alone (otherwise it is not sent at all), end of headers only for the header
+// rule. Body chunks keep their answer: libmilter would skip end of message after a silent
+// chunk that came with it, and the MTA would wait for an answer that never comes.
+unsigned long quiet_steps(const IntakePolicy& p) {
+    bool header_rule = !p.bulk_header.empty(), count_rule = p.min_recipients > 0;
+    unsigned long quiet = SMFIP_NR_RCPT | SMFIP_NR_HDR;
+    if (header_rule || count_rule) quiet |= SMFIP_NR_MAIL;
+    if (header_rule || !count_rule) quiet |= SMFIP_NODATA;
+    if (!header_rule) quiet |= SMFIP_NR_EOH;
+    return quiet;
+}
+
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
                       unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
     Connection* c = connection(ctx);
     *pf0 = g_settings->hold ? (f0 & SMFIF_QUARANTINE) : 0;
-    // Steps we never look at, and header values exactly as received.
-    *pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC);
+    // Steps we never look at or need no answer to (as far as the MTA offers), and header
+    // values exactly as received.
+    *pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC |
+                 quiet_steps(g_settings->policy));
     c->lead_space = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+    c->no_reply = *pf1 & (SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH);
     *pf2 = *pf3 = 0;
     if (f0 & SMFIF_SETSYMLIST) {
         *pf0 |= SMFIF_SETSYMLIST;
@@ -115,7 +173,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    return guarded(ctx, "cannot take the sender", [&] {
+    if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) c->refusal.reset();  // a new message
+    return guarded(ctx, SMFIP_NR_MAIL, "cannot take the sender", [&] {
         Connection* c = connection(ctx);
         c->msg = std::make_unique<MessageContext>(g_settings->queue_directory + "/tmp", g_settings->size_limit);
         MessageContext& m = *c->msg;
@@ -124,70 +183,74 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
         if (login) m.set_login(login);
         m.facts.bulk_sender = sender_is_bulk(g_settings->policy, m.sender());
         m.facts.bulk_login = sasl_login_is_bulk(g_settings->policy, m.login());
-        return decide_at(ctx, c, Step::envfrom);
+        return decide_at(ctx, c, Step::envfrom, SMFIP_NR_MAIL);
     });
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
-    return guarded(ctx, "cannot take the recipient", [&] {
+    return guarded(ctx, SMFIP_NR_RCPT, "cannot take the recipient", [&] {
         Connection* c = connection(ctx);
         if (c->msg && argv && argv[0]) c->msg->add_recipient(argv[0]);
-        return SMFIS_CONTINUE;
+        return go_on(c, SMFIP_NR_RCPT);
     });
 }
 
-sfsistat on_data(SMFICTX* ctx) { return decide_at(ctx, connection(ctx), Step::data); }
+sfsistat on_data(SMFICTX* ctx) {
+    return guarded(ctx, SMFIP_NR_DATA, "cannot check the message",
+                   [&] { return decide_at(ctx, connection(ctx), Step::data, SMFIP_NR_DATA); });
+}
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-    return guarded(ctx, "cannot take a header field", [&] {
+    return guarded(ctx, SMFIP_NR_HDR, "cannot take a header field", [&] {
         Connection* c = connection(ctx);
-        if (!c->msg) return SMFIS_CONTINUE;
+        if (!c->msg) return go_on(c, SMFIP_NR_HDR);
         MessageContext& m = *c->msg;
         std::string_view n(name ? name : ""), v(value ? value : "");
         if (is_bulk_header(g_settings->policy, n)) {
             // The recipients should not see our routing header; the first one names the job.
             if (!m.facts.bulk_header_seen) m.job_name = job_name_from_header(v);
             m.facts.bulk_header_seen = true;
-            return SMFIS_CONTINUE;
+            return go_on(c, SMFIP_NR_HDR);
         }
         if (to_lower(n) == to_lower(kLoopHeader)) m.loop_tokens.emplace_back(v);
         m.add_header(n, v, c->lead_space);
-        return m.too_large() ? too_large(ctx, m) : SMFIS_CONTINUE;
+        return m.too_large() ? too_large(ctx, SMFIP_NR_HDR, m) : go_on(c, SMFIP_NR_HDR);
     });
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
-    return guarded(ctx, "cannot check the message", [&] {
+    return guarded(ctx, SMFIP_NR_EOH, "cannot check the message", [&] {
         Connection* c = connection(ctx);
-        sfsistat r = decide_at(ctx, c, Step::eoh);
-        if (r != SMFIS_CONTINUE) return r;
+        sfsistat r = decide_at(ctx, c, Step::eoh, SMFIP_NR_EOH);
+        if (!c->msg) return r;
         if (relayed_by_us(*c->msg)) {
             const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
             log::info(std::string(qid && *qid ? qid : "NOQUEUE") +
                       ": relayed by mxlane (valid " + kLoopHeader + "), returned to the MTA");
             c->msg.reset();
-            return SMFIS_ACCEPT;
+            return (c->no_reply & SMFIP_NR_EOH) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
         }
         c->msg->end_of_headers();
-        return SMFIS_CONTINUE;
+        return r;
     });
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t len) {
-    return guarded(ctx, "cannot take the body", [&] {
+    return guarded(ctx, SMFIP_NR_BODY, "cannot take the body", [&] {
         Connection* c = connection(ctx);
-        if (!c->msg) return SMFIS_CONTINUE;
+        if (!c->msg) return go_on(c, SMFIP_NR_BODY);
         c->msg->add_body(std::string_view(reinterpret_cast<const char*>(chunk), len));
-        return c->msg->too_large() ? too_large(ctx, *c->msg) : SMFIS_CONTINUE;
+        return c->msg->too_large() ? too_large(ctx, SMFIP_NR_BODY, *c->msg) : go_on(c, SMFIP_NR_BODY);
     });
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
-    return guarded(ctx, "cannot store the job", [&] {
+    return guarded(ctx, 0, "cannot store the job", [&] {
         Connection* c = connection(ctx);
+        if (auto r = pending_refusal(ctx, c, 0)) return *r;
         if (!c->msg) return SMFIS_CONTINUE;
         MessageContext& m = *c->msg;
-        if (m.too_large()) return too_large(ctx, m);
+        if (m.too_large()) return too_large(ctx, 0, m);
         const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
         std::string queue_id = qid ? qid : "";
         // The commit is durable before any answer: from here on the job is ours.
@@ -211,7 +274,10 @@ sfsistat on_eom(SMFICTX* ctx) {
 }
 
 sfsistat on_abort(SMFICTX* ctx) {
-    if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) c->msg.reset();
+    if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) {
+        c->msg.reset();
+        c->refusal.reset();
+    }
     return SMFIS_CONTINUE;
 }
 

@@ -36,6 +36,17 @@ run(function()
     rcpts = { "<l2@c.test>" } }, "eoh", SMFIR_ACCEPT)
   mt.disconnect(c)
 
+  -- an MTA that offers no no-reply steps: libmilter answers "continue" where mxlane
+  -- stays silent, and the decisions come at the same steps
+  local old = connect(ANSWER_EVERY_STEP)
+  expect("ordinary mail accepted at end of headers (MTA without no-reply steps)", old, {
+    from = "<boss@corp.test>", rcpts = { "<r1@c.test>" },
+    headers = { { "Subject", "one" } } }, "eoh", SMFIR_ACCEPT)
+  expect("bulk by header captured (MTA without no-reply steps)", old, {
+    from = "<boss@corp.test>", rcpts = { "<old@c.test>" },
+    headers = { { "X-Mxlane-Job", "old mta" } } }, "eom", SMFIR_DISCARD)
+  mt.disconnect(old)
+
   -- the same job name from another connection joins the same job
   local c2 = connect()
   expect("same job name on a second connection", c2, {

@@ -13,11 +13,20 @@ function reply_name(r)
   return names[r] or tostring(r)
 end
 
-function connect()
+-- steps: the protocol steps the MTA offers (nil: all that libmilter knows).
+function connect(steps)
   local conn = mt.connect(sock, 50, 0.1)
   if conn == nil then error("cannot connect to " .. sock) end
+  if steps ~= nil then
+    local err = mt.negotiate(conn, nil, nil, steps)
+    if err ~= nil then error("negotiate: " .. err) end
+  end
   return conn
 end
+
+-- An MTA that offers no SMFIP_NR_* step: it waits for an answer to every one
+-- (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC).
+ANSWER_EVERY_STEP = 0x00100303
 
 -- Sends one message step by step and stops at the first answer that is not
 -- "continue" (the MTA would stop there too). m = { from, args = {...}, rcpts = {...},
@@ -39,8 +48,11 @@ function send(conn, m)
     r = step("rcpt", mt.rcptto(conn, rcpt))
     if r then return "rcpt", r end
   end
-  r = step("data", mt.data(conn))
-  if r then return "data", r end
+  -- the MTA leaves DATA out when the milter asked for that (SMFIP_NODATA)
+  if not mt.test_option(conn, SMFIP_NODATA) then
+    r = step("data", mt.data(conn))
+    if r then return "data", r end
+  end
   for _, h in ipairs(m.headers or {}) do
     r = step("header", mt.header(conn, h[1], h[2]))
     if r then return "header", r end

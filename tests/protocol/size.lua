@@ -1,4 +1,4 @@
--- size: a body over message_size_limit gets 452 4.3.4; a body over 1 MiB (spilled to a file) is stored whole.
+-- size: a body or header fields over message_size_limit get 452 4.3.4; a body over 1 MiB (spilled to a file) is stored whole.
 -- Global `mode`: "limit" or "spill".
 dofile(lib)
 run(function()
@@ -12,6 +12,17 @@ run(function()
               headers = { { "X-Mxlane-Job", "size-" .. mode } }, body = body }
   if mode == "limit" then
     expect("body over message_size_limit refused", c, m, "body", SMFIR_REPLYCODE)
+    -- header fields get no answer (SMFIP_NR_HDR): header fields over the limit are
+    -- refused at the end of the headers, also for an MTA that waits for an answer to
+    -- every field (libmilter answers "continue" for mxlane there)
+    local big = { from = "<boss@corp.test>", rcpts = { "<a@a.test>" },
+                  headers = { { "X-Mxlane-Job", "size-headers" } } }
+    for i = 1, 110 do big.headers[i + 1] = { "X-Filler-" .. i, string.rep("y", 960) } end
+    expect("header fields over message_size_limit refused at end of headers", c, big,
+           "eoh", SMFIR_REPLYCODE)
+    local old = connect(ANSWER_EVERY_STEP)
+    expect("the same for an MTA without no-reply steps", old, big, "eoh", SMFIR_REPLYCODE)
+    mt.disconnect(old)
   else
     expect("1.5 MB body stored", c, m, "eom", SMFIR_DISCARD)
   end
