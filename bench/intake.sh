@@ -3,6 +3,9 @@
 # Postfix alone putting every one on hold (both write each message durably), fed by smtp-source.
 # The two alternate for MXLANE_BENCH_ROUNDS rounds and the median of the rounds' ratios is the
 # figure: on a shared machine one pair of runs can be off by a factor of two either way.
+# Each round also runs the same Postfix with bench/milter_floor, a libmilter filter that only
+# receives each message and discards it: what libmilter's protocol alone costs Postfix here,
+# and so how much of the capture's cost is mxlane's own.
 #
 #   MXLANE_BENCH_MESSAGES=5000 MXLANE_BENCH_RECIPIENTS=10 MXLANE_BENCH_SESSIONS=10 \
 #   MXLANE_BENCH_ROUNDS=3 bash bench/intake.sh
@@ -10,6 +13,8 @@
 fx_init bench_intake
 fx_need smtp-source
 [ -x "$FX_MILTER" ] && [ -x "$FX_CTL" ] || fx_fatal "mxlane-milter or mxlanectl not built"
+FLOOR=$MXLANE_BUILDDIR/bench/milter_floor
+[ -x "$FLOOR" ] || fx_fatal "$FLOOR not built (make -C bench milter_floor)"
 
 N=${MXLANE_BENCH_MESSAGES:-5000}
 R=${MXLANE_BENCH_RECIPIENTS:-10}
@@ -54,7 +59,7 @@ print(len(jobs), sum(j["counts"]["queued"] for j in jobs))'
 }
 
 echo "intake: $N messages x $R recipients, $SIZE bytes, $S smtp-source sessions, $(nproc) cores, $ROUNDS rounds"
-ratios=() holds=() milters=()
+ratios=() holds=() milters=() floors=() floor_ratios=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
     FX_POSTFIX_MILTER=
@@ -83,11 +88,30 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fx_check_eq "round $round: nothing left in Postfix with the milter" 0 "$left" >/dev/null ||
         fx_fatal "$left messages left in Postfix with the milter"
 
+    # ---- the same Postfix with the libmilter floor discarding every message
+    floor_sock=$FX/floor.$round.sock
+    ( umask 0111; exec "$FLOOR" -p "unix:$floor_sock" ) > "$FX/floor.out" 2>&1 &
+    floor_pid=$!
+    fx_register_pid "$floor_pid"
+    for _ in $(seq 50); do [ -S "$floor_sock" ] && break; sleep 0.1; done
+    FX_POSTFIX_MILTER=unix:$floor_sock
+    fx_postfix_start "$NO_FLOW_DELAY"
+    run_source floor
+    ms_floor=$MS
+    left=$(fx_postfix_queue_count)
+    fx_postfix_stop
+    rm -rf "$FX/pf"
+    fx_stop_pid "$floor_pid"
+    fx_check_eq "round $round: nothing left in Postfix with the floor filter" 0 "$left" >/dev/null ||
+        fx_fatal "$left messages left in Postfix with the floor filter"
+
     holds+=("$(rate "$ms_hold")")
     milters+=("$(rate "$ms_milter")")
+    floors+=("$(rate "$ms_floor")")
     ratios+=("$(awk -v a="$ms_hold" -v b="$ms_milter" 'BEGIN { printf "%.2f", a / b }')")
-    printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s\n' \
-        "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}"
+    floor_ratios+=("$(awk -v a="$ms_hold" -v b="$ms_floor" 'BEGIN { printf "%.2f", a / b }')")
+    printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s\n' \
+        "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}"
 done
 
 # median: the middle value of its arguments (the lower middle for an even count).
@@ -95,6 +119,8 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 ratio=$(median "${ratios[@]}")
 printf '  Postfix alone, every message held:      %6s msg/s  (median of %d rounds)\n' "$(median "${holds[@]}")" "$ROUNDS"
 printf '  Postfix + mxlane-milter, all captured:  %6s msg/s  (median of %d rounds)\n' "$(median "${milters[@]}")" "$ROUNDS"
+printf '  Postfix + libmilter floor, discarded:   %6s msg/s  (median of %d rounds; ratio %s)\n' \
+    "$(median "${floors[@]}")" "$ROUNDS" "$(median "${floor_ratios[@]}")"
 awk -v r="$ratio" 'BEGIN {
     printf "  ratio (milter rate / Postfix rate):     %.2f  (median of the rounds; capture costs %.0f%% of Postfix intake)\n", r, (1 - r) * 100 }'
 fx_check "every round: Postfix held all, the milter captured all, nothing left" true
