@@ -9,7 +9,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <tuple>
+
+#include "qrunner/smtp/downgrade.hpp"
 
 namespace mxlane::smtp {
 
@@ -313,15 +316,21 @@ awaitable<TransactionResult> Session::do_send(const Envelope& env, std::shared_p
         fail_all(Reply::make(550, "5.6.7", "SMTPUTF8 is required, but was not offered by host " + peer_host_));
         co_return res;
     }
+    // RFC 6152 3: 8-bit text goes to a server without 8BITMIME only re-encoded as 7-bit.
+    std::size_t size = env.size;
+    if (env.eight_bit && !caps_.eight_bit_mime && data) {
+        data = std::make_shared<const std::string>(downgrade_to_7bit(*data));
+        if (size > 0) size = std::max(size, data->size());
+    }
     // RFC 1870 6: no point in sending what the server announced it would refuse.
-    if (caps_.size_limit > 0 && env.size > caps_.size_limit) {
+    if (caps_.size_limit > 0 && size > caps_.size_limit) {
         fail_all(Reply::make(552, "5.3.4",
-                             "message size " + std::to_string(env.size) + " exceeds size limit " +
+                             "message size " + std::to_string(size) + " exceeds size limit " +
                                  std::to_string(caps_.size_limit) + " of server " + peer_host_));
         co_return res;
     }
     std::string mail = "MAIL FROM:<" + env.mail_from + ">";
-    if (caps_.size && env.size > 0) mail += " SIZE=" + std::to_string(env.size);
+    if (caps_.size && size > 0) mail += " SIZE=" + std::to_string(size);
     if (env.eight_bit && caps_.eight_bit_mime) mail += " BODY=8BITMIME";
     if (env.smtputf8) mail += " SMTPUTF8";
     if (!env.extra_mail_params.empty()) mail += " " + env.extra_mail_params;

@@ -1,0 +1,278 @@
+// downgrade: 8-bit message -> 7-bit, for a server that does not announce 8BITMIME (RFC 6152 3).
+#include "qrunner/smtp/downgrade.hpp"
+
+#include <optional>
+#include <vector>
+
+#include "libshared/address.hpp"
+
+namespace mxlane::smtp {
+namespace {
+
+constexpr int kMaxDepth = 20;          // nested multiparts deeper than this are sent as they are
+constexpr std::size_t kQpLine = 76;    // RFC 2045 6.7 rule 5, the soft break's "=" included
+
+using Lines = std::vector<std::string_view>;
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+bool eight_bit(std::string_view s) {
+    for (char c : s)
+        if (static_cast<unsigned char>(c) >= 0x80) return true;
+    return false;
+}
+
+// Wire form -> lines without their CRLF, the dot-stuffing undone.
+Lines split_wire(std::string_view wire) {
+    Lines out;
+    std::size_t pos = 0;
+    while (pos < wire.size()) {
+        std::size_t end = wire.find("\r\n", pos);
+        if (end == std::string_view::npos) end = wire.size();
+        std::string_view line = wire.substr(pos, end - pos);
+        if (!line.empty() && line.front() == '.') line.remove_prefix(1);
+        out.push_back(line);
+        pos = end + 2;
+    }
+    return out;
+}
+
+// One header field: its lines [first, last) and its unfolded value.
+struct Field {
+    std::size_t first, last;
+    std::string name;   // lower case
+    std::string value;  // unfolded, trimmed
+};
+
+std::vector<Field> parse_fields(const Lines& lines, std::size_t begin, std::size_t end) {
+    std::vector<Field> fields;
+    for (std::size_t i = begin; i < end; ++i) {
+        std::string_view line = lines[i];
+        if (!line.empty() && is_space(line.front()) && !fields.empty()) {
+            fields.back().value += line;
+            fields.back().last = i + 1;
+            continue;
+        }
+        std::size_t colon = line.find(':');
+        Field f{i, i + 1, to_lower(trim(line.substr(0, colon == std::string_view::npos ? 0 : colon))), {}};
+        if (colon != std::string_view::npos) f.value = line.substr(colon + 1);
+        fields.push_back(std::move(f));
+    }
+    for (auto& f : fields) f.value = std::string(trim(f.value));
+    return fields;
+}
+
+const Field* find_field(const std::vector<Field>& fields, std::string_view name) {
+    for (const auto& f : fields)
+        if (f.name == name) return &f;
+    return nullptr;
+}
+
+// "type/subtype; a=b; boundary=\"x y\"" -> the media type (lower case) and the boundary.
+struct ContentType {
+    std::string media;
+    std::string boundary;
+};
+
+ContentType parse_content_type(std::string_view value) {
+    ContentType ct;
+    std::size_t semi = value.find(';');
+    ct.media = to_lower(trim(value.substr(0, semi)));
+    std::size_t i = semi;
+    while (i != std::string_view::npos && i < value.size()) {
+        ++i;  // past ';'
+        while (i < value.size() && is_space(value[i])) ++i;
+        std::size_t eq = value.find_first_of("=;", i);
+        if (eq == std::string_view::npos || value[eq] == ';') {
+            i = eq;
+            continue;
+        }
+        std::string name = to_lower(trim(value.substr(i, eq - i)));
+        i = eq + 1;
+        while (i < value.size() && is_space(value[i])) ++i;
+        std::string param;
+        if (i < value.size() && value[i] == '"') {
+            for (++i; i < value.size() && value[i] != '"'; ++i) {
+                if (value[i] == '\\' && i + 1 < value.size()) ++i;
+                param += value[i];
+            }
+            i = value.find(';', i);
+        } else {
+            std::size_t stop = value.find(';', i);
+            param = std::string(trim(value.substr(i, stop == std::string_view::npos ? std::string_view::npos : stop - i)));
+            i = stop;
+        }
+        if (name == "boundary" && ct.boundary.empty()) ct.boundary = std::move(param);
+    }
+    return ct;
+}
+
+// One line of text as quoted-printable lines (RFC 2045 6.7): all but the last
+// end in a soft break "="; none is longer than 76 characters.
+std::vector<std::string> qp_encode_line(std::string_view line) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::vector<std::string> out;
+    std::string cur;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        auto c = static_cast<unsigned char>(line[i]);
+        bool last = i + 1 == line.size();
+        // Space and tab stay as they are except at the end of the line (rule 3).
+        bool literal = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last);
+        // Room for the soft break's "=" unless this is the line's last token.
+        if (cur.size() + (literal ? 1 : 3) > (last ? kQpLine : kQpLine - 1)) {
+            out.push_back(cur + "=");
+            cur.clear();
+        }
+        // A continuation line never starts with "-": text that ran on from "x--boundary"
+        // must not turn into a multipart delimiter line.
+        if (c == '-' && cur.empty() && !out.empty()) literal = false;
+        if (literal) {
+            cur += static_cast<char>(c);
+        } else {
+            cur += '=';
+            cur += hex[c >> 4];
+            cur += hex[c & 15];
+        }
+    }
+    out.push_back(std::move(cur));
+    return out;
+}
+
+class Downgrader {
+public:
+    explicit Downgrader(const Lines& lines) : lines_(lines) {}
+
+    std::string run() {
+        entity(0, lines_.size(), true, 0);
+        return std::move(out_);
+    }
+
+private:
+    void emit(std::string_view line) {
+        if (!line.empty() && line.front() == '.') out_ += '.';
+        out_ += line;
+        out_ += "\r\n";
+    }
+
+    void emit_range(std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i) emit(lines_[i]);
+    }
+
+    // The header fields [begin, end) with the Content-Transfer-Encoding field left out.
+    void emit_fields_but_cte(const std::vector<Field>& fields) {
+        for (const auto& f : fields)
+            if (f.name != "content-transfer-encoding") emit_range(f.first, f.last);
+    }
+
+    bool body_has_eight_bit(std::size_t begin, std::size_t end) const {
+        for (std::size_t i = begin; i < end; ++i)
+            if (eight_bit(lines_[i])) return true;
+        return false;
+    }
+
+    // One entity: header fields, a blank line, a body, over lines [begin, end).
+    // top: a whole message (its MIME-ness depends on MIME-Version).
+    void entity(std::size_t begin, std::size_t end, bool top, int depth) {
+        std::size_t blank = begin;
+        while (blank < end && !lines_[blank].empty()) ++blank;
+        if (blank == end || depth > kMaxDepth) return emit_range(begin, end);  // no body, or too deep
+        auto fields = parse_fields(lines_, begin, blank);
+        bool mime = !top || find_field(fields, "mime-version");
+        const Field* ctf = find_field(fields, "content-type");
+        ContentType ct = ctf && mime ? parse_content_type(ctf->value) : ContentType{};
+        if (ct.media.empty()) ct.media = "text/plain";
+        const Field* ctef = find_field(fields, "content-transfer-encoding");
+        std::string cte = ctef ? to_lower(ctef->value) : "";
+        bool identity = cte.empty() || cte == "7bit" || cte == "8bit" || cte == "binary";
+        std::size_t body = blank + 1;
+
+        bool multipart = ct.media.starts_with("multipart/") && !ct.boundary.empty();
+        if (mime && identity && (multipart || ct.media == "message/rfc822")) {
+            // A composite: its parts are converted; it says 7bit once they are.
+            if (cte == "8bit" || cte == "binary") {
+                emit_fields_but_cte(fields);
+                emit("Content-Transfer-Encoding: 7bit");
+            } else {
+                emit_range(begin, blank);
+            }
+            emit(lines_[blank]);
+            if (multipart)
+                parts(body, end, ct.boundary, depth);
+            else
+                entity(body, end, true, depth + 1);
+            return;
+        }
+        if (!identity || !body_has_eight_bit(body, end)) return emit_range(begin, end);
+        // A leaf with 8-bit text: quoted-printable.
+        emit_fields_but_cte(fields);
+        if (!mime) {
+            emit("MIME-Version: 1.0");
+            if (!ctf) emit("Content-Type: text/plain; charset=unknown-8bit");
+        }
+        emit("Content-Transfer-Encoding: quoted-printable");
+        emit(lines_[blank]);
+        for (std::size_t i = body; i < end; ++i) qp_line(lines_[i]);
+    }
+
+    // A multipart body: preamble, parts between delimiter lines, epilogue (RFC 2046 5.1.1).
+    void parts(std::size_t begin, std::size_t end, const std::string& boundary, int depth) {
+        std::string dash = "--" + boundary;
+        std::optional<std::size_t> part_start;
+        for (std::size_t i = begin; i < end; ++i) {
+            std::string_view line = lines_[i];
+            if (!line.starts_with(dash)) continue;
+            std::string_view rest = line.substr(dash.size());
+            bool close = rest.starts_with("--");
+            if (!close && !trim(rest).empty()) continue;  // a line that only begins like one
+            if (part_start)
+                entity(*part_start, i, false, depth + 1);
+            else
+                emit_range(begin, i);  // the preamble
+            emit(line);
+            if (close) return emit_range(i + 1, end);  // the epilogue
+            part_start = i + 1;
+        }
+        if (part_start)
+            entity(*part_start, end, false, depth + 1);  // no closing delimiter: the part runs to the end
+        else
+            emit_range(begin, end);
+    }
+
+    void qp_line(std::string_view line) {
+        for (const auto& l : qp_encode_line(line)) emit(l);
+    }
+
+    const Lines& lines_;
+    std::string out_;
+};
+
+}  // namespace
+
+std::string downgrade_to_7bit(std::string_view wire) {
+    Lines lines = split_wire(wire);
+    return Downgrader(lines).run();
+}
+
+std::string quoted_printable(std::string_view body) {
+    std::string out;
+    std::size_t pos = 0;
+    for (;;) {
+        std::size_t end = body.find("\r\n", pos);
+        bool last = end == std::string_view::npos;
+        auto encoded = qp_encode_line(body.substr(pos, last ? std::string_view::npos : end - pos));
+        for (std::size_t i = 0; i < encoded.size(); ++i) {
+            out += encoded[i];
+            if (i + 1 < encoded.size() || !last) out += "\r\n";
+        }
+        if (last) return out;
+        pos = end + 2;
+    }
+}
+
+}  // namespace mxlane::smtp
