@@ -183,9 +183,12 @@ private:
         while (blank < end && !lines_[blank].empty()) ++blank;
         if (blank == end || depth > kMaxDepth) return emit_range(begin, end);  // no body, or too deep
         auto fields = parse_fields(lines_, begin, blank);
-        bool mime = !top || find_field(fields, "mime-version");
         const Field* ctf = find_field(fields, "content-type");
-        ContentType ct = ctf && mime ? parse_content_type(ctf->value) : ContentType{};
+        // A message that names a Content-Type is read as MIME even without MIME-Version (as
+        // mail readers do): encoding a multipart as one text would garble its parts.
+        bool versioned = !top || find_field(fields, "mime-version");
+        bool mime = versioned || ctf;
+        ContentType ct = ctf ? parse_content_type(ctf->value) : ContentType{};
         if (ct.media.empty()) ct.media = "text/plain";
         const Field* ctef = find_field(fields, "content-transfer-encoding");
         std::string cte = ctef ? to_lower(ctef->value) : "";
@@ -211,10 +214,8 @@ private:
         if (!identity || !body_has_eight_bit(body, end)) return emit_range(begin, end);
         // A leaf with 8-bit text: quoted-printable.
         emit_fields_but_cte(fields);
-        if (!mime) {
-            emit("MIME-Version: 1.0");
-            if (!ctf) emit("Content-Type: text/plain; charset=unknown-8bit");
-        }
+        if (!versioned) emit("MIME-Version: 1.0");
+        if (!ctf && top) emit("Content-Type: text/plain; charset=unknown-8bit");
         emit("Content-Transfer-Encoding: quoted-printable");
         emit(lines_[blank]);
         for (std::size_t i = body; i < end; ++i) qp_line(lines_[i]);

@@ -16,7 +16,8 @@ namespace mxlane::smtp {
 //     as they are; so do header fields (8-bit there has no safe 7-bit form,
 //     and is sent as received).
 // A message without MIME-Version that needs encoding gets "MIME-Version: 1.0"
-// and, without a Content-Type, "text/plain; charset=unknown-8bit" (RFC 1428).
+// (one with a Content-Type is read as MIME all the same) and, without a
+// Content-Type, "text/plain; charset=unknown-8bit" (RFC 1428).
 std::string downgrade_to_7bit(std::string_view wire);
 
 // RFC 2045 6.7 quoted-printable of one body (CRLF lines stay hard line

@@ -99,6 +99,14 @@ public:
         CPPUNIT_ASSERT(out.find("MIME-Version: 1.0\r\n") != std::string::npos);
         CPPUNIT_ASSERT(out.find("Content-Type: text/plain; charset=unknown-8bit\r\n") != std::string::npos);
         CPPUNIT_ASSERT_EQUAL(std::string("na\xefve\r\n"), qp_decode(body_of(out)));
+        // a Content-Type without MIME-Version is read as MIME: a multipart is converted part by part
+        std::string parts = down("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain; "
+                                 "charset=latin1\n\n\xe9\n--b--\n");
+        CPPUNIT_ASSERT(seven_bit(parts));
+        CPPUNIT_ASSERT(parts.find("MIME-Version: 1.0\r\nContent-Transfer-Encoding") == std::string::npos);
+        CPPUNIT_ASSERT(parts.find("--b\r\nContent-Type: text/plain; charset=latin1\r\n"
+                                  "Content-Transfer-Encoding: quoted-printable\r\n\r\n=E9\r\n--b--") !=
+                       std::string::npos);
     }
 
     void multipart_converts_only_the_8bit_parts() {
