@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "libshared/address.hpp"
+#include "qrunner/smtp/message_data.hpp"
 
 namespace mxlane::smtp {
 namespace {
@@ -20,12 +21,6 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
     while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
     return s;
-}
-
-bool eight_bit(std::string_view s) {
-    for (char c : s)
-        if (static_cast<unsigned char>(c) >= 0x80) return true;
-    return false;
 }
 
 // Wire form -> lines without their CRLF, the dot-stuffing undone.
@@ -172,7 +167,7 @@ private:
 
     bool body_has_eight_bit(std::size_t begin, std::size_t end) const {
         for (std::size_t i = begin; i < end; ++i)
-            if (eight_bit(lines_[i])) return true;
+            if (has_eight_bit(lines_[i])) return true;
         return false;
     }
 
