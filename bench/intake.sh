@@ -59,57 +59,60 @@ print(len(jobs), sum(j["counts"]["queued"] for j in jobs))'
 }
 
 echo "intake: $N messages x $R recipients, $SIZE bytes, $S smtp-source sessions, $(nproc) cores, $ROUNDS rounds"
+# through_postfix LABEL [MAIN.CF LINES...]: a fresh Postfix (FX_POSTFIX_MILTER as set) takes the
+# N messages; sets MS (elapsed ms), HELD (hold queue) and LEFT (every queue) as it was at the end.
+through_postfix() {
+    local label=$1
+    shift
+    fx_postfix_start "$@" "$NO_FLOW_DELAY"
+    run_source "$label"
+    HELD=$(fx_postfix_hold_count)
+    LEFT=$(fx_postfix_queue_count)
+    fx_postfix_stop
+    rm -rf "$FX/pf"
+}
+
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
 ratios=() holds=() milters=() floors=() floor_ratios=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
     FX_POSTFIX_MILTER=
-    fx_postfix_start "smtpd_end_of_data_restrictions = check_client_access static:HOLD" "$NO_FLOW_DELAY"
-    run_source hold
+    through_postfix hold "smtpd_end_of_data_restrictions = check_client_access static:HOLD"
     ms_hold=$MS
-    held=$(fx_postfix_hold_count)
-    fx_postfix_stop
-    rm -rf "$FX/pf"
-    fx_check_eq "round $round: Postfix alone held every message" "$N" "$held" >/dev/null ||
-        fx_fatal "Postfix held $held of $N messages"
+    fx_check_eq "round $round: Postfix alone held every message" "$N" "$HELD" >/dev/null ||
+        fx_fatal "Postfix held $HELD of $N messages"
 
     # ---- the same Postfix with the milter taking every message over (bulk by sender, discard)
     fx_milter_start "$FX/mxlane.conf"
     FX_POSTFIX_MILTER=$(fx_postfix_milter_spec "$FX_MILTER_SOCKET")
-    fx_postfix_start "$NO_FLOW_DELAY"
-    run_source milter
+    through_postfix milter
     ms_milter=$MS
-    got=$(captured)
-    left=$(fx_postfix_queue_count)
-    fx_postfix_stop
-    rm -rf "$FX/pf"
     fx_stop_pid "$FX_MILTER_PID"
+    got=$(captured)
     fx_check_eq "round $round: the milter captured every message" "$((round * N)) $((round * N * R))" "$got" >/dev/null ||
         fx_fatal "the store holds $got (jobs, recipients) after round $round, not $((round * N)) $((round * N * R))"
-    fx_check_eq "round $round: nothing left in Postfix with the milter" 0 "$left" >/dev/null ||
-        fx_fatal "$left messages left in Postfix with the milter"
+    fx_check_eq "round $round: nothing left in Postfix with the milter" 0 "$LEFT" >/dev/null ||
+        fx_fatal "$LEFT messages left in Postfix with the milter"
 
     # ---- the same Postfix with the libmilter floor discarding every message
     floor_sock=$FX/floor.$round.sock
     ( umask 0111; exec "$FLOOR" -p "unix:$floor_sock" ) > "$FX/floor.out" 2>&1 &
     floor_pid=$!
     fx_register_pid "$floor_pid"
-    for _ in $(seq 50); do [ -S "$floor_sock" ] && break; sleep 0.1; done
+    fx_wait_for test -S "$floor_sock" || fx_fatal "milter_floor did not create $floor_sock: $(tail -n 3 "$FX/floor.out")"
     FX_POSTFIX_MILTER=unix:$floor_sock
-    fx_postfix_start "$NO_FLOW_DELAY"
-    run_source floor
+    through_postfix floor
     ms_floor=$MS
-    left=$(fx_postfix_queue_count)
-    fx_postfix_stop
-    rm -rf "$FX/pf"
     fx_stop_pid "$floor_pid"
-    fx_check_eq "round $round: nothing left in Postfix with the floor filter" 0 "$left" >/dev/null ||
-        fx_fatal "$left messages left in Postfix with the floor filter"
+    fx_check_eq "round $round: nothing left in Postfix with the floor filter" 0 "$LEFT" >/dev/null ||
+        fx_fatal "$LEFT messages left in Postfix with the floor filter"
 
     holds+=("$(rate "$ms_hold")")
     milters+=("$(rate "$ms_milter")")
     floors+=("$(rate "$ms_floor")")
-    ratios+=("$(awk -v a="$ms_hold" -v b="$ms_milter" 'BEGIN { printf "%.2f", a / b }')")
-    floor_ratios+=("$(awk -v a="$ms_hold" -v b="$ms_floor" 'BEGIN { printf "%.2f", a / b }')")
+    ratios+=("$(ratio_of "$ms_hold" "$ms_milter")")
+    floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor")")
     printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s\n' \
         "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}"
 done

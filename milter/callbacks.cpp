@@ -55,6 +55,12 @@ sfsistat go_on(const Connection* c, unsigned long step) {
     return (c->no_reply & step) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
+// The answer that hands the message back to the MTA; where the MTA does not wait for one,
+// it simply passes the rest of the message by.
+sfsistat let_go(const Connection* c, unsigned long step) {
+    return (c->no_reply & step) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+}
+
 sfsistat say_tempfail(SMFICTX* ctx, const Refusal& r) {
     std::string text = reply_text(r.why);
     smfi_setreply(ctx, const_cast<char*>(r.code.c_str()), const_cast<char*>(r.dsn.c_str()), text.data());
@@ -107,15 +113,13 @@ sfsistat too_large(SMFICTX* ctx, unsigned long step, const MessageContext& m) {
                         std::to_string(m.size_limit()) + " bytes)");
 }
 
-// Ordinary mail goes back to the MTA at the first step where no rule can still match
-// (where the MTA does not wait for an answer, it simply passes the rest of the message by).
+// Ordinary mail goes back to the MTA at the first step where no rule can still match.
 sfsistat decide_at(SMFICTX* ctx, Connection* c, Step step, unsigned long nr_bit) {
     if (auto r = pending_refusal(ctx, c, nr_bit)) return *r;
-    sfsistat let_go = (c->no_reply & nr_bit) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
-    if (!c->msg) return c->refusal ? SMFIS_NOREPLY : let_go;
+    if (!c->msg) return let_go(c, nr_bit);
     if (decide(g_settings->policy, c->msg->facts, step) == Verdict::ordinary) {
         c->msg.reset();
-        return let_go;
+        return let_go(c, nr_bit);
     }
     return go_on(c, nr_bit);
 }
@@ -228,7 +232,7 @@ sfsistat on_eoh(SMFICTX* ctx) {
             log::info(std::string(qid && *qid ? qid : "NOQUEUE") +
                       ": relayed by mxlane (valid " + kLoopHeader + "), returned to the MTA");
             c->msg.reset();
-            return (c->no_reply & SMFIP_NR_EOH) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+            return let_go(c, SMFIP_NR_EOH);
         }
         c->msg->end_of_headers();
         return r;

@@ -427,4 +427,21 @@ inline void greet(ScriptedServer::Conn& c, const std::string& ehlo_lines = "250-
     c.say("250-scripted.test\r\n" + ehlo_lines);
 }
 
+// After greet(): takes pipelined one-recipient transactions (MAIL, RCPT, DATA in one batch),
+// each accepted, until QUIT or the client goes away; anything else gets 500.
+inline void accept_pipelined(ScriptedServer::Conn& c) {
+    for (std::string l = c.line(); !l.empty(); l = c.line()) {
+        if (l == "DATA") {
+            c.say("250 ok\r\n250 ok\r\n354 go");
+            c.message();
+            c.say("250 2.0.0 queued");
+        } else if (l == "QUIT") {
+            c.say("221 bye");
+            return;
+        } else if (l.rfind("RCPT", 0) != 0 && l.rfind("MAIL", 0) != 0) {
+            c.say("500 what");
+        }
+    }
+}
+
 }  // namespace smtp_fixtures

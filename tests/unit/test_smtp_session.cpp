@@ -271,18 +271,7 @@ public:
         // out only when offered; a message over the announced SIZE is not sent.
         ScriptedServer server([](ScriptedServer::Conn& c) {
             greet(c, "250-PIPELINING\r\n250-SIZE 1000\r\n250-SMTPUTF8\r\n250 8BITMIME");
-            for (std::string l = c.line(); !l.empty(); l = c.line()) {
-                if (l == "DATA") {
-                    c.say("250 ok\r\n250 ok\r\n354 go");
-                    c.message();
-                    c.say("250 2.0.0 queued");
-                } else if (l == "QUIT") {
-                    c.say("221 bye");
-                    return;
-                } else if (l.rfind("RCPT", 0) != 0 && l.rfind("MAIL", 0) != 0) {
-                    c.say("500 what");
-                }
-            }
+            accept_pipelined(c);
         });
         Message utf8 = message({"j\xc3\xb6rg@x.test"}, "Subject: caf\xc3\xa9\n\nbody\n");
         utf8.env.smtputf8 = true;

@@ -78,18 +78,7 @@ public:
                 c.line();
                 return;
             }
-            for (std::string l = c.line(); !l.empty(); l = c.line()) {
-                if (l == "DATA") {
-                    c.say("250 ok\r\n250 ok\r\n354 go");
-                    c.message();
-                    c.say("250 2.0.0 queued");
-                } else if (l == "QUIT") {
-                    c.say("221 bye");
-                    return;
-                } else if (l.rfind("RCPT", 0) != 0 && l.rfind("MAIL", 0) != 0) {
-                    c.say("500 what");
-                }
-            }
+            accept_pipelined(c);
         });
         Outcome o = deliver(server.ep(), "scripted.test", options(TlsLevel::may), {message({"a@x.test"})});
         CPPUNIT_ASSERT_MESSAGE(o.error.str(), o.opened);
