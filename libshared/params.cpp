@@ -58,6 +58,8 @@ constexpr std::array kParams = {
              "a recipient still not delivered after this long expires"},
     ParamDef{"queue_run_delay", T::duration, "1s", 1, 3600, "",
              "how often the qrunner looks for recipients that became due"},
+    ParamDef{"shutdown_timeout", T::duration, "10s", 1, 3600, "",
+             "on SIGTERM, how long transactions on the wire may go on before they are abandoned (their recipients are due again)"},
     ParamDef{"threads", T::integer, "2", 1, 256, "",
              "threads running the qrunner's event loop"},
     ParamDef{"max_connections", T::integer, "200", 1, 100000, "",

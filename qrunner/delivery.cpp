@@ -21,16 +21,17 @@ namespace {
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The wire text for this transaction: shared for a plain message, rendered
-// for the one recipient of a personalised one; with the loop header for the relay.
+// for the one recipient of a personalised one; with a fresh loop header for the relay.
 std::shared_ptr<const std::string> wire_for(const Work& w, const Settings& s) {
     const MessageData& m = *w.message;
-    if (!m.meta.personalised)
-        return w.path == Path::relay ? m.relay_wire(s.queue_directory) : m.wire;
-    const store::Recipient& r = w.rcpts.front();
-    auto wire = smtp::to_wire(render_template(m.text, m.meta.field_names, r.fields, r.address));
-    if (w.path != Path::relay) return std::make_shared<const std::string>(std::move(wire.text));
-    std::string token = loop_token_make(s.queue_directory, m.job_token, m.meta.id);
-    return std::make_shared<const std::string>(std::string(kLoopHeader) + ": " + token + "\r\n" + wire.text);
+    std::shared_ptr<const std::string> wire = m.wire;
+    if (m.meta.personalised) {
+        const store::Recipient& r = w.rcpts.front();
+        wire = std::make_shared<const std::string>(
+            smtp::to_wire(render_template(m.text, m.meta.field_names, r.fields, r.address)).text);
+    }
+    if (w.path != Path::relay) return wire;
+    return m.relay_wire(*wire, s.queue_directory, store::now_ms() / 1000);
 }
 
 smtp::Envelope envelope_for(const Work& w, std::size_t size) {
@@ -122,42 +123,53 @@ bool clean(const smtp::TransactionResult& res) {
     return true;
 }
 
-}  // namespace
+// A refusal at the greeting or EHLO, even a 5xx, says nothing about the
+// recipients: the next host is tried, and when none is left the transaction
+// is deferred (Postfix's smtp_skip_5xx_greeting). A 5xx must never bounce a
+// destination's queue.
+Reply as_deferral(const Reply& r, const std::string& peer) {
+    if (!r.permanent()) return r;
+    std::string dsn = r.dsn();
+    dsn[0] = '4';
+    return Reply::make(450, dsn, "host " + (peer.empty() ? std::string("?") : host_part(peer)) +
+                                     " refused to talk to me: " + r.str());
+}
 
-asio::awaitable<void> deliver(Scheduler& sch, std::shared_ptr<Destination> d, Work first) {
+// One connection: its first transaction and then whatever the destination has
+// queued. Every transaction taken is owned by an OwnedWork, so an exception
+// or a torn-down coroutine still gives each recipient an outcome.
+asio::awaitable<void> run_connection(Scheduler& sch, const std::shared_ptr<Destination>& d, OwnedWork& w) {
     auto s = sch.settings();
     auto t0 = Clock::now();
     auto r = co_await open_session(sch, *d, *s);
     double connect_s = since(t0);
     if (!r) {
-        if (sch.throttling(r.error)) {
+        const Reply why = as_deferral(r.error, r.peer);
+        if (sch.throttling(why)) {
             // A 421 greeting: this transaction is deferred like any other
             // 4xx, and the destination backs off.
-            sch.back_off(d, r.error);
-            std::string detail = smtp::describe_reply(r.error, r.stage, host_part(r.peer));
-            sch.conclude(first, std::vector<Reply>(first.rcpts.size(), r.error), r.peer.empty() ? "none" : r.peer,
-                         connect_s, 0, std::vector<std::string>(first.rcpts.size(), detail));
+            sch.back_off(d, why);
+            std::string detail = smtp::describe_reply(why, r.stage, host_part(r.peer));
+            w.conclude(std::vector<Reply>(w.work().rcpts.size(), why), r.peer.empty() ? "none" : r.peer, connect_s,
+                       0, std::vector<std::string>(w.work().rcpts.size(), detail));
         } else {
-            sch.destination_unreachable(d, std::move(first), r.error, "none");
+            sch.destination_unreachable(d, std::move(w), why, "none");
         }
-        sch.connection_done(d);
         co_return;
     }
     std::unique_ptr<smtp::Session> session = std::move(r.session);
     asio::steady_timer idle(sch.io());
     int sent = 0;
-    std::optional<Work> w = std::move(first);
     while (w) {
         auto t1 = Clock::now();
-        auto data = wire_for(*w, *s);
-        auto res = co_await session->send(envelope_for(*w, data->size()), data);
+        auto data = wire_for(w.work(), *s);
+        auto res = co_await session->send(envelope_for(w.work(), data->size()), data);
         ++sent;
         std::vector<Reply> replies;
         std::vector<std::string> details;
         replies_of(res, *session, replies, details);
-        sch.conclude(*w, replies, session->peer_name(), connect_s, since(t1), details);
+        w.conclude(replies, session->peer_name(), connect_s, since(t1), details);
         connect_s = 0;
-        w.reset();
         if (const Reply* why = throttling_reply(sch, res)) {
             sch.back_off(d, *why);
             break;
@@ -178,7 +190,21 @@ asio::awaitable<void> deliver(Scheduler& sch, std::shared_ptr<Destination> d, Wo
         }
     }
     if (session->usable()) co_await session->quit();
-    sch.connection_done(d);
+}
+
+}  // namespace
+
+asio::awaitable<void> deliver(Scheduler& sch, std::shared_ptr<Destination> d, OwnedWork first) {
+    ConnectionSlot slot(sch.gate(), d);
+    OwnedWork w = std::move(first);
+    try {
+        co_await run_connection(sch, d, w);
+    } catch (const std::exception& e) {
+        // The transaction in hand (if any) is deferred with this reason when w
+        // goes; the connection's slot is freed by `slot`.
+        w.set_failure(e.what());
+        log::error("delivery to " + d->policy_name + " failed: " + e.what());
+    }
 }
 
 }  // namespace mxlane::qrunner

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "qrunner/destination.hpp"
+#include "qrunner/outcome.hpp"
 #include "qrunner/work.hpp"
 
 namespace mxlane::qrunner {
@@ -15,7 +16,8 @@ class Scheduler;
 // refused connection, a 4xx/5xx greeting or a lost connection), sends `first`
 // and then whatever the destination has queued, up to
 // max_messages_per_connection per session, and reports each recipient's
-// result to the scheduler. Always ends with Scheduler::connection_done.
-boost::asio::awaitable<void> deliver(Scheduler& scheduler, std::shared_ptr<Destination> d, Work first);
+// result through its OwnedWork. Whatever happens, every recipient taken gets
+// an outcome and the connection's slot is released (Scheduler::connection_done).
+boost::asio::awaitable<void> deliver(Scheduler& scheduler, std::shared_ptr<Destination> d, OwnedWork first);
 
 }  // namespace mxlane::qrunner

@@ -10,6 +10,7 @@
 #include "libshared/smtp_reply.hpp"
 #include "qrunner/backoff.hpp"
 #include "qrunner/dns/mx_lookup.hpp"
+#include "qrunner/outcome.hpp"
 #include "qrunner/throttle.hpp"
 #include "qrunner/work.hpp"
 
@@ -24,7 +25,7 @@ struct Destination {
     Path path = Path::direct;
     std::vector<dns::MxHost> hosts;  // from the latest lookup, in the order to try
     int port = 25;
-    std::deque<Work> queue;   // transactions waiting for a connection or for the rate
+    std::deque<OwnedWork> queue;  // transactions waiting for a connection or for the rate
     int active = 0;           // connections open or opening
     int idle = 0;             // of those, waiting for max_messages_per_hour to allow the next
     int messages_per_connection = 100;

@@ -110,6 +110,9 @@ int main(int argc, char** argv) {
         for (int i = 1; i < settings->cfg.integer("threads"); ++i) threads.emplace_back([&] { io.run(); });
         io.run();
         for (auto& t : threads) t.join();
+        if (scheduler.abandoned())
+            if (auto n = store.recover_inflight(store::now_ms()))
+                log::info(std::to_string(n) + " recipients abandoned on the wire at shutdown are due again");
         log::info("stopped");
     } catch (const std::exception& e) {
         log::fatal(e.what());

@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <utility>
 
 #include "libshared/address.hpp"
@@ -22,6 +23,8 @@ using store::RcptState;
 namespace {
 
 constexpr std::size_t kClaimBatch = 2000;
+// How often the store is asked for held jobs while recipients are in flight.
+constexpr auto kHoldPoll = std::chrono::milliseconds(200);
 
 }  // namespace
 
@@ -58,6 +61,9 @@ Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared
       throttle_patterns_(ThrottlePatterns::parse(settings_->cfg.get("destination_backoff_patterns"))) {}
 
 Scheduler::~Scheduler() {
+    // Owners that end after this report nothing: their recipients stay in
+    // flight in the store and are due again at the next start.
+    gate_->close();
     store_thread_.stop();
     store_thread_.join();
 }
@@ -128,6 +134,7 @@ asio::awaitable<void> Scheduler::run() {
             co_return;
         },
         asio::use_awaitable);
+    asio::co_spawn(control_, watch_holds(), [](std::exception_ptr e) { log_exception(e, "watching for held jobs"); });
     for (;;) {
         if (stopping_) break;
         auto s = settings();
@@ -153,7 +160,7 @@ asio::awaitable<void> Scheduler::run() {
         co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     // Stopping: what waits for a connection goes back to the queue untried.
-    std::vector<Work> waiting;
+    std::vector<OwnedWork> waiting;
     {
         std::lock_guard lock(mu_);
         for (auto& [key, d] : destinations_)
@@ -163,11 +170,74 @@ asio::awaitable<void> Scheduler::run() {
             }
     }
     const std::int64_t now = store::now_ms();
-    for (const auto& w : waiting) put_back(w, now);
+    for (auto& w : waiting) w.put_back(now);
+    // Transactions on the wire may finish for shutdown_timeout (a --once run
+    // that was not stopped waits for them however long they take).
+    const auto deadline = Clock::now() + settings()->shutdown_timeout;
     while (!idle()) {
+        if (stopping_ && Clock::now() >= deadline) {
+            abandon();
+            co_await drain_results();
+            break;
+        }
         woken_ = false;
         wake_timer_.expires_after(std::chrono::milliseconds(50));
         co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
+
+void Scheduler::abandon() {
+    std::size_t connections;
+    {
+        std::lock_guard lock(mu_);
+        connections = connections_;
+    }
+    abandoned_ = true;
+    gate_->close();
+    log::warning("shutdown_timeout (" + std::to_string(settings()->shutdown_timeout.count()) +
+                 "s) reached: abandoning " + std::to_string(connections) +
+                 " connections still on the wire; their recipients are due again");
+}
+
+asio::awaitable<void> Scheduler::drain_results() {
+    // Nothing reports after the gate closed: once the writer holds nothing and
+    // a task posted behind its last write has run, every result is written.
+    while (writer_.pending() > 0) {
+        wake_timer_.expires_after(std::chrono::milliseconds(10));
+        co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_await asio::co_spawn(store_thread_.get_executor(), []() -> asio::awaitable<void> { co_return; },
+                            asio::use_awaitable);
+}
+
+// A job held while it is delivered: once the transactions on the wire have
+// ended, nothing more of it is sent (claim_due skips held jobs, and their
+// results become held in the store).
+asio::awaitable<void> Scheduler::watch_holds() {
+    asio::steady_timer timer(control_);
+    while (!stopping_) {
+        if (outstanding_ > 0) {
+            std::optional<std::vector<std::uint64_t>> ids;
+            try {
+                ids = co_await asio::co_spawn(
+                    store_thread_.get_executor(),
+                    [this]() -> asio::awaitable<std::vector<std::uint64_t>> { co_return store_.held_jobs(); },
+                    asio::use_awaitable);
+            } catch (const std::exception& e) {
+                log::error(std::string("cannot read held jobs from the queue: ") + e.what());
+            }
+            if (ids) {
+                std::lock_guard lock(mu_);
+                std::set<std::uint64_t> held(ids->begin(), ids->end());
+                const bool more =
+                    std::any_of(held.begin(), held.end(), [&](auto id) { return !held_jobs_.contains(id); });
+                held_jobs_ = std::move(held);
+                if (more)
+                    for (auto& [key, d] : destinations_) drop_held(*d);
+            }
+        }
+        timer.expires_after(kHoldPoll);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
 }
 
@@ -222,7 +292,8 @@ void Scheduler::dispatch(ClaimBatch& batch) {
             Work w;
             w.rcpts.push_back(r);
             w.claimed_ms = batch.now;
-            conclude(w, {Reply::make(451, "4.3.0", "message text missing from the queue store")}, "none", 0, 0);
+            OwnedWork(gate_, std::move(w))
+                .conclude_all(Reply::make(451, "4.3.0", "message text missing from the queue store"), "none");
             continue;
         }
         // Notifications go through the relay in every mode.
@@ -230,7 +301,7 @@ void Scheduler::dispatch(ClaimBatch& batch) {
         std::string domain = via_relay ? std::string() : domain_of(r.address);
         groups[{via_relay, domain, r.message_id}].push_back(std::move(r));
     }
-    std::map<std::pair<bool, std::string>, std::vector<Work>> by_domain;
+    std::map<std::pair<bool, std::string>, std::vector<OwnedWork>> by_domain;
     for (auto& [key, rcpts] : groups) {
         const auto& [via_relay, domain, message_id] = key;
         auto msg = batch.messages[message_id];
@@ -247,7 +318,7 @@ void Scheduler::dispatch(ClaimBatch& batch) {
             w.claimed_ms = batch.now;
             w.rcpts.assign(std::make_move_iterator(rcpts.begin() + i),
                            std::make_move_iterator(rcpts.begin() + std::min(rcpts.size(), i + per)));
-            by_domain[{via_relay, domain}].push_back(std::move(w));
+            by_domain[{via_relay, domain}].emplace_back(gate_, std::move(w));
         }
     }
     for (auto& [key, works] : by_domain) {
@@ -261,7 +332,7 @@ void Scheduler::dispatch(ClaimBatch& batch) {
     }
 }
 
-asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Work> works) {
+asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<OwnedWork> works) {
     dns::MxResult mx = co_await resolver_.mx_lookup(domain);
     if (mx.status != dns::Status::ok) {
         int code = mx.status == dns::Status::retry ? 451 : 550;
@@ -279,9 +350,9 @@ asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Wo
     enqueue(d, std::move(works));
 }
 
-asio::awaitable<void> Scheduler::route_relay(std::vector<Work> works) {
+asio::awaitable<void> Scheduler::route_relay(std::vector<OwnedWork> works) {
     auto s = settings();
-    for (auto& w : works) w.path = Path::relay;
+    for (auto& w : works) w.work().path = Path::relay;
     // Not `cond ? co_await a : co_await b`: GCC 12 miscompiles co_await inside a conditional
     // expression (the result was garbage, and every relay connection ended in std::terminate).
     dns::MxResult mx;
@@ -303,11 +374,11 @@ asio::awaitable<void> Scheduler::route_relay(std::vector<Work> works) {
     enqueue(d, std::move(works));
 }
 
-void Scheduler::fail_route(std::vector<Work>& works, const Reply& why) {
-    for (const auto& w : works) conclude(w, std::vector<Reply>(w.rcpts.size(), why), "none", 0, 0);
+void Scheduler::fail_route(std::vector<OwnedWork>& works, const Reply& why) {
+    for (auto& w : works) w.conclude_all(why, "none");
 }
 
-void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<Work> works) {
+void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<OwnedWork> works) {
     Reply paused;
     std::string relay;
     Starts starts;
@@ -325,10 +396,10 @@ void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<Work>
     spawn(starts);
     if (works.empty()) return;
     if (stopping_) {
-        for (const auto& w : works) put_back(w, store::now_ms());
+        for (auto& w : works) w.put_back(store::now_ms());
         return;
     }
-    for (const auto& w : works) conclude(w, std::vector<Reply>(w.rcpts.size(), paused), relay, 0, 0);
+    for (auto& w : works) w.conclude_all(paused, relay);
 }
 
 }  // namespace mxlane::qrunner

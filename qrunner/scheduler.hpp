@@ -12,11 +12,13 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/destination.hpp"
 #include "qrunner/dns/resolver.hpp"
 #include "qrunner/notify.hpp"
+#include "qrunner/outcome.hpp"
 #include "qrunner/result_writer.hpp"
 #include "qrunner/settings.hpp"
 #include "qrunner/smtp/session.hpp"
@@ -26,18 +28,22 @@ namespace mxlane::qrunner {
 // Logs an exception that ended a coroutine (co_spawn's completion handler).
 void log_exception(std::exception_ptr e, const char* what);
 
-class Scheduler {
+class Scheduler final : public Outcomes {
 public:
     Scheduler(boost::asio::io_context& io, store::QueueStore& store, std::shared_ptr<const Settings> settings,
               bool once);
-    ~Scheduler();
+    ~Scheduler() override;
 
     // The claim loop; returns when a --once run is complete or after stop().
     // Spawn it on executor(): its waits and wake() share that strand.
     boost::asio::awaitable<void> run();
     boost::asio::any_io_executor executor() const { return control_; }
-    // SIGTERM: take nothing new, finish what is in flight, put back what waits.
+    // SIGTERM: take nothing new, finish what is in flight (for shutdown_timeout
+    // at most), put back what waits.
     void stop();
+    // After run() returned: recipients abandoned at the end of shutdown_timeout
+    // (their transactions never ended), still in flight in the store.
+    bool abandoned() const { return abandoned_; }
     // SIGHUP: new settings apply to connections opened from now on.
     void reload(std::shared_ptr<const Settings> settings);
 
@@ -50,11 +56,13 @@ public:
     // transaction; or wait until `wait_until` for max_messages_per_hour (then
     // call again with waited = true); or neither: close.
     struct Next {
-        std::optional<Work> work;
+        OwnedWork work;
         std::optional<Clock::time_point> wait_until;
     };
     Next take_work(Destination& d, int sent, bool waited);
-    void connection_done(const std::shared_ptr<Destination>& d);
+    void connection_done(const std::shared_ptr<Destination>& d) override;
+    // Owners of claimed work and connection slots report through this.
+    const std::shared_ptr<OutcomeGate>& gate() const { return gate_; }
     // A 421 or a reply matching destination_backoff_patterns.
     bool throttling(const Reply& reply) const;
     // Such a reply from d: halve its concurrency, pause it for destination_backoff.
@@ -62,14 +70,16 @@ public:
     // A transaction to d without temporary failures (ramps a backed-off destination up).
     void transaction_clean(const std::shared_ptr<Destination>& d);
     // Every host of d failed: fail `first` and everything queued for d, and pause d.
-    void destination_unreachable(const std::shared_ptr<Destination>& d, Work first, const Reply& why,
+    void destination_unreachable(const std::shared_ptr<Destination>& d, OwnedWork first, const Reply& why,
                                  const std::string& relay);
     // The replies for a transaction's recipients (one each): logs every one in
     // Postfix's shape and records it, except temporary failures on the direct
     // path in combined mode, which go on to the relay in the same pass.
     // details[i], when given, is the log text for replies[i].
+    // Delivery reports through OwnedWork, which calls this.
     void conclude(const Work& w, const std::vector<Reply>& replies, const std::string& relay, double connect_s,
-                  double transmit_s, const std::vector<std::string>& details = {});
+                  double transmit_s, const std::vector<std::string>& details) override;
+    void put_back(const Work& w, std::int64_t due_ms) override;
     dns::Resolver& resolver() { return resolver_; }
     boost::asio::io_context& io() { return io_; }
     std::shared_ptr<smtp::TlsContext> tls_context(const std::string& ca_file);
@@ -79,10 +89,10 @@ private:
     ClaimBatch claim(std::int64_t until, std::size_t limit);  // on the store thread
     std::shared_ptr<const MessageData> load_message(std::uint64_t job_id, std::uint64_t msg_id);
     void dispatch(ClaimBatch& batch);
-    boost::asio::awaitable<void> route_direct(std::string domain, std::vector<Work> works);
-    boost::asio::awaitable<void> route_relay(std::vector<Work> works);
-    void enqueue(const std::shared_ptr<Destination>& d, std::vector<Work> works);
-    using Starts = std::vector<std::pair<std::shared_ptr<Destination>, Work>>;
+    boost::asio::awaitable<void> route_direct(std::string domain, std::vector<OwnedWork> works);
+    boost::asio::awaitable<void> route_relay(std::vector<OwnedWork> works);
+    void enqueue(const std::shared_ptr<Destination>& d, std::vector<OwnedWork> works);
+    using Starts = std::vector<std::pair<std::shared_ptr<Destination>, OwnedWork>>;
     // Under mu_: takes the work that new connections may start on now. The
     // connections are spawned by spawn() after mu_ is released, since co_spawn
     // may run the coroutine's first steps at once, and those take mu_.
@@ -98,8 +108,17 @@ private:
     // (a timer wakes d); what would wait longer goes back to the store.
     void hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_point now);
     void wake_at(const std::shared_ptr<Destination>& d, Clock::time_point when);
-    void put_back(const Work& w, std::int64_t due_ms);
-    void fail_route(std::vector<Work>& works, const Reply& why);
+    void fail_route(std::vector<OwnedWork>& works, const Reply& why);
+    // Under mu_: work of held jobs (held_jobs_) leaves d's queue for the store,
+    // where it becomes held, so that nothing more of a held job is sent.
+    void drop_held(Destination& d);
+    // Polls the store for held jobs while recipients are in flight.
+    boost::asio::awaitable<void> watch_holds();
+    // At the end of shutdown_timeout: closes the gate, so that what is still on
+    // the wire reports nothing and stays in flight in the store.
+    void abandon();
+    // After shutdown_timeout: waits until every result concluded so far is written.
+    boost::asio::awaitable<void> drain_results();
     void record(const store::Recipient& r, store::RcptState state, const Reply& reply, const std::string& relay,
                 Path path, std::int64_t now);
     void log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,
@@ -136,6 +155,9 @@ private:
     std::atomic<std::size_t> outstanding_{0};  // claimed recipients whose result is not yet written
     std::atomic<std::size_t> routing_{0};      // routing coroutines still running
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> abandoned_{false};
+    std::shared_ptr<OutcomeGate> gate_ = std::make_shared<OutcomeGate>(*this);
+    std::set<std::uint64_t> held_jobs_;  // jobs on hold, as last read from the store
     std::mt19937 rng_{std::random_device{}()};
     std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only
 };

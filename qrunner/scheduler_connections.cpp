@@ -61,6 +61,7 @@ void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& st
     const auto now = Clock::now();
     if (d->paused(now)) return;
     // A connection idle for the message rate takes the next token itself.
+    drop_held(*d);
     while (!d->queue.empty() && !stopping_ && !d->backing_off(now) && d->idle == 0 && d->active < d->limit() &&
            connections_ < settings_->max_connections && d->messages.ready_at(now) <= now &&
            d->connections.ready_at(now) <= now) {
@@ -87,7 +88,7 @@ void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_
     while (!d->queue.empty() && ready(d->queue.size() - 1) - now > kHoldLimit) {
         const auto when = ready(d->queue.size() - 1);
         if (parked == 0) latest = when;
-        put_back(d->queue.back(), wall_ms(when, now));
+        d->queue.back().put_back(wall_ms(when, now));
         d->queue.pop_back();
         ++parked;
     }
@@ -147,15 +148,16 @@ Scheduler::Next Scheduler::take_work(Destination& d, int sent, bool waited) {
     std::lock_guard lock(mu_);
     if (waited) --d.idle;
     const auto now = Clock::now();
+    drop_held(d);
     if (stopping_ || d.queue.empty() || d.paused(now) || d.backing_off(now) || sent >= d.messages_per_connection)
         return {};
     if (!d.messages.try_take(now)) {
         auto ready = d.messages.ready_at(now);
         if (ready - now > kIdleLimit) return {};
         ++d.idle;
-        return {std::nullopt, std::min(ready, now + std::chrono::seconds(1))};
+        return {OwnedWork(), std::min(ready, now + std::chrono::seconds(1))};
     }
-    Work w = std::move(d.queue.front());
+    OwnedWork w = std::move(d.queue.front());
     d.queue.pop_front();
     return {std::move(w), std::nullopt};
 }
@@ -204,9 +206,9 @@ void Scheduler::transaction_clean(const std::shared_ptr<Destination>& d) {
     spawn(starts);
 }
 
-void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, Work first, const Reply& why,
+void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, OwnedWork first, const Reply& why,
                                         const std::string& relay) {
-    std::vector<Work> failed;
+    std::vector<OwnedWork> failed;
     failed.push_back(std::move(first));
     {
         std::lock_guard lock(mu_);
@@ -224,7 +226,17 @@ void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, W
             d->queue.pop_front();
         }
     }
-    for (const auto& w : failed) conclude(w, std::vector<Reply>(w.rcpts.size(), why), relay, 0, 0);
+    for (auto& w : failed) w.conclude_all(why, relay);
+}
+
+void Scheduler::drop_held(Destination& d) {
+    if (held_jobs_.empty()) return;
+    const std::int64_t now = store::now_ms();
+    std::erase_if(d.queue, [&](OwnedWork& w) {
+        if (w.work().rcpts.empty() || !held_jobs_.contains(w.work().rcpts.front().job_id)) return false;
+        w.put_back(now);  // the store makes it held
+        return true;
+    });
 }
 
 }  // namespace mxlane::qrunner

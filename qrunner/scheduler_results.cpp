@@ -76,8 +76,8 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
     relay_work.claimed = w.claimed;
     relay_work.claimed_ms = w.claimed_ms;
     ++routing_;
-    std::vector<Work> works;
-    works.push_back(std::move(relay_work));
+    std::vector<OwnedWork> works;
+    works.emplace_back(gate_, std::move(relay_work));
     asio::co_spawn(io_, route_relay(std::move(works)), [this](std::exception_ptr e) {
         if (e) log::error("relay hand-over failed");
         --routing_;

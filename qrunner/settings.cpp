@@ -65,6 +65,7 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     s->lifetime_ms = cfg.seconds("max_queue_lifetime") * 1000;
     s->max_connections = static_cast<std::size_t>(cfg.integer("max_connections"));
     s->queue_run_delay = secs(cfg, "queue_run_delay");
+    s->shutdown_timeout = secs(cfg, "shutdown_timeout");
     s->queue_directory = cfg.get("queue_directory");
     std::string notify = cfg.get("notify_sender");
     s->notify = notify == "none" ? NotifyMode::none : notify == "each" ? NotifyMode::each : NotifyMode::summary;

@@ -35,6 +35,7 @@ struct Settings {
     std::int64_t lifetime_ms = 0;
     std::size_t max_connections = 200;
     std::chrono::seconds queue_run_delay{1};
+    std::chrono::seconds shutdown_timeout{10};
     smtp::Options smtp;  // helo name, timeouts, TLS defaults (per destination overrides apply)
     std::string relay_password;
     std::string queue_directory;

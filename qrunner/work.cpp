@@ -4,15 +4,14 @@
 
 namespace mxlane::qrunner {
 
-std::shared_ptr<const std::string> MessageData::relay_wire(const std::string& queue_directory) const {
-    std::lock_guard lock(mu_);
-    if (!relay_wire_) {
-        std::string token = loop_token_make(queue_directory, job_token, meta.id);
-        auto text = std::make_shared<std::string>(std::string(kLoopHeader) + ": " + token + "\r\n");
-        if (wire) text->append(*wire);
-        relay_wire_ = text;
-    }
-    return relay_wire_;
+std::shared_ptr<const std::string> MessageData::relay_wire(const std::string& wire,
+                                                          const std::string& queue_directory,
+                                                          std::int64_t now) const {
+    std::string token = loop_token_make_at(queue_directory, job_token, meta.id, now);
+    auto text = std::make_shared<std::string>();
+    text->reserve(wire.size() + token.size() + 32);
+    text->append(kLoopHeader).append(": ").append(token).append("\r\n").append(wire);
+    return text;
 }
 
 }  // namespace mxlane::qrunner

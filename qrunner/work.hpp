@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,13 +21,12 @@ struct MessageData {
     std::shared_ptr<const std::string> wire;  // CRLF + dot-stuffed; null when personalised
     bool eight_bit = false;
 
-    // The wire text with the loop-prevention header in front, for the relay;
-    // made on first use.
-    std::shared_ptr<const std::string> relay_wire(const std::string& queue_directory) const;
-
-private:
-    mutable std::mutex mu_;
-    mutable std::shared_ptr<const std::string> relay_wire_;
+    // `wire` (this message's wire text, shared or rendered) with the
+    // loop-prevention header in front, for the relay. The token is made anew
+    // for every transaction (at `now`, unix seconds): a job that relays for
+    // longer than the token's lifetime must not send stale ones.
+    std::shared_ptr<const std::string> relay_wire(const std::string& wire, const std::string& queue_directory,
+                                                  std::int64_t now) const;
 };
 
 // Which way a recipient goes on this attempt.

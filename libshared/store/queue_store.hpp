@@ -110,6 +110,8 @@ public:
     std::size_t hold(std::uint64_t job_id);
     std::size_t release(std::uint64_t job_id, std::int64_t now);
     std::size_t inflight_count(std::uint64_t job_id);
+    // Ids of the jobs on hold (the scheduler polls this while it delivers).
+    std::vector<std::uint64_t> held_jobs();
     void remove_job(std::uint64_t job_id);
     void set_notified(std::uint64_t job_id);
 

@@ -89,6 +89,17 @@ std::size_t QueueStore::release(std::uint64_t job_id, std::int64_t now) {
     });
 }
 
+std::vector<std::uint64_t> QueueStore::held_jobs() {
+    return env_->transact([&](DbTxn* txn) {
+        std::vector<std::uint64_t> out;
+        scan(env_->jobs(), txn, std::string(), std::string(), [&](const std::string& k, const std::string& d) {
+            if (Job::decode(get_u64(k, 0), d).state == JobState::held) out.push_back(get_u64(k, 0));
+            return true;
+        });
+        return out;
+    });
+}
+
 std::size_t QueueStore::inflight_count(std::uint64_t job_id) {
     return env_->transact([&](DbTxn* txn) {
         std::size_t n = 0;

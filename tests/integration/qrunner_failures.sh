@@ -1,0 +1,118 @@
+#!/bin/bash
+# qrunner_failures: the failure paths: a 5xx greeting defers (next MX, never a bounce); an exception inside
+# a delivery still gives every recipient an outcome (--once ends); SIGTERM does not wait for a server that
+# never answers (shutdown_timeout); a job held while it is delivered stops once its transactions end.
+. "$(dirname "$0")/../fixtures/lib.sh"
+fx_init qrunner_failures
+fx_need_built "$FX_QRUNNER" "$FX_CTL"
+MKJOB=$MXLANE_BUILDDIR/tests/tools/mkjob
+P=$(fx_port 5)
+PY=/usr/bin/python3
+
+fx_dns_start \
+  'mx-host=skip.test,mx1.skip.test,10' 'mx-host=skip.test,mx2.skip.test,20' \
+  'host-record=mx1.skip.test,127.0.0.81' 'host-record=mx2.skip.test,127.0.0.82' \
+  'mx-host=listed.test,mx.listed.test,10' 'host-record=mx.listed.test,127.0.0.83' \
+  'mx-host=slow.test,mx.slow.test,10' 'host-record=mx.slow.test,127.0.0.84'
+fx_pysink_start "$FX/sink" "127.0.0.81:$P=greet554" "127.0.0.82:$P" "127.0.0.83:$P=greet554" "127.0.0.84:$P"
+printf 'From: news@sender.test\nSubject: failures\n\nbody\n' > "$FX/msg.txt"
+
+# recipients JOB: "address state dsn" lines, sorted.
+recipients() {
+  "$FX_CTL" -c "$CONF" recipients "$1" --json | $PY -c '
+import json, sys
+for r in sorted(json.load(sys.stdin), key=lambda r: r["address"]):
+    print(r["address"], r["state"], r["dsn"])'
+}
+count() { "$FX_CTL" -c "$CONF" job "$1" --json | $PY -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
+state_count() { "$FX_CTL" -c "$CONF" job "$1" --json | $PY -c "import json,sys; print(json.load(sys.stdin)['counts']['$2'])"; }
+at_sink() { $PY -c "
+import json
+print(sum(len(json.loads(l)['rcpt']) for l in open('$FX/sink/accepted.jsonl')))" 2>/dev/null || echo 0; }
+
+# ---- 1. A 5xx greeting: the next MX delivers; when every MX greets 5xx the recipients are deferred.
+CONF=$FX/mxlane.conf
+fx_write_conf "$CONF" "smtp_port = $P" "retry_schedule = 1h"
+j1=$(printf '%s\n' a@skip.test b@skip.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
+j2=$(printf '%s\n' c@listed.test d@listed.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
+j3=$(printf '%s\n' e@listed.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
+timeout 60 "$FX_QRUNNER" -c "$CONF" --once
+fx_check_eq "qrunner --once exits 0" 0 $?
+fx_check_eq "554 greeting from the first MX: the second delivers" \
+  "$(printf 'a@skip.test delivered 2.0.0\nb@skip.test delivered 2.0.0')" "$(recipients "$j1")"
+fx_check_eq "every MX greets 554: deferred (4.7.1), not bounced" \
+  "$(printf 'c@listed.test deferred 4.7.1\nd@listed.test deferred 4.7.1')" "$(recipients "$j2")"
+fx_check_eq "... and the other job of that MX set too" "e@listed.test deferred 4.7.1" "$(recipients "$j3")"
+fx_check "the log says the host refused to talk" \
+  grep -qE 'to=<c@listed.test>.*dsn=4\.7\.1, status=deferred \(.*refused to talk to me: 554 5\.7\.1' "$FX/mxlane.log"
+fx_check_eq "nothing was suppressed" "[]" "$("$FX_CTL" -c "$CONF" suppress list --json | tr -d ' \n')"
+
+# ---- 2. An exception inside a delivery (the loop key cannot be read on the relay path): every recipient
+# still gets an outcome and --once ends.
+CONF=$FX/relay.conf
+mkdir -p "$FX/q2"
+fx_write_conf "$CONF" "queue_directory = $FX/q2" "delivery_mode = relay" "relay_host = [127.0.0.82]:$P" \
+  "retry_schedule = 1h"
+j4=$(printf '%s\n' r1@far.test r2@far.test r3@other.test | "$MKJOB" "$FX/q2" "$FX/msg.txt")
+: > "$FX/q2/loop.key"   # damaged: 0 bytes
+timeout 30 "$FX_QRUNNER" -c "$CONF" --once
+fx_check_eq "qrunner --once ends although every delivery threw" 0 $?
+fx_check_eq "each recipient deferred (4.3.0), none left in flight" \
+  "$(printf 'r1@far.test deferred 4.3.0\nr2@far.test deferred 4.3.0\nr3@other.test deferred 4.3.0')" \
+  "$(recipients "$j4")"
+fx_check_eq "in flight: 0" 0 "$(count "$j4" inflight)"
+fx_check "the log names the reason" grep -q 'loop.key is damaged' "$FX/mxlane.log"
+
+# ---- 3. SIGTERM while a server never answers the end of DATA: the qrunner leaves after
+# shutdown_timeout, and the recipient is due again (not in flight, attempts unchanged).
+CONF=$FX/term.conf
+mkdir -p "$FX/q3"
+fx_write_conf "$CONF" "queue_directory = $FX/q3" "smtp_port = $P" "shutdown_timeout = 2s" \
+  "smtp_data_done_timeout = 600s"
+j5=$(printf '%s\n' slowdata600x@slow.test | "$MKJOB" "$FX/q3" "$FX/msg.txt")
+fx_spawn term "$FX_QRUNNER" -c "$CONF" -f
+qr=$FX_LAST_PID
+inflight_is() { [ "$(count "$1" inflight)" = "$2" ]; }
+fx_check "the message is on the wire" fx_wait_for -t 20 inflight_is "$j5" 1
+sleep 2
+t0=$(date +%s%N)
+kill -TERM "$qr"
+fx_check "qrunner exits within shutdown_timeout and a little" fx_wait_for -t 8 bash -c "! kill -0 $qr"
+secs=$(( ($(date +%s%N) - t0) / 1000000000 ))
+fx_log "qrunner left ${secs}s after SIGTERM"
+fx_check "it said it abandoned the connection" grep -q 'shutdown_timeout (2s) reached: abandoning 1 connections' "$FX/term.out"
+fx_check_eq "the recipient is due again, untried" "slowdata600x@slow.test queued 0" \
+  "$("$FX_CTL" -c "$CONF" recipients "$j5" --json | $PY -c '
+import json, sys
+for r in json.load(sys.stdin): print(r["address"], r["state"], r["attempts"])')"
+fx_check_eq "in flight: 0" 0 "$(count "$j5" inflight)"
+fx_stop_pid "$qr"
+
+# ---- 4. hold while the job is being delivered: what is on the wire ends, nothing more is sent;
+# release sends the rest.
+CONF=$FX/hold.conf
+mkdir -p "$FX/q4"
+fx_write_conf "$CONF" "queue_directory = $FX/q4" "smtp_port = $P" "destination_concurrency = 4" \
+  "max_messages_per_connection = 1000" "retry_schedule = 1h"
+base=$(at_sink)
+j6=$(for i in $(seq 1 120); do echo "slowdata1n$i@slow.test"; done | "$MKJOB" "$FX/q4" "$FX/msg.txt" --per-message 1 --name holdjob)
+fx_spawn hold "$FX_QRUNNER" -c "$CONF" -f
+qr=$FX_LAST_PID
+sent() { echo $(( $(at_sink) - base )); }
+sent_at_least() { [ "$(sent)" -ge "$1" ]; }
+fx_check "delivery under way" fx_wait_for -t 30 sent_at_least 8
+"$FX_CTL" -c "$CONF" hold "$j6" >/dev/null
+at_hold=$(sent)
+sleep 6
+after=$(sent)
+fx_log "delivered at the hold: $at_hold, 6 s later: $after"
+fx_check "after the hold only the transactions on the wire ended ($at_hold -> $after)" test $((after - at_hold)) -le 8
+fx_check_eq "nothing of the job in flight" 0 "$(count "$j6" inflight)"
+fx_check_eq "every recipient delivered (as the sink saw) or held" 120 \
+  $(( $(state_count "$j6" delivered) + $(state_count "$j6" held) ))
+fx_check_eq "delivered as the sink counted" "$after" "$(state_count "$j6" delivered)"
+"$FX_CTL" -c "$CONF" release "$j6" >/dev/null
+all_delivered() { [ "$(state_count "$1" delivered)" = 120 ]; }
+fx_check "release sends the rest" fx_wait_for -t 60 all_delivered "$j6"
+fx_stop_pid "$qr"
+fx_done
