@@ -1,6 +1,8 @@
 // params: the one table of mxlane.conf parameters and the value checks that go with it.
 #include "libshared/params.hpp"
 
+#include "libshared/network_list.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -48,6 +50,12 @@ constexpr std::array kParams = {
              "file holding the SMTP AUTH password for the relay"},
     ParamDef{"smtp_port", T::integer, "25", 1, 65535, "",
              "TCP port used for direct delivery"},
+    ParamDef{"smtp_prohibited_networks", T::networks, "0.0.0.0/8, [::]/128", 0, 0, "",
+             "addresses never connected to by MX (add 127.0.0.0/8 and private ranges on a public server); the relay host is exempt"},
+    ParamDef{"smtp_mx_address_limit", T::integer, "5", 0, 1000, "",
+             "MX addresses tried at most per delivery attempt (0: no limit)"},
+    ParamDef{"smtp_mx_session_limit", T::integer, "2", 0, 1000, "",
+             "SMTP sessions at most per delivery attempt (0: no limit)"},
     ParamDef{"dns_servers", T::list, "", 0, 0, "",
              "DNS servers, ip[:port] comma-separated; empty: the system resolver's"},
     ParamDef{"dns_timeout", T::duration, "5s", 1, 300, "",
@@ -205,6 +213,13 @@ std::string check_param_value(const ParamDef& def, std::string_view value) {
             return {};
         case T::boolean:
             if (value != "yes" && value != "no") return "must be yes or no: " + std::string(value);
+            return {};
+        case T::networks:
+            try {
+                NetworkList::parse(value);
+            } catch (const std::invalid_argument& e) {
+                return e.what();
+            }
             return {};
     }
     return {};

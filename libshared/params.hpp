@@ -18,6 +18,7 @@ enum class ParamType {
     choice,    // one of `choices` (| separated)
     list,      // white-space or comma separated list of words
     boolean,   // yes / no
+    networks,  // addresses and networks: 127.0.0.0/8, [::1]/128 (comma or white-space separated)
 };
 
 struct ParamDef {

@@ -53,6 +53,8 @@ std::string accepts(const ParamDef& p) {
         case ParamType::string: return "";
         case ParamType::path: return "A file or directory name.";
         case ParamType::list: return "A list, separated by commas or white space.";
+        case ParamType::networks:
+            return "Addresses and networks (\\fB127.0.0.0/8\\fR, \\fB[::1]/128\\fR), separated by commas or white space.";
         case ParamType::boolean: return "\\fByes\\fR or \\fBno\\fR.";
         case ParamType::choice: return "One of " + choices_text(p.choices) + ".";
         case ParamType::integer:

@@ -9,6 +9,7 @@
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
 #include "libshared/template.hpp"
+#include "qrunner/mx_connect.hpp"
 #include "qrunner/scheduler.hpp"
 #include "qrunner/smtp/message_data.hpp"
 
@@ -44,40 +45,29 @@ smtp::Envelope envelope_for(const Work& w, std::size_t size) {
     return env;
 }
 
-// Tries the destination's hosts in order. When every one fails and one of them
-// answered with a throttling reply (a 421 greeting, say), that reply is the
-// result, so that the destination backs off instead of being called unreachable.
+// A session to one of the destination's hosts (see connect_mx).
 asio::awaitable<smtp::ConnectResult> open_session(Scheduler& sch, const Destination& d, const Settings& s) {
-    smtp::ConnectResult last;
-    last.error = Reply::make(451, "4.4.4", "no mail host to try for " + d.policy_name);
-    std::optional<smtp::ConnectResult> throttled;
-    const std::vector<dns::MxHost> hosts = sch.hosts(d);
-    for (const auto& host : hosts) {
-        for (const auto& addr : host.addresses) {
-            smtp::Options opts = s.smtp_for(d.policy_name);
-            opts.tls_server_name = host.name;
-            opts.tls_context = sch.tls_context(opts.tls_ca_file);
-            if (d.path == Path::relay && !s.cfg.get("relay_username").empty()) {
-                opts.auth_user = s.cfg.get("relay_username");
-                opts.auth_password = s.relay_password;
-            }
-            auto r = co_await smtp::Session::open(sch.io().get_executor(),
-                                                  asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(d.port)),
-                                                  host.name, opts);
-            if (r) {
-                if (!r.session->tls_fallback().empty())
-                    log::info("TLS with " + r.session->peer_name() + " failed, sending in clear: " +
-                              r.session->tls_fallback());
-                // Postfix's own line, apart from the delivery lines (pflogsumm reads those).
-                if (r.session->tls_active()) log::info(r.session->tls_log_line());
-                co_return r;
-            }
-            log::info("connect to " + (r.peer.empty() ? host.name : r.peer) + ": " + r.error.str());
-            if (!throttled && sch.throttling(r.error)) throttled = std::move(r);
-            else last = std::move(r);
-        }
+    smtp::Options opts = s.smtp_for(d.policy_name);
+    opts.tls_context = sch.tls_context(opts.tls_ca_file);
+    if (d.path == Path::relay && !s.cfg.get("relay_username").empty()) {
+        opts.auth_user = s.cfg.get("relay_username");
+        opts.auth_password = s.relay_password;
     }
-    co_return throttled ? std::move(*throttled) : std::move(last);
+    ConnectTarget target{sch.hosts(d), d.port, d.policy_name, d.path == Path::direct};
+    ConnectHooks hooks;
+    hooks.failed = [&](const smtp::ConnectResult& r) {
+        log::info("connect to " + (r.peer.empty() ? d.policy_name : r.peer) + ": " + r.error.str());
+    };
+    hooks.throttling = [&](const Reply& r) { return sch.throttling(r); };
+    auto r = co_await connect_mx(sch.io().get_executor(), target, s, std::move(opts), hooks);
+    if (r) {
+        if (!r.session->tls_fallback().empty())
+            log::info("TLS with " + r.session->peer_name() + " failed, sending in clear: " +
+                      r.session->tls_fallback());
+        // Postfix's own line, apart from the delivery lines (pflogsumm reads those).
+        if (r.session->tls_active()) log::info(r.session->tls_log_line());
+    }
+    co_return r;
 }
 
 // "host[ip]" of "host[ip]:port".

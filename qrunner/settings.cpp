@@ -61,6 +61,9 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     s->mode = mode == "relay" ? Mode::relay : mode == "combined" ? Mode::combined : Mode::direct;
     s->relay = parse_relay_host(cfg.get("relay_host"));
     s->smtp_port = static_cast<int>(cfg.integer("smtp_port"));
+    s->prohibited_networks = NetworkList::parse(cfg.get("smtp_prohibited_networks"));
+    s->mx_address_limit = static_cast<int>(cfg.integer("smtp_mx_address_limit"));
+    s->mx_session_limit = static_cast<int>(cfg.integer("smtp_mx_session_limit"));
     s->retry_schedule = cfg.seconds_list("retry_schedule");
     s->lifetime_ms = cfg.seconds("max_queue_lifetime") * 1000;
     s->max_connections = static_cast<std::size_t>(cfg.integer("max_connections"));

@@ -8,6 +8,7 @@
 
 #include "libshared/config_file.hpp"
 #include "libshared/destination_policy.hpp"
+#include "libshared/network_list.hpp"
 #include "qrunner/smtp/session.hpp"
 
 namespace mxlane::qrunner {
@@ -31,6 +32,9 @@ struct Settings {
     Mode mode = Mode::direct;
     RelayTarget relay;
     int smtp_port = 25;
+    NetworkList prohibited_networks;  // smtp_prohibited_networks: never connected to by MX
+    int mx_address_limit = 5;         // smtp_mx_address_limit (0: none)
+    int mx_session_limit = 2;         // smtp_mx_session_limit (0: none)
     std::vector<std::int64_t> retry_schedule;  // seconds
     std::int64_t lifetime_ms = 0;
     std::size_t max_connections = 200;

@@ -5,6 +5,7 @@
 #include <random>
 #include <span>
 
+#include "qrunner/mx_connect.hpp"
 #include "qrunner/smtp/message_data.hpp"
 #include "qrunner/smtp/session.hpp"
 
@@ -37,21 +38,6 @@ Verdict verdict_of(const Reply& r, bool catch_all) {
     if (r.positive()) return catch_all ? Verdict::catch_all : Verdict::valid;
     if (r.permanent() && !r.synthetic) return Verdict::invalid;
     return Verdict::unknown;
-}
-
-// The first MX host, in preference order, that takes a session (RFC 5321 5.1).
-asio::awaitable<smtp::ConnectResult> connect_best(asio::any_io_executor ex, const qrunner::Settings& settings,
-                                                  const std::string& domain, const dns::MxResult& mx) {
-    smtp::ConnectResult last;
-    last.error = Reply::make(451, "4.4.3", "no MX host of " + domain + " has an address");
-    for (const auto& host : mx.hosts)
-        for (const auto& addr : host.addresses) {
-            asio::ip::tcp::endpoint ep(addr, static_cast<unsigned short>(settings.smtp_port));
-            auto conn = co_await smtp::Session::open(ex, ep, host.name, settings.smtp_for(domain));
-            if (conn) co_return conn;
-            last = std::move(conn);
-        }
-    co_return last;
 }
 
 // One transaction: the made-up address first when asked, then results[at, at + n).
@@ -101,7 +87,8 @@ asio::awaitable<void> probe_domain(asio::any_io_executor ex, dns::Resolver& reso
         set_all(results, temporary ? Verdict::unknown : Verdict::invalid, reply, "");
         co_return;
     }
-    auto conn = co_await connect_best(ex, settings, domain, mx);
+    qrunner::ConnectTarget target{mx.hosts, settings.smtp_port, domain, true};
+    auto conn = co_await qrunner::connect_mx(ex, target, settings, settings.smtp_for(domain));
     if (!conn) {
         set_all(results, Verdict::unknown, conn.error, conn.peer);
         co_return;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # qrunner_failures: the failure paths: a 5xx greeting defers (next MX, never a bounce); an exception inside
 # a delivery still gives every recipient an outcome (--once ends); SIGTERM does not wait for a server that
-# never answers (shutdown_timeout); a job held while it is delivered stops once its transactions end.
+# never answers (shutdown_timeout); MX limits and smtp_prohibited_networks; a job held while it is delivered stops once its transactions end.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_failures
 fx_need_built "$FX_QRUNNER" "$FX_CTL"
@@ -13,8 +13,14 @@ fx_dns_start \
   'mx-host=skip.test,mx1.skip.test,10' 'mx-host=skip.test,mx2.skip.test,20' \
   'host-record=mx1.skip.test,127.0.0.81' 'host-record=mx2.skip.test,127.0.0.82' \
   'mx-host=listed.test,mx.listed.test,10' 'host-record=mx.listed.test,127.0.0.83' \
-  'mx-host=slow.test,mx.slow.test,10' 'host-record=mx.slow.test,127.0.0.84'
-fx_pysink_start "$FX/sink" "127.0.0.81:$P=greet554" "127.0.0.82:$P" "127.0.0.83:$P=greet554" "127.0.0.84:$P"
+  'mx-host=slow.test,mx.slow.test,10' 'host-record=mx.slow.test,127.0.0.84' \
+  'mx-host=zero.test,mx.zero.test,10' 'host-record=mx.zero.test,0.0.0.0' \
+  'mx-host=banned.test,mx.banned.test,10' 'host-record=mx.banned.test,127.0.0.85' \
+  'mx-host=three.test,mx1.three.test,10' 'mx-host=three.test,mx2.three.test,20' 'mx-host=three.test,mx3.three.test,30' \
+  'host-record=mx1.three.test,127.0.0.86' 'host-record=mx2.three.test,127.0.0.87' 'host-record=mx3.three.test,127.0.0.88' \
+  $(for i in $(seq 10 29); do echo "mx-host=many.test,mx$i.many.test,$i host-record=mx$i.many.test,127.0.1.$i"; done)
+fx_pysink_start "$FX/sink" "127.0.0.81:$P=greet554" "127.0.0.82:$P" "127.0.0.83:$P=greet554" "127.0.0.84:$P" \
+  "127.0.0.85:$P" "127.0.0.86:$P=greet554" "127.0.0.87:$P=greet554" "127.0.0.88:$P=greet554"
 printf 'From: news@sender.test\nSubject: failures\n\nbody\n' > "$FX/msg.txt"
 
 # recipients JOB: "address state dsn" lines, sorted.
@@ -32,10 +38,12 @@ print(sum(len(json.loads(l)['rcpt']) for l in open('$FX/sink/accepted.jsonl')))"
 
 # ---- 1. A 5xx greeting: the next MX delivers; when every MX greets 5xx the recipients are deferred.
 CONF=$FX/mxlane.conf
-fx_write_conf "$CONF" "smtp_port = $P" "retry_schedule = 1h"
+fx_write_conf "$CONF" "smtp_port = $P" "retry_schedule = 1h" \
+  "smtp_prohibited_networks = 0.0.0.0/8, [::]/128, 127.0.0.85"
 j1=$(printf '%s\n' a@skip.test b@skip.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
 j2=$(printf '%s\n' c@listed.test d@listed.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
 j3=$(printf '%s\n' e@listed.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
+j7=$(printf '%s\n' z@zero.test b@banned.test t@three.test m@many.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
 timeout 60 "$FX_QRUNNER" -c "$CONF" --once
 fx_check_eq "qrunner --once exits 0" 0 $?
 fx_check_eq "554 greeting from the first MX: the second delivers" \
@@ -45,6 +53,17 @@ fx_check_eq "every MX greets 554: deferred (4.7.1), not bounced" \
 fx_check_eq "... and the other job of that MX set too" "e@listed.test deferred 4.7.1" "$(recipients "$j3")"
 fx_check "the log says the host refused to talk" \
   grep -qE 'to=<c@listed.test>.*dsn=4\.7\.1, status=deferred \(.*refused to talk to me: 554 5\.7\.1' "$FX/mxlane.log"
+conns() { $PY -c "
+import json, sys
+print(sum(1 for l in open('$FX/sink/connections.jsonl') if json.loads(l)['ip'] in sys.argv[1:]))" "$@"; }
+fx_check_eq "MX limits and prohibited networks: all deferred" \
+  "$(printf 'b@banned.test deferred 4.4.4\nm@many.test deferred 4.4.1\nt@three.test deferred 4.7.1\nz@zero.test deferred 4.4.4')" \
+  "$(recipients "$j7")"
+fx_check "an MX at 0.0.0.0 is never connected to" grep -q 'mx.zero.test\[0.0.0.0\] is in smtp_prohibited_networks' "$FX/mxlane.log"
+fx_check_eq "an MX in smtp_prohibited_networks is never connected to" 0 "$(conns 127.0.0.85)"
+fx_check_eq "three MX hosts that refuse: two sessions (smtp_mx_session_limit)" 2 "$(conns 127.0.0.86 127.0.0.87 127.0.0.88)"
+fx_check_eq "20 MX hosts that refuse connections: five tried (smtp_mx_address_limit)" 5 \
+  "$(grep -c 'qrunner\[[0-9]*\]: connect to mx[0-9]*\.many\.test' "$FX/mxlane.log")"
 fx_check_eq "nothing was suppressed" "[]" "$("$FX_CTL" -c "$CONF" suppress list --json | tr -d ' \n')"
 
 # ---- 2. An exception inside a delivery (the loop key cannot be read on the relay path): every recipient
