@@ -20,7 +20,8 @@ namespace mxlane::qrunner {
 struct Destination {
     explicit Destination(boost::asio::any_io_executor ex) : wake(ex) {}
 
-    std::string key;          // "mx:a.test,b.test" (domains sharing MX hosts share it) or "relay:[h]:p"
+    std::string key;          // "mx:a.test,b.test" (domains sharing MX hosts share it; " tls=LEVEL" is
+                              // added for a domain whose TLS policy differs from the default) or "relay:[h]:p"
     std::string policy_name;  // what destination_policy lines match: the first domain seen, or the relay label
     Path path = Path::direct;
     std::vector<dns::MxHost> hosts;  // from the latest lookup, in the order to try

@@ -340,10 +340,19 @@ asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Ow
         co_return;
     }
     auto s = settings();
+    // Domains that share MX hosts share connections, but only under one TLS
+    // policy: a domain whose destination_policy asks for another level (or CA
+    // file) gets a destination of its own, so its mail never rides a
+    // connection opened under another domain's policy.
+    std::string key = "mx:" + mx.destination_key();
+    const std::string level = s->policy.get(domain, "smtp_tls_security_level", s->cfg);
+    const std::string ca_file = s->policy.get(domain, "smtp_tls_CAfile", s->cfg);
+    if (level != s->cfg.get("smtp_tls_security_level") || ca_file != s->cfg.get("smtp_tls_CAfile"))
+        key += " tls=" + level + (ca_file.empty() ? "" : " ca=" + ca_file);
     std::shared_ptr<Destination> d;
     {
         std::lock_guard lock(mu_);
-        d = destination_for("mx:" + mx.destination_key(), domain, Path::direct, *s);
+        d = destination_for(key, domain, Path::direct, *s);
         d->port = s->smtp_port;
         d->hosts = mx.hosts;
     }

@@ -14,6 +14,9 @@ fx_dns_start \
   'host-record=mx1.skip.test,127.0.0.81' 'host-record=mx2.skip.test,127.0.0.82' \
   'mx-host=listed.test,mx.listed.test,10' 'host-record=mx.listed.test,127.0.0.83' \
   'mx-host=slow.test,mx.slow.test,10' 'host-record=mx.slow.test,127.0.0.84' \
+  'mx-host=a-secure.test,mx.shared.test,10' 'mx-host=b-plain.test,mx.shared.test,10' \
+  'mx-host=y-secure.test,mx.shared.test,10' 'mx-host=z-plain.test,mx.shared.test,10' \
+  'host-record=mx.shared.test,127.0.0.82' \
   'mx-host=zero.test,mx.zero.test,10' 'host-record=mx.zero.test,0.0.0.0' \
   'mx-host=banned.test,mx.banned.test,10' 'host-record=mx.banned.test,127.0.0.85' \
   'mx-host=three.test,mx1.three.test,10' 'mx-host=three.test,mx2.three.test,20' 'mx-host=three.test,mx3.three.test,30' \
@@ -107,7 +110,20 @@ for r in json.load(sys.stdin): print(r["address"], r["state"], r["attempts"])')"
 fx_check_eq "in flight: 0" 0 "$(count "$j5" inflight)"
 fx_stop_pid "$qr"
 
-# ---- 4. hold while the job is being delivered: what is on the wire ends, nothing more is sent;
+# ---- 4. Two domains on one MX, one of them with smtp_tls_security_level=encrypt: each keeps its own
+# policy, whichever comes first (the MX offers no STARTTLS).
+CONF=$FX/tls.conf
+mkdir -p "$FX/q5"
+printf 'a-secure.test smtp_tls_security_level=encrypt\ny-secure.test smtp_tls_security_level=encrypt\n' > "$FX/policy"
+fx_write_conf "$CONF" "queue_directory = $FX/q5" "smtp_port = $P" "destination_policy = $FX/policy" \
+  "retry_schedule = 1h"
+j8=$(printf '%s\n' s@a-secure.test p@b-plain.test s@y-secure.test p@z-plain.test | "$MKJOB" "$FX/q5" "$FX/msg.txt")
+timeout 60 "$FX_QRUNNER" -c "$CONF" --once
+fx_check_eq "the encrypt domains are deferred, the plain ones delivered" \
+  "$(printf 'p@b-plain.test delivered 2.0.0\np@z-plain.test delivered 2.0.0\ns@a-secure.test deferred 4.7.4\ns@y-secure.test deferred 4.7.4')" \
+  "$(recipients "$j8")"
+
+# ---- 5. hold while the job is being delivered: what is on the wire ends, nothing more is sent;
 # release sends the rest.
 CONF=$FX/hold.conf
 mkdir -p "$FX/q4"
