@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "libshared/log.hpp"
+#include "libshared/loop_token.hpp"
 #include "libshared/privileges.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/daemon.hpp"
@@ -85,6 +86,11 @@ int main(int argc, char** argv) {
         qrunner::PidLock lock(settings->queue_directory + "/qrunner.pid");
         if (auto n = store.recover_inflight(store::now_ms()))
             log::info("took back " + std::to_string(n) + " recipients left in flight by an earlier run");
+        try {  // made (with an fsync) or read now, not on the event loop at the first relay delivery
+            loop_key(settings->queue_directory);
+        } catch (const LoopKeyError& e) {
+            log::warning(std::string(e.what()) + ": mail handed to the relay is deferred until it is fixed");
+        }
         log::info(std::string("starting") + (opt.once ? " a single run" : "") + ": delivery_mode=" +
                   settings->cfg.get("delivery_mode") + ", threads=" + settings->cfg.get("threads"));
 

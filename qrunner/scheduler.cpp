@@ -58,7 +58,9 @@ Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared
               [this](std::size_t n, const std::vector<std::uint64_t>& done) { written(n, done); }),
       notifier_(store),
       settings_(std::move(settings)),
-      throttle_patterns_(ThrottlePatterns::parse(settings_->cfg.get("destination_backoff_patterns"))) {}
+      throttle_patterns_(ThrottlePatterns::parse(settings_->cfg.get("destination_backoff_patterns"))) {
+    tls_context(settings_->smtp.tls_ca_file);
+}
 
 Scheduler::~Scheduler() {
     // Owners that end after this report nothing: their recipients stay in
@@ -79,6 +81,7 @@ std::vector<dns::MxHost> Scheduler::hosts(const Destination& d) const {
 }
 
 void Scheduler::reload(std::shared_ptr<const Settings> settings) {
+    tls_context(settings->smtp.tls_ca_file);
     Starts starts;
     {
         std::lock_guard lock(mu_);
@@ -92,11 +95,16 @@ void Scheduler::reload(std::shared_ptr<const Settings> settings) {
     spawn(starts);
 }
 
+// Reading a CA bundle takes a while: it is never done under mu_ (and the
+// constructor and reload() make the default one before delivery needs it).
 std::shared_ptr<smtp::TlsContext> Scheduler::tls_context(const std::string& ca_file) {
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = tls_contexts_.find(ca_file); it != tls_contexts_.end()) return it->second;
+    }
+    auto made = std::make_shared<smtp::TlsContext>(ca_file);
     std::lock_guard lock(mu_);
-    auto& ctx = tls_contexts_[ca_file];
-    if (!ctx) ctx = std::make_shared<smtp::TlsContext>(ca_file);
-    return ctx;
+    return tls_contexts_.try_emplace(ca_file, std::move(made)).first->second;
 }
 
 void Scheduler::stop() {

@@ -98,7 +98,10 @@ private:
     // may run the coroutine's first steps at once, and those take mu_.
     void collect_starts(const std::shared_ptr<Destination>& d, Starts& starts);
     void collect_waiting(Starts& starts);
+    // After mu_ is released: starts the connections, and writes the log lines
+    // made under mu_ (flush_notes), so that no log write happens under it.
     void spawn(Starts& starts);
+    void flush_notes();
     // Under mu_: the destination for `key`, made and shaped on first use.
     std::shared_ptr<Destination> destination_for(const std::string& key, const std::string& policy_name, Path path,
                                                  const Settings& s);
@@ -158,6 +161,7 @@ private:
     std::atomic<bool> abandoned_{false};
     std::shared_ptr<OutcomeGate> gate_ = std::make_shared<OutcomeGate>(*this);
     std::set<std::uint64_t> held_jobs_;  // jobs on hold, as last read from the store
+    std::vector<std::string> notes_;     // log lines made under mu_, for flush_notes()
     std::mt19937 rng_{std::random_device{}()};
     std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only
 };

@@ -93,7 +93,7 @@ void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_
         ++parked;
     }
     if (parked)
-        log::info("destination " + d->policy_name + " (" + d->key + "): " + std::to_string(parked) +
+        notes_.push_back("destination " + d->policy_name + " (" + d->key + "): " + std::to_string(parked) +
                   " transactions back to the queue, due within " + seconds_text(latest - now) +
                   (d->backing_off(now) ? " (backing off)" : " (max_messages_per_hour)"));
     if (d->queue.empty()) return;
@@ -142,6 +142,7 @@ void Scheduler::spawn(Starts& starts) {
         asio::co_spawn(io_, deliver(*this, d, std::move(first)),
                        [](std::exception_ptr e) { log_exception(e, "delivery connection failed"); });
     starts.clear();
+    flush_notes();
 }
 
 Scheduler::Next Scheduler::take_work(Destination& d, int sent, bool waited) {
@@ -180,15 +181,19 @@ bool Scheduler::throttling(const Reply& reply) const {
 }
 
 void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why) {
-    std::lock_guard lock(mu_);
-    const auto now = Clock::now();
-    const int before = d->limit();
-    if (!d->concurrency.throttled(now, d->backoff_pause)) return;
-    const std::string change = before == d->limit() ? "stays at " + std::to_string(before)
-                                                     : std::to_string(before) + " -> " + std::to_string(d->limit());
-    log::info("destination " + d->policy_name + " (" + d->key + ") backing off after \"" + why.str() +
-              "\": concurrency " + change + ", paused for " + seconds_text(d->backoff_pause));
-    hold_or_park(d, now);
+    {
+        std::lock_guard lock(mu_);
+        const auto now = Clock::now();
+        const int before = d->limit();
+        if (!d->concurrency.throttled(now, d->backoff_pause)) return;
+        const std::string change = before == d->limit()
+                                       ? "stays at " + std::to_string(before)
+                                       : std::to_string(before) + " -> " + std::to_string(d->limit());
+        notes_.push_back("destination " + d->policy_name + " (" + d->key + ") backing off after \"" + why.str() +
+                         "\": concurrency " + change + ", paused for " + seconds_text(d->backoff_pause));
+        hold_or_park(d, now);
+    }
+    flush_notes();
 }
 
 void Scheduler::transaction_clean(const std::shared_ptr<Destination>& d) {
@@ -197,10 +202,10 @@ void Scheduler::transaction_clean(const std::shared_ptr<Destination>& d) {
         std::lock_guard lock(mu_);
         const int before = d->limit();
         if (!d->concurrency.clean()) return;
-        log::info("destination " + d->policy_name + " (" + d->key + ") ramping up: concurrency " +
-                  std::to_string(before) + " -> " + std::to_string(d->limit()) + " of " +
-                  std::to_string(d->concurrency.configured()) + " after " +
-                  std::to_string(AdaptiveConcurrency::kRampAfter) + " clean transactions");
+        notes_.push_back("destination " + d->policy_name + " (" + d->key + ") ramping up: concurrency " +
+                         std::to_string(before) + " -> " + std::to_string(d->limit()) + " of " +
+                         std::to_string(d->concurrency.configured()) + " after " +
+                         std::to_string(AdaptiveConcurrency::kRampAfter) + " clean transactions");
         collect_starts(d, starts);
     }
     spawn(starts);
@@ -218,15 +223,25 @@ void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, O
             d->paused_until = Clock::now() + pause;
             d->pause_reply = why;
             d->pause_relay = relay;
-            log::info("destination " + d->key + " paused for " + std::to_string(pause.count()) +
-                      "s: every host failed: " + why.text);
+            notes_.push_back("destination " + d->key + " paused for " + std::to_string(pause.count()) +
+                             "s: every host failed: " + why.text);
         }
         while (!d->queue.empty()) {
             failed.push_back(std::move(d->queue.front()));
             d->queue.pop_front();
         }
     }
+    flush_notes();
     for (auto& w : failed) w.conclude_all(why, relay);
+}
+
+void Scheduler::flush_notes() {
+    std::vector<std::string> notes;
+    {
+        std::lock_guard lock(mu_);
+        notes.swap(notes_);
+    }
+    for (const auto& n : notes) log::info(n);
 }
 
 void Scheduler::drop_held(Destination& d) {
