@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "libshared/address.hpp"
@@ -23,8 +24,10 @@ using store::RcptState;
 namespace {
 
 constexpr std::size_t kClaimBatch = 2000;
-// How often the store is asked for held jobs while recipients are in flight.
+// How often the store is asked for held jobs while recipients are in flight,
+// and (every kFlushPollTicks of those) whether mxlanectl flush was run.
 constexpr auto kHoldPoll = std::chrono::milliseconds(200);
+constexpr int kFlushPollTicks = 5;
 
 }  // namespace
 
@@ -82,6 +85,9 @@ std::vector<dns::MxHost> Scheduler::hosts(const Destination& d) const {
 
 void Scheduler::reload(std::shared_ptr<const Settings> settings) {
     tls_context(settings->smtp.tls_ca_file);
+    // A reload is how a route gets fixed (smtp_port, relay_host, dns_servers):
+    // nothing keeps replaying the old "unreachable" after it.
+    clear_pauses("reload");
     Starts starts;
     {
         std::lock_guard lock(mu_);
@@ -142,7 +148,7 @@ asio::awaitable<void> Scheduler::run() {
             co_return;
         },
         asio::use_awaitable);
-    asio::co_spawn(control_, watch_holds(), [](std::exception_ptr e) { log_exception(e, "watching for held jobs"); });
+    asio::co_spawn(control_, watch_controls(), [](std::exception_ptr e) { log_exception(e, "watching the queue"); });
     for (;;) {
         if (stopping_) break;
         auto s = settings();
@@ -218,35 +224,68 @@ asio::awaitable<void> Scheduler::drain_results() {
                             asio::use_awaitable);
 }
 
-// A job held while it is delivered: once the transactions on the wire have
-// ended, nothing more of it is sent (claim_due skips held jobs, and their
-// results become held in the store).
-asio::awaitable<void> Scheduler::watch_holds() {
+// What mxlanectl changes under a running qrunner, polled from the store:
+// - a job held while it is delivered: once the transactions on the wire have
+//   ended, nothing more of it is sent (claim_due skips held jobs, and their
+//   results become held in the store);
+// - a flush: destinations paused as unreachable are tried again at once.
+asio::awaitable<void> Scheduler::watch_controls() {
     asio::steady_timer timer(control_);
-    while (!stopping_) {
-        if (outstanding_ > 0) {
+    std::optional<std::uint64_t> flushes;
+    for (int tick = 0; !stopping_; ++tick) {
+        const bool holds = outstanding_ > 0, flush = tick % kFlushPollTicks == 0;
+        if (holds || flush) {
             std::optional<std::vector<std::uint64_t>> ids;
+            std::optional<std::uint64_t> generation;
             try {
-                ids = co_await asio::co_spawn(
+                std::tie(ids, generation) = co_await asio::co_spawn(
                     store_thread_.get_executor(),
-                    [this]() -> asio::awaitable<std::vector<std::uint64_t>> { co_return store_.held_jobs(); },
+                    [this, holds, flush]() -> asio::awaitable<
+                                               std::pair<std::optional<std::vector<std::uint64_t>>,
+                                                         std::optional<std::uint64_t>>> {
+                        std::optional<std::vector<std::uint64_t>> held;
+                        std::optional<std::uint64_t> gen;
+                        if (holds) held = store_.held_jobs();
+                        if (flush) gen = store_.flush_generation();
+                        co_return std::make_pair(std::move(held), gen);
+                    },
                     asio::use_awaitable);
             } catch (const std::exception& e) {
-                log::error(std::string("cannot read held jobs from the queue: ") + e.what());
+                log::error(std::string("cannot read the queue's controls (held jobs, flush): ") + e.what());
             }
-            if (ids) {
-                std::lock_guard lock(mu_);
-                std::set<std::uint64_t> held(ids->begin(), ids->end());
-                const bool more =
-                    std::any_of(held.begin(), held.end(), [&](auto id) { return !held_jobs_.contains(id); });
-                held_jobs_ = std::move(held);
-                if (more)
-                    for (auto& [key, d] : destinations_) drop_held(*d);
+            if (ids) note_held(*ids);
+            if (generation) {
+                if (flushes && *generation != *flushes) clear_pauses("mxlanectl flush");
+                flushes = generation;
             }
         }
         timer.expires_after(kHoldPoll);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+}
+
+void Scheduler::note_held(const std::vector<std::uint64_t>& ids) {
+    std::lock_guard lock(mu_);
+    std::set<std::uint64_t> held(ids.begin(), ids.end());
+    const bool more = std::any_of(held.begin(), held.end(), [&](auto id) { return !held_jobs_.contains(id); });
+    held_jobs_ = std::move(held);
+    if (more)
+        for (auto& [key, d] : destinations_) drop_held(*d);
+}
+
+void Scheduler::clear_pauses(const std::string& why) {
+    std::size_t n = 0;
+    {
+        std::lock_guard lock(mu_);
+        const auto now = Clock::now();
+        for (auto& [key, d] : destinations_)
+            if (d->paused(now)) {
+                d->paused_until = {};
+                ++n;
+            }
+    }
+    if (n) log::info(why + ": " + std::to_string(n) + " destinations paused as unreachable are tried again");
+    wake();
 }
 
 Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {

@@ -115,8 +115,11 @@ private:
     // Under mu_: work of held jobs (held_jobs_) leaves d's queue for the store,
     // where it becomes held, so that nothing more of a held job is sent.
     void drop_held(Destination& d);
-    // Polls the store for held jobs while recipients are in flight.
-    boost::asio::awaitable<void> watch_holds();
+    // Polls the store for what mxlanectl changed: held jobs, flush.
+    boost::asio::awaitable<void> watch_controls();
+    void note_held(const std::vector<std::uint64_t>& ids);
+    // Destinations paused as unreachable are tried again at once.
+    void clear_pauses(const std::string& why);
     // At the end of shutdown_timeout: closes the gate, so that what is still on
     // the wire reports nothing and stays in flight in the store.
     void abandon();

@@ -106,7 +106,10 @@ public:
     std::optional<std::uint64_t> job_by_name(const std::string& name);
 
     // ---- admin
+    // Also counts up flush_generation(), which the qrunner polls: a flush
+    // retries destinations paused as unreachable at once (postqueue -f).
     std::size_t flush(std::optional<std::uint64_t> job_id, std::int64_t now);
+    std::uint64_t flush_generation();
     std::size_t hold(std::uint64_t job_id);
     std::size_t release(std::uint64_t job_id, std::int64_t now);
     std::size_t inflight_count(std::uint64_t job_id);

@@ -44,7 +44,23 @@ std::size_t QueueStore::rewrite_recipients(std::uint64_t job_id, const std::func
     }
 }
 
+namespace {
+constexpr const char* kFlushGeneration = "flush_generation";
+}
+
+std::uint64_t QueueStore::flush_generation() {
+    return env_->transact([&](DbTxn* txn) -> std::uint64_t {
+        auto v = env_->get(env_->meta(), txn, kFlushGeneration);
+        return v ? std::stoull(*v) : 0;
+    });
+}
+
 std::size_t QueueStore::flush(std::optional<std::uint64_t> job_id, std::int64_t now) {
+    // Tells a running qrunner (it polls this) to retry unreachable destinations at once.
+    env_->transact([&](DbTxn* txn) {
+        auto v = env_->get(env_->meta(), txn, kFlushGeneration, DB_RMW);
+        env_->put(env_->meta(), txn, kFlushGeneration, std::to_string((v ? std::stoull(*v) : 0) + 1));
+    });
     std::vector<std::uint64_t> ids;
     if (job_id) ids.push_back(*job_id);
     else
