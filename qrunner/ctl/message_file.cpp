@@ -93,8 +93,8 @@ std::string MessageFile::from_address() const {
         throw UsageError(path_ + ": the From: header names " + std::to_string(boxes.size()) +
                          " mailboxes (" + all + "), so the sender is ambiguous" + fix);
     }
-    if (!valid_address(boxes.front().address))
-        throw UsageError(path_ + ": the From: address is not usable as an envelope sender: " + boxes.front().address + fix);
+    const std::string& a = boxes.front().address;
+    if (!valid_address(a)) throw UsageError(path_ + ": the From: address is not usable as an envelope sender: " + a + fix);
     return boxes.front().address;
 }
 

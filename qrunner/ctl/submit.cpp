@@ -107,7 +107,8 @@ int cmd_submit(Context& c) {
     store::Intake in = intake_for(name, sender, msg, facts);
     std::uint64_t id = store_job(c, in, msg, rcpts);
     if (c.json) {
-        json::object doc{{"job", store::format_job_id(id)}, {"recipients", facts.rows}, {"personalised", in.personalised}};
+        json::object doc{
+            {"job", store::format_job_id(id)}, {"recipients", facts.rows}, {"personalised", in.personalised}};
         std::cout << json::serialize(std::move(doc)) << "\n";
     } else {
         std::cout << store::format_job_id(id) << "\n";
