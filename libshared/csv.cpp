@@ -93,10 +93,20 @@ std::string csv_field(std::string_view value) {
     return out;
 }
 
-void write_csv_record(std::ostream& out, const std::vector<std::string>& fields) {
+std::string csv_inert(std::string_view value) {
+    bool formula = !value.empty() && std::string_view("=+-@\t\r'").find(value.front()) != std::string_view::npos;
+    return formula ? "'" + std::string(value) : std::string(value);
+}
+
+std::string csv_uninert(std::string_view value) {
+    if (value.starts_with('\'')) value.remove_prefix(1);
+    return std::string(value);
+}
+
+void write_csv_record(std::ostream& out, const std::vector<std::string>& fields, CsvCells cells) {
     for (std::size_t i = 0; i < fields.size(); ++i) {
         if (i) out << ',';
-        out << csv_field(fields[i]);
+        out << csv_field(cells == CsvCells::inert ? csv_inert(fields[i]) : fields[i]);
     }
     out << "\r\n";
 }

@@ -49,7 +49,20 @@ private:
 // One field as RFC 4180 wants it: quoted when it holds a comma, a quote, a line
 // break, or blanks at either end; otherwise as it is.
 std::string csv_field(std::string_view value);
+
+// A cell that a spreadsheet shows as text instead of running it as a formula
+// (OWASP "CSV injection"): a value starting with '=', '+', '-', '@', TAB or CR gets
+// a leading '\''. So does one that starts with '\'' itself, so that csv_uninert()
+// can undo it exactly: an address such as -news@example.com comes back unchanged.
+std::string csv_inert(std::string_view value);
+// The value csv_inert() was given: without one leading '\'', if there is one.
+std::string csv_uninert(std::string_view value);
+
+enum class CsvCells {
+    as_is,  // written as they are
+    inert,  // each made csv_inert() first: files for spreadsheets (export, reports)
+};
 // One record, fields joined by commas, ended by CRLF.
-void write_csv_record(std::ostream& out, const std::vector<std::string>& fields);
+void write_csv_record(std::ostream& out, const std::vector<std::string>& fields, CsvCells cells = CsvCells::as_is);
 
 }  // namespace mxlane

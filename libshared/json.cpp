@@ -1,61 +1,42 @@
-// json: a small streaming JSON writer for mxlanectl --json.
+// json: the JSON documents mxlane writes, built with Boost.JSON and always valid UTF-8.
 #include "libshared/json.hpp"
 
-#include <cstdio>
+// Boost.JSON header-only: its implementation is compiled here, once for the whole program.
+#include <boost/json/src.hpp>
 
-namespace mxlane {
+#include "libshared/printable.hpp"
 
-std::string JsonWriter::quote(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (u < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", u);
-                    out += buf;
-                } else {
-                    out += c;  // UTF-8 passes through
-                }
+namespace mxlane::json {
+namespace {
+
+bool needs_repair(boost::json::string_view s) { return !is_valid_utf8(s); }
+
+boost::json::string repaired(boost::json::string_view s) { return boost::json::string(valid_utf8(s)); }
+
+void repair(value& v) {
+    if (auto* s = v.if_string()) {
+        if (needs_repair(*s)) *s = repaired(*s);
+    } else if (auto* a = v.if_array()) {
+        for (auto& e : *a) repair(e);
+    } else if (auto* o = v.if_object()) {
+        bool bad_key = false;
+        for (auto& kv : *o) {
+            repair(kv.value());
+            bad_key = bad_key || needs_repair(kv.key());
+        }
+        if (bad_key) {  // keys cannot change in place: build the object again
+            object fixed;
+            for (auto& kv : *o) fixed[repaired(kv.key())] = std::move(kv.value());
+            *o = std::move(fixed);
         }
     }
-    return out + "\"";
 }
 
-void JsonWriter::separate() {
-    if (after_key_) {
-        after_key_ = false;
-        return;
-    }
-    if (!first_.empty()) {
-        if (!first_.back()) out_ += ',';
-        first_.back() = false;
-    }
+}  // namespace
+
+std::string serialize(value doc) {
+    repair(doc);
+    return boost::json::serialize(doc);
 }
 
-JsonWriter& JsonWriter::begin_object() { separate(); out_ += '{'; first_.push_back(true); return *this; }
-JsonWriter& JsonWriter::end_object() { out_ += '}'; first_.pop_back(); return *this; }
-JsonWriter& JsonWriter::begin_array() { separate(); out_ += '['; first_.push_back(true); return *this; }
-JsonWriter& JsonWriter::end_array() { out_ += ']'; first_.pop_back(); return *this; }
-
-JsonWriter& JsonWriter::key(std::string_view k) {
-    separate();
-    out_ += quote(k);
-    out_ += ':';
-    after_key_ = true;
-    return *this;
-}
-
-JsonWriter& JsonWriter::value(std::string_view s) { separate(); out_ += quote(s); return *this; }
-JsonWriter& JsonWriter::value(std::int64_t n) { separate(); out_ += std::to_string(n); return *this; }
-JsonWriter& JsonWriter::value(std::uint64_t n) { separate(); out_ += std::to_string(n); return *this; }
-JsonWriter& JsonWriter::value(bool b) { separate(); out_ += b ? "true" : "false"; return *this; }
-JsonWriter& JsonWriter::null() { separate(); out_ += "null"; return *this; }
-
-}  // namespace mxlane
+}  // namespace mxlane::json

@@ -1,35 +1,21 @@
-// json: a small streaming JSON writer for mxlanectl --json.
+// json: the JSON documents mxlane writes, built with Boost.JSON and always valid UTF-8.
 #pragma once
-#include <cstdint>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
 #include <string>
-#include <string_view>
-#include <vector>
 
-namespace mxlane {
+namespace mxlane::json {
 
-class JsonWriter {
-public:
-    JsonWriter& begin_object();
-    JsonWriter& end_object();
-    JsonWriter& begin_array();
-    JsonWriter& end_array();
-    JsonWriter& key(std::string_view k);
-    JsonWriter& value(std::string_view s);
-    JsonWriter& value(const char* s) { return value(std::string_view(s)); }
-    JsonWriter& value(std::int64_t n);
-    JsonWriter& value(int n) { return value(static_cast<std::int64_t>(n)); }
-    JsonWriter& value(std::uint64_t n);
-    JsonWriter& value(bool b);
-    JsonWriter& null();
-    const std::string& str() const { return out_; }
+using boost::json::array;
+using boost::json::object;
+using boost::json::value;
 
-    static std::string quote(std::string_view s);
+// The document as compact JSON text. Every string in it, key or value, is made
+// valid UTF-8 first (ill-formed bytes become U+FFFD, see valid_utf8()), so that text
+// a peer sent in any encoding (a Latin-1 SMTP reply, a job name) never makes the
+// document unreadable; control characters are escaped by the serializer.
+std::string serialize(value doc);
 
-private:
-    void separate();
-    std::string out_;
-    std::vector<bool> first_;  // per open container: no element written yet
-    bool after_key_ = false;
-};
-
-}  // namespace mxlane
+}  // namespace mxlane::json

@@ -14,7 +14,9 @@
 #include <mutex>
 #include <string>
 
+#include "libshared/address.hpp"
 #include "libshared/config_file.hpp"
+#include "libshared/printable.hpp"
 
 namespace mxlane::log {
 namespace {
@@ -105,12 +107,24 @@ void open(std::string_view program, const Config& cfg, bool foreground) {
     s.target = Target::syslog_;
 }
 
-void info(std::string_view msg) { emit(LOG_INFO, "", msg); }
-void warning(std::string_view msg) { emit(LOG_WARNING, "warning: ", msg); }
-void error(std::string_view msg) { emit(LOG_ERR, "error: ", msg); }
+void info(std::string_view msg) { emit(LOG_INFO, "", safe_text(msg)); }
+void warning(std::string_view msg) { emit(LOG_WARNING, "warning: ", safe_text(msg)); }
+void error(std::string_view msg) { emit(LOG_ERR, "error: ", safe_text(msg)); }
 void fatal(std::string_view msg) {
-    emit(LOG_CRIT, "fatal: ", msg);
+    emit(LOG_CRIT, "fatal: ", safe_text(msg));
     std::exit(1);
+}
+
+std::string safe_text(std::string_view text) {
+    std::string out = printable(text);
+    // pflogsumm finds a delivery anywhere in a line (its pattern is not anchored) by
+    // "to=<...>, relay=..., delay=..., ... status=WORD": without "to=" and "status="
+    // no text from outside can complete one.
+    const std::string lowered = to_lower(out);
+    for (std::string_view field : {"to=", "status="})
+        for (std::size_t at = lowered.find(field); at != std::string::npos; at = lowered.find(field, at + 1))
+            out[at + field.size() - 1] = ':';
+    return out;
 }
 
 std::string format_seconds(double s) {
@@ -127,16 +141,17 @@ std::string format_seconds(double s) {
     return out;
 }
 
+// The fields are written here and only here; every value in them is safe_text().
 std::string format_delivery(const Delivery& d) {
-    std::string line = d.id + ": to=<" + d.to + ">, relay=" + (d.relay.empty() ? "none" : d.relay) +
-                       ", delay=" + format_seconds(d.delay) + ", delays=" +
-                       format_seconds(d.before_queue) + "/" + format_seconds(d.in_queue) + "/" +
-                       format_seconds(d.connect) + "/" + format_seconds(d.transmit) +
-                       ", dsn=" + d.dsn + ", status=" + d.status;
-    if (!d.detail.empty()) line += " (" + d.detail + ")";
+    std::string line = safe_text(d.id) + ": to=<" + safe_text(d.to) + ">, relay=" +
+                       (d.relay.empty() ? "none" : safe_text(d.relay)) + ", delay=" + format_seconds(d.delay) +
+                       ", delays=" + format_seconds(d.before_queue) + "/" + format_seconds(d.in_queue) + "/" +
+                       format_seconds(d.connect) + "/" + format_seconds(d.transmit) + ", dsn=" + safe_text(d.dsn) +
+                       ", status=" + safe_text(d.status);
+    if (!d.detail.empty()) line += " (" + safe_text(d.detail) + ")";
     return line;
 }
 
-void delivery(const Delivery& d) { info(format_delivery(d)); }
+void delivery(const Delivery& d) { emit(LOG_INFO, "", format_delivery(d)); }
 
 }  // namespace mxlane::log

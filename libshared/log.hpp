@@ -14,10 +14,17 @@ void open(std::string_view program, const Config& cfg, bool foreground);
 // Before a configuration is read (and for mxlanectl): stderr only.
 void open_stderr(std::string_view program);
 
+// Each message goes through safe_text(): callers may put job names, replies and
+// addresses into it as they come. A line with to= and status= fields is delivery()'s alone.
 void info(std::string_view msg);
 void warning(std::string_view msg);   // "warning: ..."
 void error(std::string_view msg);     // "error: ..."
 [[noreturn]] void fatal(std::string_view msg);  // "fatal: ...", exit 1
+
+// Text from outside made fit for a log line: printable() (no CR, LF, ESC or other
+// control, ill-formed UTF-8 as '?'), and "to=" / "status=" (any case) written as
+// "to:" / "status:", so that it can never form a field that pflogsumm reads as a delivery.
+std::string safe_text(std::string_view text);
 
 // One delivery attempt for one recipient, in Postfix's field order so that
 // pflogsumm counts it: "ID: to=<..>, relay=.., delay=.., delays=a/b/c/d, dsn=.., status=.. (..)".

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "libshared/log.hpp"
+#include "libshared/printable.hpp"
 #include "libshared/privileges.hpp"
 #include "qrunner/ctl/ctl.hpp"
 
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
     }
     auto it = commands().find(args[0]);
     if (it == commands().end()) {
-        std::cerr << "mxlanectl: unknown command: " << args[0] << " (mxlanectl --help lists them)\n";
+        std::cerr << "mxlanectl: unknown command: " << printable(args[0]) << " (mxlanectl --help lists them)\n";
         return 1;
     }
     ctl::Context c;
@@ -82,13 +83,13 @@ int main(int argc, char** argv) {
         privileges::act_as_queue_owner(c.cfg.get("queue_directory"));
         return it->second(c);
     } catch (const ConfigError& e) {
-        std::cerr << "mxlanectl: fatal: " << e.what() << "\n";
+        std::cerr << "mxlanectl: fatal: " << printable(e.what()) << "\n";
         return 1;
     } catch (const ctl::UsageError& e) {
-        std::cerr << "mxlanectl: " << e.what() << "\n";
+        std::cerr << "mxlanectl: " << printable(e.what()) << "\n";
         return 1;
     } catch (const std::exception& e) {
-        std::cerr << "mxlanectl: error: " << e.what() << "\n";
+        std::cerr << "mxlanectl: error: " << printable(e.what()) << "\n";
         return 2;
     }
 }

@@ -147,9 +147,10 @@ std::string render_summary(const JobReport& r, std::int64_t now) {
     std::ostringstream csv;
     write_csv_record(csv, {"address", "state", "dsn", "reply", "host", "attempts", "last_attempt"});
     for (const auto& f : r.failed)
-        write_csv_record(csv, {one_line(f.address), std::string(store::state_name(f.state)), f.dsn,
-                               one_line(f.reply_text), f.host, std::to_string(f.attempts),
-                               iso_utc(f.last_attempt)});
+        write_csv_record(csv,
+                         {one_line(f.address), std::string(store::state_name(f.state)), f.dsn,
+                          one_line(f.reply_text), f.host, std::to_string(f.attempts), iso_utc(f.last_attempt)},
+                         CsvCells::inert);
 
     std::string b = boundary_for(r.job_token, now, "summary");
     std::string body_text = text.str(), body_csv = csv.str();

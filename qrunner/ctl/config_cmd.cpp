@@ -11,17 +11,15 @@ int cmd_config(Context& c) {
     bool only_set = c.take_flag("-n");
     bool expand = c.take_flag("-x");
     c.no_more_args();
-    JsonWriter j;
-    j.begin_object();
+    json::object doc;
     for (const ParamDef& def : param_table()) {
         std::string name(def.name);
         if (only_set && !c.cfg.set_in_file(name)) continue;
         std::string value = expand ? c.cfg.get(name) : c.cfg.unexpanded(name);
-        if (c.json) j.key(name).value(value);
+        if (c.json) doc[name] = value;
         else std::cout << name << " = " << value << "\n";
     }
-    j.end_object();
-    if (c.json) std::cout << j.str() << "\n";
+    if (c.json) std::cout << json::serialize(std::move(doc)) << "\n";
     return 0;
 }
 

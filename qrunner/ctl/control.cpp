@@ -10,11 +10,10 @@ namespace {
 // "J00002A: 3 recipients held", or {"job": "J00002A", "held": 3} under --json.
 int report(const Context& c, const std::string& job, const std::string& verb, std::size_t n) {
     if (c.json) {
-        JsonWriter j;
-        j.begin_object();
-        if (!job.empty()) j.key("job").value(job);
-        j.key(verb).value(static_cast<std::uint64_t>(n)).end_object();
-        std::cout << j.str() << "\n";
+        json::object doc;
+        if (!job.empty()) doc["job"] = job;
+        doc[verb] = n;
+        std::cout << json::serialize(std::move(doc)) << "\n";
     } else {
         std::cout << (job.empty() ? "all jobs" : job) << ": " << n << (n == 1 ? " recipient " : " recipients ")
                   << verb << "\n";

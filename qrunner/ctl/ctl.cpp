@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "libshared/printable.hpp"
+
 namespace mxlane::ctl {
 
 store::QueueStore& Context::store() {
@@ -55,6 +57,11 @@ std::string trim(std::string_view text) {
     auto b = text.find_first_not_of(" \t\r\n");
     if (b == std::string_view::npos) return "";
     return std::string(text.substr(b, text.find_last_not_of(" \t\r\n") - b + 1));
+}
+
+void Table::add(std::vector<std::string> row) {
+    for (auto& cell : row) cell = printable(cell);
+    rows_.push_back(std::move(row));
 }
 
 std::string Table::str() const {

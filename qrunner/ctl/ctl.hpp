@@ -42,11 +42,12 @@ std::string utc_time(std::int64_t ms, const char* format);
 // Without blanks, tabs and line ends at either end.
 std::string trim(std::string_view text);
 
-// Left-aligned text columns for people.
+// Left-aligned text columns for people. Cells are made printable (see printable()):
+// job names, addresses and replies come from outside and must not drive the terminal.
 class Table {
 public:
-    explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
-    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+    explicit Table(std::vector<std::string> header) { add(std::move(header)); }
+    void add(std::vector<std::string> row);
     std::string str() const;
 
 private:

@@ -1,7 +1,7 @@
 // export_cmd: mxlanectl export ID [--state S] -> CSV of recipients with their results and fields.
-#include <algorithm>
 #include <iostream>
 #include <map>
+#include <unordered_map>
 
 #include "libshared/csv.hpp"
 #include "qrunner/ctl/ctl.hpp"
@@ -21,12 +21,13 @@ struct FieldColumns {
 
 FieldColumns field_columns(const std::vector<store::Message>& messages) {
     FieldColumns fc;
+    std::unordered_map<std::string, std::size_t> column_of;
     for (const auto& m : messages) {
         auto& where = fc.by_message[m.id];
         for (const auto& name : m.field_names) {
-            auto it = std::find(fc.names.begin(), fc.names.end(), name);
-            where.push_back(static_cast<std::size_t>(it - fc.names.begin()));
-            if (it == fc.names.end()) fc.names.push_back(name);
+            auto [it, added] = column_of.try_emplace(name, fc.names.size());
+            if (added) fc.names.push_back(name);
+            where.push_back(it->second);
         }
     }
     return fc;
@@ -55,10 +56,10 @@ int cmd_export(Context& c) {
     FieldColumns fc = field_columns(c.store().messages(id));
     std::vector<std::string> header(kExportColumns.begin(), kExportColumns.end());
     header.insert(header.end(), fc.names.begin(), fc.names.end());
-    write_csv_record(std::cout, header);
+    write_csv_record(std::cout, header, CsvCells::inert);
     Progress progress("export: recipients written:");
     c.store().each_recipient(id, state, [&](const Recipient& r) {
-        write_csv_record(std::cout, row(r, fc));
+        write_csv_record(std::cout, row(r, fc), CsvCells::inert);
         progress.step();
         return true;
     });

@@ -2,12 +2,14 @@
 #include "qrunner/ctl/message_file.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include "libshared/address.hpp"
 #include "qrunner/ctl/ctl.hpp"
+#include "qrunner/ctl/mailbox_list.hpp"
 
 namespace mxlane::ctl {
 namespace {
@@ -18,56 +20,82 @@ std::string_view eol_of(std::string_view text) {
     return lf != std::string_view::npos && lf > 0 && text[lf - 1] == '\r' ? "\r\n" : "\n";
 }
 
+UsageError too_big(const std::string& path, std::uintmax_t size, std::uint64_t limit) {
+    return UsageError(path + ": the message has " + std::to_string(size) + " bytes, more than message_size_limit (" +
+                      std::to_string(limit) + ")");
+}
+
 }  // namespace
 
 MessageFile MessageFile::read(const std::string& path, std::uint64_t size_limit) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw UsageError(path + ": cannot open the message file");
+    // The size first: a file far over the limit is refused without being read into memory.
+    std::error_code ec;
+    std::uintmax_t size = std::filesystem::file_size(path, ec);
+    if (!ec && size_limit && size > size_limit) throw too_big(path, size, size_limit);
     MessageFile m;
     m.path_ = path;
     std::ostringstream text;
     text << in.rdbuf();
     m.text_ = text.str();
     if (trim(m.text_).empty()) throw UsageError(path + ":1: the message is empty");
-    if (size_limit && m.text_.size() > size_limit)
-        throw UsageError(path + ": the message has " + std::to_string(m.text_.size()) +
-                         " bytes, more than message_size_limit (" + std::to_string(size_limit) + ")");
+    // Again after reading: a pipe or a file that grew has no size to trust beforehand.
+    if (size_limit && m.text_.size() > size_limit) throw too_big(path, m.text_.size(), size_limit);
     return m;
 }
 
-std::optional<std::string> MessageFile::header(std::string_view name) const {
+std::vector<std::string> MessageFile::headers(std::string_view name) const {
     std::string_view t = text_;
-    std::optional<std::string> value;
+    std::vector<std::string> values;
+    bool in_match = false;
     for (std::size_t pos = 0; pos < t.size();) {
         std::size_t end = t.find('\n', pos);
         std::string_view line = t.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) break;  // end of the header section
         bool continuation = line.front() == ' ' || line.front() == '\t';
-        if (value && continuation) *value += " " + trim(line);
-        else if (value) return value;
-        else if (auto colon = line.find(':'); colon != std::string_view::npos && !continuation &&
-                 to_lower(trim(line.substr(0, colon))) == to_lower(name))
-            value = trim(line.substr(colon + 1));
+        if (continuation) {
+            if (in_match) values.back() += " " + trim(line);
+        } else {
+            auto colon = line.find(':');
+            in_match = colon != std::string_view::npos && to_lower(trim(line.substr(0, colon))) == to_lower(name);
+            if (in_match) values.push_back(trim(line.substr(colon + 1)));
+        }
         if (end == std::string_view::npos) break;
         pos = end + 1;
     }
-    return value;
+    return values;
 }
 
-std::optional<std::string> MessageFile::from_address() const {
-    auto from = header("From");
-    if (!from) return std::nullopt;
-    std::string a;
-    if (auto lt = from->rfind('<'); lt != std::string::npos) {
-        auto gt = from->find('>', lt);
-        a = from->substr(lt + 1, gt == std::string::npos ? std::string::npos : gt - lt - 1);
-    } else {
-        a = trim(from->substr(0, from->find('(')));  // "ann@example.com (Ann)"
+std::optional<std::string> MessageFile::header(std::string_view name) const {
+    auto values = headers(name);
+    if (values.empty()) return std::nullopt;
+    return values.front();
+}
+
+std::string MessageFile::from_address() const {
+    const std::string fix = "; give the envelope sender with --from ADDR";
+    auto from = headers("From");
+    if (from.empty()) throw UsageError(path_ + ": no address in a From: header (there is none)" + fix);
+    if (from.size() > 1)
+        throw UsageError(path_ + ": " + std::to_string(from.size()) + " From: headers (RFC 5322 allows one)" + fix);
+    std::vector<Mailbox> boxes;
+    try {
+        boxes = parse_address_list(from.front());
+    } catch (const AddressSyntaxError& e) {
+        throw UsageError(path_ + ": From: is not an address list: " + e.what() + fix);
     }
-    a = trim(a);
-    if (!valid_address(a)) return std::nullopt;
-    return a;
+    if (boxes.empty()) throw UsageError(path_ + ": no address in the From: header" + fix);
+    if (boxes.size() > 1) {
+        std::string all;
+        for (const auto& b : boxes) all += (all.empty() ? "<" : ", <") + b.address + ">";
+        throw UsageError(path_ + ": the From: header names " + std::to_string(boxes.size()) +
+                         " mailboxes (" + all + "), so the sender is ambiguous" + fix);
+    }
+    const std::string& a = boxes.front().address;
+    if (!valid_address(a)) throw UsageError(path_ + ": the From: address is not usable as an envelope sender: " + a + fix);
+    return boxes.front().address;
 }
 
 std::size_t MessageFile::line_of(std::size_t offset) const {

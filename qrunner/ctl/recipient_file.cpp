@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <unordered_set>
 
 #include "libshared/address.hpp"
 #include "libshared/csv.hpp"
@@ -26,10 +27,10 @@ public:
         if (!read_row()) return false;
         if (row_.size() != columns_) fail(std::to_string(row_.size()) + " fields, but the header has " +
                                           std::to_string(columns_));
-        r.address = strip_brackets(row_[0]);
+        r.address = strip_brackets(cell(row_[0]));
         if (!valid_address(r.address)) fail("not a valid address: " + row_[0]);
         r.fields.clear();
-        for (std::size_t i = first_field_; i < row_.size(); ++i) r.fields.push_back(std::move(row_[i]));
+        for (std::size_t i = first_field_; i < row_.size(); ++i) r.fields.push_back(cell(row_[i]));
         return true;
     }
 
@@ -41,6 +42,9 @@ public:
     }
 
 private:
+    // Export writes every cell csv_inert() (no formulas for spreadsheets): read back, they are what was stored.
+    std::string cell(const std::string& text) const { return exported_ ? csv_uninert(text) : text; }
+
     bool read_row() {
         try {
             return csv_.next(row_);
@@ -53,16 +57,16 @@ private:
         if (!read_row()) throw UsageError(path_ + ":1: empty list: no header row and no recipients");
         columns_ = row_.size();
         address_column = trim(row_[0]);
-        bool exported = row_.size() >= kExportColumns.size() &&
-                        std::equal(kExportColumns.begin() + 1, kExportColumns.end(), row_.begin() + 1);
-        first_field_ = exported ? kExportColumns.size() : 1;
+        exported_ = row_.size() >= kExportColumns.size() &&
+                    std::equal(kExportColumns.begin() + 1, kExportColumns.end(), row_.begin() + 1);
+        first_field_ = exported_ ? kExportColumns.size() : 1;
+        std::unordered_set<std::string> seen;
         for (std::size_t i = first_field_; i < row_.size(); ++i) {
-            std::string name = trim(row_[i]);
+            std::string name = trim(cell(row_[i]));
             if (name.empty()) fail("column " + std::to_string(i + 1) + " has no name");
             if (name == "address" || name == address_column)
                 fail("column " + std::to_string(i + 1) + " is named \"" + name + "\", which means the address");
-            if (std::find(field_names.begin(), field_names.end(), name) != field_names.end())
-                fail("two columns are named \"" + name + "\"");
+            if (!seen.insert(name).second) fail("two columns are named \"" + name + "\"");
             field_names.push_back(name);
         }
     }
@@ -72,6 +76,7 @@ private:
     CsvReader csv_;
     std::vector<std::string> row_;
     std::size_t columns_ = 0, first_field_ = 1;
+    bool exported_ = false;
 };
 
 }  // namespace

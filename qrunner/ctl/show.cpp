@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "libshared/json.hpp"
+#include "libshared/printable.hpp"
 #include "qrunner/ctl/ctl.hpp"
 
 namespace mxlane::ctl {
@@ -12,17 +13,16 @@ using store::kStateCount;
 using store::RcptState;
 using store::Recipient;
 
-void job_json(JsonWriter& j, const Job& job) {
-    j.key("id").value(store::format_job_id(job.id));
-    j.key("name").value(job.name);
-    j.key("sender").value(job.sender);
-    j.key("created").value(iso_time(job.created));
-    j.key("state").value(store::job_state_name(job.state));
-    j.key("recipients").value(job.total());
-    j.key("counts").begin_object();
-    for (std::size_t i = 0; i < kStateCount; ++i)
-        j.key(store::state_name(static_cast<RcptState>(i))).value(job.counts[i]);
-    j.end_object();
+json::object job_json(const Job& job) {
+    json::object counts;
+    for (std::size_t i = 0; i < kStateCount; ++i) counts[store::state_name(static_cast<RcptState>(i))] = job.counts[i];
+    return {{"id", store::format_job_id(job.id)},
+            {"name", job.name},
+            {"sender", job.sender},
+            {"created", iso_time(job.created)},
+            {"state", store::job_state_name(job.state)},
+            {"recipients", job.total()},
+            {"counts", std::move(counts)}};
 }
 
 std::vector<std::string> job_row(const Job& job) {
@@ -46,23 +46,15 @@ std::vector<std::string> job_header() {
     return h;
 }
 
-std::string last_reply(const Recipient& r) { return r.reply_text; }
-
 }  // namespace
 
 int cmd_jobs(Context& c) {
     c.no_more_args();
     auto jobs = c.store().jobs();
     if (c.json) {
-        JsonWriter j;
-        j.begin_array();
-        for (const auto& job : jobs) {
-            j.begin_object();
-            job_json(j, job);
-            j.end_object();
-        }
-        j.end_array();
-        std::cout << j.str() << "\n";
+        json::array all;
+        for (const auto& job : jobs) all.push_back(job_json(job));
+        std::cout << json::serialize(std::move(all)) << "\n";
         return 0;
     }
     if (jobs.empty()) {
@@ -83,26 +75,22 @@ int cmd_job(Context& c) {
     // In flight: claimed by a qrunner and not yet answered (delete waits for these).
     auto inflight = static_cast<std::uint64_t>(c.store().inflight_count(id));
     if (c.json) {
-        JsonWriter j;
-        j.begin_object();
-        job_json(j, job);
-        j.key("inflight").value(inflight);
-        j.key("messages").begin_array();
-        for (const auto& m : messages) {
-            j.begin_object();
-            j.key("id").value(m.id).key("sender").value(m.sender).key("host_queue_id").value(m.host_queue_id);
-            j.key("size").value(m.size).key("personalised").value(m.personalised);
-            j.key("created").value(iso_time(m.created));
-            j.end_object();
-        }
-        j.end_array();
-        j.end_object();
-        std::cout << j.str() << "\n";
+        json::object doc = job_json(job);
+        doc["inflight"] = inflight;
+        json::array& list = doc["messages"].emplace_array();
+        for (const auto& m : messages)
+            list.push_back(json::object{{"id", m.id},
+                                        {"sender", m.sender},
+                                        {"host_queue_id", m.host_queue_id},
+                                        {"size", m.size},
+                                        {"personalised", m.personalised},
+                                        {"created", iso_time(m.created)}});
+        std::cout << json::serialize(std::move(doc)) << "\n";
         return 0;
     }
     std::cout << "job:        " << store::format_job_id(job.id) << "\n"
-              << "name:       " << (job.name.empty() ? "-" : job.name) << "\n"
-              << "sender:     " << (job.sender.empty() ? "<>" : job.sender) << "\n"
+              << "name:       " << (job.name.empty() ? "-" : printable(job.name)) << "\n"
+              << "sender:     " << (job.sender.empty() ? "<>" : printable(job.sender)) << "\n"
               << "created:    " << iso_time(job.created) << "\n"
               << "state:      " << store::job_state_name(job.state) << "\n"
               << "recipients: " << job.total() << "\n"
@@ -113,7 +101,7 @@ int cmd_job(Context& c) {
     std::cout << "messages:   " << messages.size() << "\n";
     for (const auto& m : messages)
         std::cout << "  " << m.id << "  " << m.size << " bytes" << (m.personalised ? ", personalised" : "")
-                  << (m.host_queue_id.empty() ? "" : ", host queue id " + m.host_queue_id) << "\n";
+                  << (m.host_queue_id.empty() ? "" : ", host queue id " + printable(m.host_queue_id)) << "\n";
     return 0;
 }
 
@@ -130,15 +118,15 @@ int cmd_recipients(Context& c) {
         std::cout << "[";
         bool first = true;
         c.store().each_recipient(id, state, [&](const Recipient& r) {
-            JsonWriter j;
-            j.begin_object();
-            j.key("address").value(r.address).key("state").value(store::state_name(r.state));
-            j.key("attempts").value(static_cast<std::int64_t>(r.attempts));
-            if (store::is_pending(r.state)) j.key("next_attempt").value(iso_time(r.next_attempt));
-            else j.key("next_attempt").null();
-            j.key("last_reply").value(last_reply(r)).key("dsn").value(r.dsn).key("host").value(r.host);
-            j.end_object();
-            std::cout << (first ? "" : ",") << j.str();
+            json::object row{{"address", r.address},
+                             {"state", store::state_name(r.state)},
+                             {"attempts", r.attempts},
+                             {"next_attempt", nullptr},
+                             {"last_reply", r.reply_text},
+                             {"dsn", r.dsn},
+                             {"host", r.host}};
+            if (store::is_pending(r.state)) row["next_attempt"] = iso_time(r.next_attempt);
+            std::cout << (first ? "" : ",") << json::serialize(std::move(row));
             first = false;
             return true;
         });

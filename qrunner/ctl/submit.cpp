@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <iostream>
 #include <sstream>
+#include <unordered_set>
 
 #include "libshared/address.hpp"
 #include "libshared/json.hpp"
@@ -27,9 +28,9 @@ std::string required(Context& c, const std::string& option) {
 
 // Every placeholder must name a column; {{address}} and the first column's name mean the address.
 void check_placeholders(const MessageFile& msg, const RecipientFileFacts& facts, const std::string& rcpt_path) {
+    const std::unordered_set<std::string> columns(facts.field_names.begin(), facts.field_names.end());
     for (const auto& name : placeholders(msg.text())) {
-        if (name == "address" || name == facts.address_column) continue;
-        if (std::find(facts.field_names.begin(), facts.field_names.end(), name) != facts.field_names.end()) continue;
+        if (name == "address" || name == facts.address_column || columns.contains(name)) continue;
         throw UsageError(msg.path() + ":" + std::to_string(msg.line_of(placeholder_offset(msg.text(), name))) +
                          ": placeholder {{" + name + "}} has no column in " + rcpt_path);
     }
@@ -41,8 +42,7 @@ std::string sender_of(Context& c, const MessageFile& msg) {
         if (!valid_address(a)) throw UsageError("--from: not a valid address: " + *from);
         return a;
     }
-    if (auto a = msg.from_address()) return *a;
-    throw UsageError(msg.path() + ": no address in a From: header; give one with --from ADDR");
+    return msg.from_address();
 }
 
 store::Intake intake_for(const std::string& name, const std::string& sender, const MessageFile& msg,
@@ -107,11 +107,9 @@ int cmd_submit(Context& c) {
     store::Intake in = intake_for(name, sender, msg, facts);
     std::uint64_t id = store_job(c, in, msg, rcpts);
     if (c.json) {
-        JsonWriter j;
-        j.begin_object().key("job").value(store::format_job_id(id)).key("recipients").value(
-            static_cast<std::uint64_t>(facts.rows));
-        j.key("personalised").value(in.personalised).end_object();
-        std::cout << j.str() << "\n";
+        json::object doc{
+            {"job", store::format_job_id(id)}, {"recipients", facts.rows}, {"personalised", in.personalised}};
+        std::cout << json::serialize(std::move(doc)) << "\n";
     } else {
         std::cout << store::format_job_id(id) << "\n";
     }

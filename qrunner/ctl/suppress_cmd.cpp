@@ -3,6 +3,7 @@
 
 #include "libshared/address.hpp"
 #include "libshared/json.hpp"
+#include "libshared/printable.hpp"
 #include "qrunner/ctl/ctl.hpp"
 
 namespace mxlane::ctl {
@@ -12,13 +13,10 @@ int list(Context& c) {
     c.no_more_args(1);
     auto all = c.store().suppressions();
     if (c.json) {
-        JsonWriter j;
-        j.begin_array();
+        json::array list;
         for (const auto& s : all)
-            j.begin_object().key("address").value(s.address).key("reason").value(s.reason)
-                .key("added").value(iso_time(s.added)).end_object();
-        j.end_array();
-        std::cout << j.str() << "\n";
+            list.push_back(json::object{{"address", s.address}, {"reason", s.reason}, {"added", iso_time(s.added)}});
+        std::cout << json::serialize(std::move(list)) << "\n";
         return 0;
     }
     if (all.empty()) {
@@ -36,17 +34,15 @@ int change(Context& c, bool add) {
     if (c.args.size() < 2) throw UsageError(std::string("suppress ") + (add ? "add" : "remove") + " needs an address");
     for (std::size_t i = 1; i < c.args.size(); ++i)
         if (!valid_address(strip_brackets(c.args[i]))) throw UsageError("not an address: " + c.args[i]);
-    JsonWriter j;
-    j.begin_array();
+    json::array list;
     for (std::size_t i = 1; i < c.args.size(); ++i) {
         std::string a = to_lower(strip_brackets(c.args[i]));
         bool changed = add ? c.store().suppress(a, "added by mxlanectl", store::now_ms()) : c.store().unsuppress(a);
         std::string what = changed ? (add ? "added" : "removed") : (add ? "already listed" : "not listed");
-        j.begin_object().key("address").value(a).key("result").value(what).end_object();
-        if (!c.json) std::cout << a << ": " << what << "\n";
+        list.push_back(json::object{{"address", a}, {"result", what}});
+        if (!c.json) std::cout << printable(a) << ": " << what << "\n";
     }
-    j.end_array();
-    if (c.json) std::cout << j.str() << "\n";
+    if (c.json) std::cout << json::serialize(std::move(list)) << "\n";
     return 0;
 }
 

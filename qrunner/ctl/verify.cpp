@@ -79,14 +79,15 @@ void probe_all(const qrunner::Settings& settings, ByDomain& by_domain, Progress&
 
 void print(const Context& c, const std::vector<ProbeResult>& results) {
     if (c.json) {
-        JsonWriter j;
-        j.begin_array();
+        json::array list;
         for (const auto& r : results)
-            j.begin_object().key("address").value(r.address).key("result").value(to_string(r.verdict))
-                .key("reply").value(r.reply.str()).key("code").value(r.reply.code).key("dsn").value(r.reply.enhanced)
-                .key("host").value(r.host).end_object();
-        j.end_array();
-        std::cout << j.str() << "\n";
+            list.push_back(json::object{{"address", r.address},
+                                        {"result", to_string(r.verdict)},
+                                        {"reply", r.reply.str()},
+                                        {"code", r.reply.code},
+                                        {"dsn", r.reply.enhanced},
+                                        {"host", r.host}});
+        std::cout << json::serialize(std::move(list)) << "\n";
         return;
     }
     Table t({"ADDRESS", "RESULT", "HOST", "REPLY"});

@@ -124,6 +124,96 @@ fx_check_eq "export --state with an unknown state exits 1" 1 "$rc"
 err=$(ctl export J0FFFFF 2>&1); rc=$?
 fx_check_eq "export of an unknown job exits 1" 1 "$rc"
 
+# ---- From: is an RFC 5322 address list: comments and quoted names are not addresses; ambiguity is refused
+sender_of() {  # sender_of FROM-HEADER-VALUE: the envelope sender submit takes from it (the job is deleted again)
+  local id
+  printf 'From: %s\nSubject: from\n\nhi\n' "$1" > "$FX/from.txt"
+  id=$(ctl submit --message "$FX/from.txt" --recipients "$FX/one.csv") || return 1
+  ctl job "$id" --json | py 'import json,sys; print(json.load(sys.stdin)["sender"])'
+  ctl delete "$id" >/dev/null
+}
+printf 'address\nann@a.test\n' > "$FX/one.csv"
+fx_check_eq "an address in a From: comment is not the sender" "attacker@evil.test" \
+  "$(sender_of 'attacker@evil.test (<ceo@bank.test>)')"
+fx_check_eq "an address in a quoted display name is not the sender" "attacker@evil.test" \
+  "$(sender_of '"ceo@bank.test" <attacker@evil.test>')"
+fx_check_eq "a display name with a comma and a comment" "ann@example.com" \
+  "$(sender_of '"Smith, Ann" (sales) <ann@example.com>')"
+fx_check_eq "a group of one mailbox" "ann@example.com" "$(sender_of 'Sales: Ann <ann@example.com>;')"
+before=$(ctl jobs --json)
+printf 'From: ann@a.test, Bob <bob@b.test>\nSubject: two\n\nhi\n' > "$FX/from_two.txt"
+refuse "two mailboxes in From:" "the From: header names 2 mailboxes (<ann@a.test>, <bob@b.test>), so the sender is ambiguous; give the envelope sender with --from ADDR" \
+  --message "$FX/from_two.txt" --recipients "$FX/one.csv"
+printf 'From: ann@a.test\nFrom: bob@b.test\nSubject: two\n\nhi\n' > "$FX/from_twice.txt"
+refuse "two From: headers" "2 From: headers" --message "$FX/from_twice.txt" --recipients "$FX/one.csv"
+printf 'From: Ann <ann@a.test\nSubject: broken\n\nhi\n' > "$FX/from_broken.txt"
+refuse "a From: that does not parse" "From: is not an address list: the address in <...> is not closed" \
+  --message "$FX/from_broken.txt" --recipients "$FX/one.csv"
+printf 'From: undisclosed:;\nSubject: none\n\nhi\n' > "$FX/from_none.txt"
+refuse "a From: without a mailbox" "no address in the From: header" --message "$FX/from_none.txt" --recipients "$FX/one.csv"
+two=$(ctl submit --message "$FX/from_two.txt" --recipients "$FX/one.csv" --from ann@a.test)
+fx_check_eq "--from settles two mailboxes" "ann@a.test" \
+  "$(ctl job "$two" --json | py 'import json,sys; print(json.load(sys.stdin)["sender"])')"
+ctl delete "$two" >/dev/null
+
+# ---- a message file over message_size_limit is refused by its size, before it is read
+before=$(ctl jobs --json)
+truncate -s 1G "$FX/huge.txt"
+/usr/bin/time -f '%M' -o "$FX/huge.rss" "$FX_CTL" -c "$FX/mxlane.conf" submit --message "$FX/huge.txt" \
+  --recipients "$FX/one.csv" 2> "$FX/huge.err"
+fx_check_eq "a 1 GiB message file: exit 1" 1 "$(sed -n 's/^Command exited with non-zero status //p' "$FX/huge.rss")"
+fx_check "it says why" grep -q "huge.txt: the message has 1073741824 bytes, more than message_size_limit (52428800)" "$FX/huge.err"
+fx_check "the file is not read: max RSS under 64 MiB" test "$(tail -n 1 "$FX/huge.rss")" -lt 65536
+fx_check_eq "store unchanged" "$before" "$(ctl jobs --json)"
+rm -f "$FX/huge.txt"
+
+# ---- CSV cells a spreadsheet would run as formulas are exported with a leading ', and submit takes them back
+cat > "$FX/formula.csv" <<'CSV'
+address,note,amount
+-minus@a.test,"=HYPERLINK(""http://evil.test"",""x"")",-5
++plus@a.test,@SUM(A1),+7
+'quote@a.test,'already quoted,3
+CSV
+printf 'From: news@sender.test\nSubject: {{note}}\n\n{{amount}}\n' > "$FX/formula.txt"
+formula=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula.csv" --name formula)
+fx_check "a list with formula-like cells is taken" test -n "$formula"
+ctl export "$formula" > "$FX/formula_export.csv"
+fx_check "export prefixes every formula-like cell with '" py 'import csv,sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+for row in rows:
+    for cell in row:
+        assert not cell or cell[0] not in "=+-@\t\r", (cell, row)
+by = {r[0]: r for r in rows[1:]}
+assert by["\x27-minus@a.test"][6:] == ["\x27=HYPERLINK(\"http://evil.test\",\"x\")", "\x27-5"], by
+assert by["\x27+plus@a.test"][6:] == ["\x27@SUM(A1)", "\x27+7"], by
+assert by["\x27\x27quote@a.test"][6:] == ["\x27\x27already quoted", "3"], by' "$FX/formula_export.csv"
+again=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula_export.csv" --name formula-again)
+fx_check "the export submits again" test -n "$again"
+fields() { ctl export "$1" | py 'import csv,sys
+for r in sorted(list(csv.reader(sys.stdin))[1:]): print(r[0], r[6:])'; }
+fx_check_eq "the same addresses and fields after the round trip" "$(fields "$formula")" "$(fields "$again")"
+fx_check "the stored values have no added '" py 'import json,sys
+assert sorted(r["address"] for r in json.load(sys.stdin)) == ["\x27quote@a.test", "+plus@a.test", "-minus@a.test"]' \
+  < <(ctl recipients "$again" --json)
+ctl delete "$formula" >/dev/null; ctl delete "$again" >/dev/null
+
+# ---- 80,000 columns: the column names are checked in linear time
+py 'import sys
+n = 80000
+with open(sys.argv[1], "w") as f:
+    f.write("address," + ",".join("c%d" % i for i in range(n)) + "\n")
+    f.write("ann@a.test," + ",".join(str(i) for i in range(n)) + "\n")' "$FX/wide.csv"
+printf 'From: news@sender.test\nSubject: wide {{c79999}}\n\n{{c0}}\n' > "$FX/wide.txt"
+wide=$(timeout 60 "$FX_CTL" -c "$FX/mxlane.conf" submit --message "$FX/wide.txt" --recipients "$FX/wide.csv")
+fx_check "a list of 80,000 columns is taken" test -n "$wide"
+fx_check_eq "its export has all of them" 80006 "$(ctl export "$wide" | head -n 1 | tr ',' '\n' | wc -l)"
+py 'import sys
+with open(sys.argv[1], "w") as f: f.write("address," + ",".join("c%d" % i for i in range(80000)) + ",c5\nann@a.test" + ",x" * 80001 + "\n")' "$FX/wide_dup.csv"
+before=$(ctl jobs --json)
+refuse "a duplicate among 80,000 column names" 'wide_dup.csv:1: two columns are named "c5"' \
+  --message "$FX/wide.txt" --recipients "$FX/wide_dup.csv"
+ctl delete "$wide" >/dev/null
+
 # ---- a big list streams: 600,000 rows in bounded memory
 py 'import sys
 with open(sys.argv[1], "w") as f:

@@ -38,6 +38,7 @@ class CsvTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(line_numbers);
     CPPUNIT_TEST(errors);
     CPPUNIT_TEST(round_trip);
+    CPPUNIT_TEST(formulas_made_inert);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -86,6 +87,25 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("last"), f.at(0));
         CPPUNIT_ASSERT(!r.next(f));
         CPPUNIT_ASSERT_EQUAL(std::string("plain"), csv_field("plain"));
+    }
+
+    void formulas_made_inert() {
+        std::vector<std::string> in = {"=HYPERLINK(\"http://x.test\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx",
+                                       "'quoted", "-news@example.com", "plain", "", "a=b", "3"};
+        std::ostringstream out;
+        write_csv_record(out, in, CsvCells::inert);
+        CPPUNIT_ASSERT_EQUAL(std::string("\"'=HYPERLINK(\"\"http://x.test\"\")\",'+1,'-2+3,'@SUM(A1),'\tx,\"'\rx\","
+                                         "''quoted,'-news@example.com,plain,,a=b,3\r\n"),
+                             out.str());
+        std::istringstream back(out.str());
+        CsvReader r(back);
+        std::vector<std::string> f;
+        CPPUNIT_ASSERT(r.next(f));
+        CPPUNIT_ASSERT_EQUAL(in.size(), f.size());
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            CPPUNIT_ASSERT(f[i].empty() || std::string_view("=+-@\t\r").find(f[i].front()) == std::string_view::npos);
+            CPPUNIT_ASSERT_EQUAL(in[i], csv_uninert(f[i]));
+        }
     }
 };
 

@@ -88,6 +88,7 @@ class NotifyTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(each_failure_stored_once);
     CPPUNIT_TEST(never_about_null_sender_or_notifications);
     CPPUNIT_TEST(none_marks_without_sending);
+    CPPUNIT_TEST(summary_csv_formulas);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -127,6 +128,20 @@ public:
         CPPUNIT_ASSERT(has(t, "cy@y.test,expired,4.4.1,,,2,"));
         CPPUNIT_ASSERT(has(t, "Content-Transfer-Encoding: 7bit"));
         CPPUNIT_ASSERT(!has(t, "8bit"));
+    }
+
+    // A reply or an address a spreadsheet would run as a formula gets a leading '.
+    void summary_csv_formulas() {
+        JobReport r;
+        r.hostname = "mta.mxlane.test";
+        r.job_token = "J00002A";
+        r.sender = "news@sender.test";
+        r.counts[static_cast<int>(RcptState::bounced)] = 2;
+        r.failed.push_back(failed_rcpt("-minus@x.test", RcptState::bounced, "5.1.1", "550 no", "=cmd|' /C calc'!A0"));
+        r.failed.push_back(failed_rcpt("+plus@x.test", RcptState::bounced, "5.1.1", "", "@SUM(1+1)"));
+        std::string t = render_summary(r, kNow);
+        CPPUNIT_ASSERT(has(t, "\r\n'-minus@x.test,bounced,5.1.1,550 no,'=cmd|' /C calc'!A0,2,"));
+        CPPUNIT_ASSERT(has(t, "\r\n'+plus@x.test,bounced,5.1.1,,'@SUM(1+1),2,"));
     }
 
     void dsn_text() {
