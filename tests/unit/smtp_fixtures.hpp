@@ -27,10 +27,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -244,10 +246,11 @@ struct Message {
 // What one connection did, without the session itself.
 struct Outcome {
     bool opened = false;
+    ConnectFailure failure = ConnectFailure::none;
     Reply error;
     Stage stage = Stage::connect;
     std::vector<TransactionResult> results;
-    std::string tls_summary, tls_fallback, tls_log_line;
+    std::string tls_summary, tls_fallback, tls_log_line, greeting_name, ehlo_name;
     bool tls_verified = false, pipelining = false, usable_after = false;
     double seconds = 0;
 };
@@ -265,7 +268,8 @@ inline Options options(TlsLevel tls = TlsLevel::none) {
     o.helo_name = "client.mxlane.test";
     o.tls = tls;
     o.timeouts.connect = o.timeouts.helo = o.timeouts.mail = o.timeouts.rcpt = seconds(10);
-    o.timeouts.data_init = o.timeouts.data_xfer = o.timeouts.data_done = seconds(10);
+    o.timeouts.data_init = o.timeouts.data_xfer = o.timeouts.data_done = o.timeouts.rset = seconds(10);
+    o.timeouts.quit = seconds(2);
     return o;
 }
 
@@ -278,6 +282,7 @@ inline Outcome deliver(asio::ip::tcp::endpoint ep, std::string host, Options opt
             Outcome out;
             ConnectResult c = co_await Session::open(ex, ep, host, opts);
             out.opened = bool(c);
+            out.failure = c.failure;
             out.error = c.error;
             out.stage = c.stage;
             if (!c) co_return out;
@@ -287,6 +292,8 @@ inline Outcome deliver(asio::ip::tcp::endpoint ep, std::string host, Options opt
             out.tls_fallback = s.tls_fallback();
             out.tls_verified = s.tls_verified();
             out.pipelining = s.pipelining();
+            out.greeting_name = s.greeting_name();
+            out.ehlo_name = s.ehlo_name();
             for (auto& m : msgs) {
                 WireMessage wire = to_wire(m.text);
                 m.env.eight_bit = wire.eight_bit;
@@ -442,6 +449,35 @@ inline void accept_pipelined(ScriptedServer::Conn& c) {
             c.say("500 what");
         }
     }
+}
+
+// A server that answers one command at a time by its verb (EHLO, HELO, STARTTLS,
+// MAIL, RCPT, DATA, RSET, QUIT; "." for the end of data, "greeting" for the
+// first reply). `replies` replaces any of the defaults: a plain dialogue
+// without PIPELINING. After a 354 it takes the text up to the final dot; the
+// lines it received are in lines(), so a test can see what reached it.
+inline ScriptedServer::Script answering(std::map<std::string, std::string> replies) {
+    std::map<std::string, std::string> all{
+        {"greeting", "220 scripted.test ESMTP"}, {"EHLO", "250-scripted.test\r\n250 8BITMIME"},
+        {"HELO", "250 scripted.test"},           {"STARTTLS", "454 4.7.0 not now"},
+        {"MAIL", "250 2.1.0 ok"},                {"RCPT", "250 2.1.5 ok"},
+        {"DATA", "354 go ahead"},                {".", "250 2.0.0 queued"},
+        {"RSET", "250 2.0.0 ok"},                {"QUIT", "221 2.0.0 bye"},
+    };
+    for (auto& [verb, reply] : replies) all[verb] = reply;
+    return [all](ScriptedServer::Conn& c) {
+        if (!c.say(all.at("greeting"))) return;
+        for (std::string l = c.line(); !l.empty(); l = c.line()) {
+            std::string verb = l.substr(0, l.find_first_of(" :"));
+            for (char& ch : verb) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            auto reply = all.find(verb);
+            if (!c.say(reply == all.end() ? "500 5.5.2 what" : reply->second) || verb == "QUIT") return;
+            if (verb == "DATA" && reply->second.rfind("354", 0) == 0) {
+                c.message();
+                if (!c.say(all.at("."))) return;
+            }
+        }
+    };
 }
 
 }  // namespace smtp_fixtures
