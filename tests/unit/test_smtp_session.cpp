@@ -405,6 +405,7 @@ class SmtpProtocolTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(ehlo_out_of_protocol);
     CPPUNIT_TEST(ehlo_and_helo_refused);
     CPPUNIT_TEST(starttls_250_under_encrypt);
+    CPPUNIT_TEST(auth_replies);
     CPPUNIT_TEST(mail_out_of_protocol);
     CPPUNIT_TEST(rcpt_replies);
     CPPUNIT_TEST(data_250_sends_nothing);
@@ -519,6 +520,37 @@ public:
             assert_protocol_error(o.error, "250 2.0.0 sure");
             for (const auto& l : server.lines()) CPPUNIT_ASSERT(l.rfind("MAIL", 0) != 0 && l != "SECRET");
         }
+    }
+
+    void auth_replies() {
+        // AUTH over TLS (RFC 4954 4): 235 ends it, a 535 is a failed login, a 250 is out of protocol.
+        const Certs& certs = Certs::get();
+        std::string tls = certs.file("mx.crt") + ":" + certs.file("mx.key");
+        std::vector<std::string> replies{"EHLO=250-scripted.test|250-STARTTLS|250 AUTH PLAIN LOGIN",
+                                         "STARTTLS=220 2.0.0 go ahead"};
+        Options opts = options(TlsLevel::encrypt);
+        opts.auth_user = "user";
+        opts.auth_password = "secret";
+        auto with = [&](const std::string& auth) {
+            std::vector<std::string> r = replies;
+            r.push_back("AUTH=" + auth);
+            ScriptedSmtp server(r, tls);
+            Outcome o = deliver(server.ep(), "scripted.test", opts, {message({"a@x.test"})});
+            CPPUNIT_ASSERT_MESSAGE(server.received(), contains(server.received(), "AUTH PLAIN "));
+            return o;
+        };
+        Outcome odd = with("250 2.0.0 whatever");
+        CPPUNIT_ASSERT(!odd.opened);
+        CPPUNIT_ASSERT_MESSAGE(std::string(to_string(odd.failure)), odd.failure == ConnectFailure::protocol);
+        CPPUNIT_ASSERT(odd.stage == Stage::auth);
+        assert_protocol_error(odd.error, "250 2.0.0 whatever");
+        Outcome wrong = with("535 5.7.8 bad credentials");
+        CPPUNIT_ASSERT(wrong.failure == ConnectFailure::auth && wrong.stage == Stage::auth);
+        CPPUNIT_ASSERT_EQUAL(std::string("4.7.8"), wrong.error.enhanced);
+        Outcome good = with("235 2.7.0 welcome");
+        CPPUNIT_ASSERT_MESSAGE(good.error.str(), good.opened);
+        CPPUNIT_ASSERT(!good.tls_summary.empty());
+        CPPUNIT_ASSERT_EQUAL(250, good.results.at(0).data.code);
     }
 
     void mail_out_of_protocol() {
