@@ -27,12 +27,10 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -209,6 +207,12 @@ struct ScriptedSmtp : PyServer {
         : PyServer("scripted_smtp.py", tls.empty() ? std::vector<std::string>{} : std::vector<std::string>{"--tls", tls},
                    "", replies) {}
     std::string received() const { return slurp(dir.file(ip + ".log")); }  // "<connection> <line>" lines
+    std::vector<std::string> lines() const {  // every line received, without the connection number
+        std::vector<std::string> out;
+        std::istringstream in(received());
+        for (std::string l; std::getline(in, l);) out.push_back(l.substr(std::min(l.find(' ') + 1, l.size())));
+        return out;
+    }
 };
 
 // Test certificates made with the openssl command: a CA and a server
@@ -467,35 +471,6 @@ inline void accept_pipelined(ScriptedServer::Conn& c) {
             c.say("500 what");
         }
     }
-}
-
-// A server that answers one command at a time by its verb (EHLO, HELO, STARTTLS,
-// MAIL, RCPT, DATA, RSET, QUIT; "." for the end of data, "greeting" for the
-// first reply). `replies` replaces any of the defaults: a plain dialogue
-// without PIPELINING. After a 354 it takes the text up to the final dot; the
-// lines it received are in lines(), so a test can see what reached it.
-inline ScriptedServer::Script answering(std::map<std::string, std::string> replies) {
-    std::map<std::string, std::string> all{
-        {"greeting", "220 scripted.test ESMTP"}, {"EHLO", "250-scripted.test\r\n250 8BITMIME"},
-        {"HELO", "250 scripted.test"},           {"STARTTLS", "454 4.7.0 not now"},
-        {"MAIL", "250 2.1.0 ok"},                {"RCPT", "250 2.1.5 ok"},
-        {"DATA", "354 go ahead"},                {".", "250 2.0.0 queued"},
-        {"RSET", "250 2.0.0 ok"},                {"QUIT", "221 2.0.0 bye"},
-    };
-    for (auto& [verb, reply] : replies) all[verb] = reply;
-    return [all](ScriptedServer::Conn& c) {
-        if (!c.say(all.at("greeting"))) return;
-        for (std::string l = c.line(); !l.empty(); l = c.line()) {
-            std::string verb = l.substr(0, l.find_first_of(" :"));
-            for (char& ch : verb) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-            auto reply = all.find(verb);
-            if (!c.say(reply == all.end() ? "500 5.5.2 what" : reply->second) || verb == "QUIT") return;
-            if (verb == "DATA" && reply->second.rfind("354", 0) == 0) {
-                c.message();
-                if (!c.say(all.at("."))) return;
-            }
-        }
-    };
 }
 
 }  // namespace smtp_fixtures

@@ -427,15 +427,15 @@ class SmtpProtocolTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_MESSAGE(r.text, contains(r.text, "said \"" + said + "\""));
     }
 
-    static bool received(ScriptedServer& server, const std::string& line) {
+    static bool received(const ScriptedSmtp& server, const std::string& line) {
         for (const auto& l : server.lines())
             if (l == line) return true;
         return false;
     }
 
     // A refused or failed open: no session, what went wrong and where.
-    static Outcome open_against(std::map<std::string, std::string> replies, Options opts = options()) {
-        ScriptedServer server(answering(std::move(replies)));
+    static Outcome open_against(const std::vector<std::string>& replies, Options opts = options()) {
+        ScriptedSmtp server(replies);
         return deliver(server.ep(), "scripted.test", std::move(opts), {message({"a@x.test"})});
     }
 
@@ -460,7 +460,7 @@ public:
 
     void greeting_out_of_protocol() {
         for (std::string greeting : {"221 2.0.0 bye", "250 scripted.test hello", "354 go", "199 early"}) {
-            Outcome o = open_against({{"greeting", greeting}});
+            Outcome o = open_against({"greeting=" + greeting});
             CPPUNIT_ASSERT_MESSAGE(greeting, !o.opened);
             CPPUNIT_ASSERT(o.failure == ConnectFailure::protocol);
             CPPUNIT_ASSERT(o.stage == Stage::greeting);
@@ -472,7 +472,7 @@ public:
     void greeting_refused() {
         // The server's own no: delivery tries the next MX with it (RFC 5321 3.1, 5.1).
         for (std::string greeting : {"554 5.7.1 no service for you", "450 busy", "421 4.3.2 closing"}) {
-            Outcome o = open_against({{"greeting", greeting}});
+            Outcome o = open_against({"greeting=" + greeting});
             CPPUNIT_ASSERT(!o.opened);
             CPPUNIT_ASSERT_MESSAGE(std::string(to_string(o.failure)), o.failure == ConnectFailure::refused);
             CPPUNIT_ASSERT(o.stage == Stage::greeting);
@@ -482,7 +482,7 @@ public:
     }
 
     void ehlo_out_of_protocol() {
-        ScriptedServer server(answering({{"EHLO", "220 scripted.test ESMTP"}}));
+        ScriptedSmtp server({"EHLO=220 scripted.test ESMTP"});
         Outcome o = deliver(server.ep(), "scripted.test", options(), {message({"a@x.test"})});
         CPPUNIT_ASSERT(!o.opened);
         CPPUNIT_ASSERT(o.failure == ConnectFailure::protocol);
@@ -491,18 +491,18 @@ public:
         CPPUNIT_ASSERT_MESSAGE(o.error.text, contains(o.error.text, "EHLO handshake (expected 250)"));
         CPPUNIT_ASSERT(!received(server, "HELO client.mxlane.test"));  // no fallback either
         // HELO after a refused EHLO is checked the same way.
-        Outcome h = open_against({{"EHLO", "502 5.5.1 no"}, {"HELO", "354 what"}});
+        Outcome h = open_against({"EHLO=502 5.5.1 no", "HELO=354 what"});
         CPPUNIT_ASSERT(h.failure == ConnectFailure::protocol && h.stage == Stage::helo);
         assert_protocol_error(h.error, "354 what");
     }
 
     void ehlo_and_helo_refused() {
-        Outcome o = open_against({{"EHLO", "550 5.7.1 not you"}, {"HELO", "550 5.7.1 still not you"}});
+        Outcome o = open_against({"EHLO=550 5.7.1 not you", "HELO=550 5.7.1 still not you"});
         CPPUNIT_ASSERT(!o.opened);
         CPPUNIT_ASSERT(o.failure == ConnectFailure::refused);
         CPPUNIT_ASSERT(o.stage == Stage::helo);
         CPPUNIT_ASSERT_EQUAL(std::string("550 5.7.1 still not you"), o.error.str());
-        Outcome t = open_against({{"EHLO", "451 4.3.0 later"}});
+        Outcome t = open_against({"EHLO=451 4.3.0 later"});
         CPPUNIT_ASSERT(t.failure == ConnectFailure::refused && t.stage == Stage::helo);
         CPPUNIT_ASSERT_EQUAL(451, t.error.code);
     }
@@ -511,8 +511,7 @@ public:
         // A 250 to STARTTLS is no promise of TLS: nothing may go out in clear,
         // and nothing is decided by it.
         for (TlsLevel level : {TlsLevel::encrypt, TlsLevel::may}) {
-            ScriptedServer server(
-                answering({{"EHLO", "250-scripted.test\r\n250 STARTTLS"}, {"STARTTLS", "250 2.0.0 sure"}}));
+            ScriptedSmtp server({"EHLO=250-scripted.test|250 STARTTLS", "STARTTLS=250 2.0.0 sure"});
             Outcome o = deliver(server.ep(), "scripted.test", options(level), {message({"a@x.test"}, "SECRET\n")});
             CPPUNIT_ASSERT(!o.opened);
             CPPUNIT_ASSERT_MESSAGE(std::string(to_string(o.failure)), o.failure == ConnectFailure::protocol);
@@ -555,8 +554,8 @@ public:
 
     void mail_out_of_protocol() {
         for (bool pipelining : {false, true}) {
-            std::string ehlo = pipelining ? "250-scripted.test\r\n250 PIPELINING" : "250 scripted.test";
-            ScriptedServer server(answering({{"EHLO", ehlo}, {"MAIL", "354 go"}}));
+            std::string ehlo = pipelining ? "EHLO=250-scripted.test|250 PIPELINING" : "EHLO=250 scripted.test";
+            ScriptedSmtp server({ehlo, "MAIL=354 go"});
             Outcome o = deliver(server.ep(), "scripted.test", options(), {message({"a@x.test", "b@x.test"}, "SECRET\n")});
             CPPUNIT_ASSERT(o.opened);
             const auto& r = o.results.at(0);
@@ -570,12 +569,12 @@ public:
     void rcpt_replies() {
         // 251 (will forward) accepts; 252 is no answer to RCPT.
         {
-            ScriptedServer server(answering({{"RCPT", "251 2.1.5 will forward"}}));
+            ScriptedSmtp server({"RCPT=251 2.1.5 will forward"});
             Outcome o = deliver(server.ep(), "scripted.test", options(), {message({"a@x.test"})});
             CPPUNIT_ASSERT_EQUAL(251, o.results.at(0).rcpts.at(0).code);
             CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
         }
-        ScriptedServer server(answering({{"RCPT", "252 2.1.5 cannot verify"}}));
+        ScriptedSmtp server({"RCPT=252 2.1.5 cannot verify"});
         Outcome o = deliver(server.ep(), "scripted.test", options(), {message({"a@x.test"}, "SECRET\n")});
         const auto& r = o.results.at(0);
         assert_protocol_error(r.rcpts.at(0), "252 2.1.5 cannot verify");
@@ -588,8 +587,8 @@ public:
         // no text went out, so nothing is delivered: the DATA reply decides
         // them, and it is a protocol error (temporary).
         for (bool pipelining : {false, true}) {
-            std::string ehlo = pipelining ? "250-scripted.test\r\n250 PIPELINING" : "250 scripted.test";
-            ScriptedServer server(answering({{"EHLO", ehlo}, {"DATA", "250 2.0.0 ok, thanks"}}));
+            std::string ehlo = pipelining ? "EHLO=250-scripted.test|250 PIPELINING" : "EHLO=250 scripted.test";
+            ScriptedSmtp server({ehlo, "DATA=250 2.0.0 ok, thanks"});
             Outcome o = deliver(server.ep(), "scripted.test", options(),
                                 {message({"a@x.test", "b@x.test"}, "SECRET\n"), message({"c@x.test"})});
             CPPUNIT_ASSERT(o.opened);
@@ -607,7 +606,7 @@ public:
     }
 
     void data_refused() {
-        ScriptedServer server(answering({{"DATA", "554 5.7.1 no thanks"}}));
+        ScriptedSmtp server({"DATA=554 5.7.1 no thanks"});
         Outcome o = deliver(server.ep(), "scripted.test", options(), {message({"a@x.test"}, "SECRET\n")});
         const auto& r = o.results.at(0);
         CPPUNIT_ASSERT_EQUAL(std::string("554 5.7.1 no thanks"), r.data.str());
@@ -618,7 +617,7 @@ public:
 
     void end_of_data_out_of_protocol() {
         for (std::string after_dot : {"354 more please", "220 hello again", "251 2.0.0 ok"}) {
-            ScriptedServer server(answering({{".", after_dot}}));
+            ScriptedSmtp server({".=" + after_dot});
             Outcome o = deliver(server.ep(), "scripted.test", options(), {message({"a@x.test"})});
             const auto& r = o.results.at(0);
             CPPUNIT_ASSERT_EQUAL(250, r.rcpts.at(0).code);
@@ -631,7 +630,7 @@ public:
     void rset_out_of_protocol() {
         // A probe leaves the transaction open; the RSET before the next one
         // gets 220: the next transaction fails with the protocol error.
-        ScriptedServer server(answering({{"RSET", "220 what"}}));
+        ScriptedSmtp server({"RSET=220 what"});
         Message probe = message({"a@x.test"});
         probe.env.stop_before_data = true;
         Outcome o = deliver(server.ep(), "scripted.test", options(), {probe, message({"b@x.test"}, "SECRET\n")});
@@ -644,7 +643,7 @@ public:
     }
 
     void quit_any_reply() {
-        ScriptedServer server(answering({{"QUIT", "500 5.5.1 what is QUIT"}}));
+        ScriptedSmtp server({"QUIT=500 5.5.1 what is QUIT"});
         Outcome o = deliver(server.ep(), "scripted.test", options(), {message({"a@x.test"})});
         CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
         CPPUNIT_ASSERT(received(server, "QUIT"));
@@ -680,7 +679,7 @@ public:
     }
 
     void loop_at_greeting() {
-        ScriptedServer server(answering({{"greeting", "220 MX.Self.Test ESMTP here"}}));
+        ScriptedSmtp server({"greeting=220 MX.Self.Test ESMTP here"});
         Outcome o = deliver(server.ep(), "scripted.test", looping("mx.self.test"), {message({"a@x.test"})});
         CPPUNIT_ASSERT(!o.opened);
         CPPUNIT_ASSERT(o.failure == ConnectFailure::loop);
@@ -693,38 +692,37 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), lines.size());  // QUIT, and not even EHLO
         CPPUNIT_ASSERT_EQUAL(std::string("QUIT"), lines.at(0));
         // An enhanced code in front of the name is not the name.
-        ScriptedServer coded(answering({{"greeting", "220 2.0.0 mx.self.test ready"}}));
+        ScriptedSmtp coded({"greeting=220 2.0.0 mx.self.test ready"});
         Outcome c = deliver(coded.ep(), "scripted.test", looping("mx.self.test"), {});
         CPPUNIT_ASSERT(c.failure == ConnectFailure::loop);
     }
 
     void loop_at_ehlo() {
-        ScriptedServer server(answering({{"EHLO", "250-mx.self.test hello\r\n250 PIPELINING"}}));
+        ScriptedSmtp server({"EHLO=250-mx.self.test hello|250 PIPELINING"});
         Outcome o = deliver(server.ep(), "scripted.test", looping("MX.SELF.TEST"), {message({"a@x.test"})});
         CPPUNIT_ASSERT(o.failure == ConnectFailure::loop);
         CPPUNIT_ASSERT(o.stage == Stage::helo);
         CPPUNIT_ASSERT_EQUAL(std::string("554 5.4.6 mail for x.test loops back to myself"), o.error.str());
         CPPUNIT_ASSERT(!received(server, "MAIL FROM:<sender@mxlane.test>"));
         // After a refused EHLO, the HELO reply names the server.
-        Outcome h = open_against({{"EHLO", "500 no"}, {"HELO", "250 mx.self.test"}}, looping("mx.self.test"));
+        Outcome h = open_against({"EHLO=500 no", "HELO=250 mx.self.test"}, looping("mx.self.test"));
         CPPUNIT_ASSERT(h.failure == ConnectFailure::loop && h.stage == Stage::helo);
         // next_hop empty: the host's name.
         Options plain = looping("mx.self.test");
         plain.next_hop.clear();
-        Outcome p = open_against({{"EHLO", "250 mx.self.test"}}, plain);
+        Outcome p = open_against({"EHLO=250 mx.self.test"}, plain);
         CPPUNIT_ASSERT_EQUAL(std::string("mail for scripted.test loops back to myself"), p.error.text);
     }
 
     void no_loop() {
         // Another name (a prefix of ours is another name), or no loop_name: a session.
-        ScriptedServer server(answering({{"greeting", "220 mx.self.test.example ESMTP"},
-                                         {"EHLO", "250-mx.self.tes\r\n250 8BITMIME"}}));
+        ScriptedSmtp server({"greeting=220 mx.self.test.example ESMTP", "EHLO=250-mx.self.tes|250 8BITMIME"});
         Outcome o = deliver(server.ep(), "scripted.test", looping("mx.self.test"), {message({"a@x.test"})});
         CPPUNIT_ASSERT_MESSAGE(o.error.str(), o.opened);
         CPPUNIT_ASSERT_EQUAL(std::string("mx.self.test.example"), o.greeting_name);
         CPPUNIT_ASSERT_EQUAL(std::string("mx.self.tes"), o.ehlo_name);
         CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
-        ScriptedServer self(answering({{"greeting", "220 mx.self.test ESMTP"}}));
+        ScriptedSmtp self({"greeting=220 mx.self.test ESMTP"});
         Outcome off = deliver(self.ep(), "scripted.test", options(), {message({"a@x.test"})});
         CPPUNIT_ASSERT(off.opened);
         CPPUNIT_ASSERT_EQUAL(std::string("mx.self.test"), off.greeting_name);
