@@ -50,11 +50,10 @@ struct Options {
 enum class Stage { connect, greeting, helo, starttls, tls_handshake, auth, mail, rcpt, data, data_xfer, data_done, rset, quit };
 std::string_view command_name(Stage stage);  // "RCPT TO", "end of DATA", ...
 std::string_view while_doing(Stage stage);   // "receiving the initial server greeting", ...
-// The replies with which the dialogue goes on after a step: greeting and
-// STARTTLS 220, EHLO/HELO, MAIL, end of data and RSET 250, AUTH 235 or 334,
-// RCPT 250 or 251, DATA 354, QUIT anything. A 4xx or 5xx is the server's
-// refusal at any step; any other code is out of protocol (Session makes it a
-// protocol error, 4.5.0, and drops the connection).
+// The replies with which the dialogue goes on after a step (one table in
+// stage.cpp: greeting 220, EHLO 250, DATA 354, ...). A 4xx or 5xx is the
+// server's refusal at any step; any other code is out of protocol, and Session
+// makes it a protocol error (451 4.5.0) and drops the connection.
 bool expected_reply(Stage stage, int code);
 bool out_of_protocol(Stage stage, int code);  // neither expected nor 4xx/5xx
 std::string expected_replies(Stage stage);     // "250 or 251", for the protocol error's text
@@ -81,7 +80,7 @@ struct TransactionResult {
     // failed; or a synthetic 4xx. Code 0 when no recipient was accepted.
     Reply data;
     Stage data_stage = Stage::data_done;  // which command `data` answers
-    bool connection_lost = false;          // lost, timed out or garbled (not a 421)
+    bool connection_lost = false;          // lost, timed out, garbled or out of protocol (not a 421)
 };
 
 // What the server offered in its EHLO reply (RFC 5321 4.1.1.1).
