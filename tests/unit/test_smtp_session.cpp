@@ -1,6 +1,8 @@
 // test_smtp_session: the SMTP client against real servers on loopback (smtp-sink, the pysink
 // fixture, scripted and hostile servers): replies checked against each step, loop detection,
 // and message_data. TLS and AUTH: test_smtp_tls.cpp.
+#include "libshared/config_file.hpp"
+#include "qrunner/settings.hpp"
 #include "tests/unit/smtp_fixtures.hpp"
 
 using namespace smtp_fixtures;
@@ -417,6 +419,7 @@ class SmtpProtocolTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(loop_at_greeting);
     CPPUNIT_TEST(loop_at_ehlo);
     CPPUNIT_TEST(no_loop);
+    CPPUNIT_TEST(timeouts_from_the_parameter_table);
     CPPUNIT_TEST_SUITE_END();
 
     static void assert_protocol_error(const Reply& r, const std::string& said) {
@@ -727,6 +730,24 @@ public:
         CPPUNIT_ASSERT(off.opened);
         CPPUNIT_ASSERT_EQUAL(std::string("mx.self.test"), off.greeting_name);
         CPPUNIT_ASSERT_EQUAL(std::string("scripted.test"), off.ehlo_name);
+    }
+
+    void timeouts_from_the_parameter_table() {
+        // The table's defaults and a configured value, each as it is: no cap anywhere.
+        auto defaults = qrunner::Settings::load(Config::parse("", "t.conf"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2), std::int64_t(defaults->smtp.timeouts.quit.count()));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(20), std::int64_t(defaults->smtp.timeouts.rset.count()));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(600), std::int64_t(defaults->smtp.timeouts.data_done.count()));
+        auto set = qrunner::Settings::load(Config::parse("smtp_quit_timeout = 30s\nsmtp_rset_timeout = 7s\n", "t.conf"));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(30), std::int64_t(set->smtp.timeouts.quit.count()));
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(7), std::int64_t(set->smtp.timeouts.rset.count()));
+        // And the session waits that long for a QUIT reply that does not come.
+        ScriptedSmtp silent({"QUIT=" + std::string()});
+        Options opts = options();
+        opts.timeouts.quit = seconds(3);
+        Outcome o = deliver(silent.ep(), "scripted.test", opts, {message({"a@x.test"})});
+        CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(o.seconds), o.seconds >= 2.9 && o.seconds < 6);
     }
 };
 
