@@ -82,7 +82,8 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     o.timeouts.data_init = secs(cfg, "smtp_data_init_timeout");
     o.timeouts.data_xfer = secs(cfg, "smtp_data_xfer_timeout");
     o.timeouts.data_done = secs(cfg, "smtp_data_done_timeout");
-    o.timeouts.quit = std::min(secs(cfg, "smtp_quit_timeout"), std::chrono::seconds(5));
+    o.timeouts.rset = secs(cfg, "smtp_rset_timeout");
+    o.timeouts.quit = secs(cfg, "smtp_quit_timeout");
     o.tls = *smtp::parse_tls_level(cfg.get("smtp_tls_security_level"));
     o.tls_ca_file = cfg.get("smtp_tls_CAfile");
     if (!cfg.get("relay_password_file").empty()) s->relay_password = read_secret(cfg.get("relay_password_file"));

@@ -60,12 +60,11 @@ void Session::parse_capabilities(const Reply& ehlo) {
 }
 
 awaitable<std::optional<Session::Failure>> Session::authenticate() {
-    if (!tls_) {
+    auto fail = [this](std::string_view dsn, std::string text) {
         close();
-        co_return Failure{Reply::make(451, "4.7.0",
-                                      "SASL authentication with " + peer_host_ + " needs TLS, which is not active"),
-                          Stage::auth};
-    }
+        return Failure{Reply::make(451, std::string(dsn), std::move(text)), Stage::auth, ConnectFailure::auth};
+    };
+    if (!tls_) co_return fail("4.7.0", "SASL authentication with " + peer_host_ + " needs TLS, which is not active");
     if (caps_.auth.empty()) co_return std::nullopt;  // the server may relay for us anyway
     Reply reply;
     if (has_mechanism(caps_, "PLAIN")) {
@@ -77,15 +76,12 @@ awaitable<std::optional<Session::Failure>> Session::authenticate() {
         if (reply.code == 334)
             reply = co_await command(base64(opts_.auth_password), Stage::auth, opts_.timeouts.helo);
     } else {
-        reply = Reply::make(451, "4.7.0", "no SASL mechanism offered by " + peer_host_ + " that mxlane supports");
+        co_return fail("4.7.0", "no SASL mechanism offered by " + peer_host_ + " that mxlane supports");
     }
     if (reply.code == 235) co_return std::nullopt;
+    if (reply.synthetic) co_return failed(std::move(reply), Stage::auth, ConnectFailure::auth);  // it broke
     // A wrong password must not bounce the queue: defer (as Postfix does).
-    if (!reply.synthetic)
-        reply = Reply::make(451, "4.7.8",
-                            "SASL authentication failed; server " + peer_host_ + " said: " + reply.str());
-    close();
-    co_return Failure{std::move(reply), Stage::auth};
+    co_return fail("4.7.8", "SASL authentication failed; server " + peer_host_ + " said: " + reply.str());
 }
 
 }  // namespace mxlane::smtp

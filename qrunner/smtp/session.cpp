@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "libshared/address.hpp"
 #include "qrunner/smtp/downgrade.hpp"
 
 namespace mxlane::smtp {
@@ -24,6 +25,25 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
+
+// The first word of a reply's text (after an enhanced code): in a greeting or
+// an EHLO reply, the name the server gives itself (RFC 5321 4.1.1.1, 4.2).
+std::string first_word(const Reply& reply) {
+    if (reply.lines.empty()) return {};
+    std::string_view line = reply.lines.front();
+    auto word = [&line]() {
+        auto start = line.find_first_not_of(" \t");
+        if (start == std::string_view::npos) return std::string_view{};
+        line.remove_prefix(start);
+        auto end = line.find_first_of(" \t");
+        std::string_view w = line.substr(0, end);
+        line.remove_prefix(w.size());
+        return w;
+    };
+    std::string_view w = word();
+    if (!reply.enhanced.empty() && w == reply.enhanced) w = word();
+    return std::string(w);
+}
 
 }  // namespace
 
@@ -140,7 +160,7 @@ awaitable<Reply> Session::read_reply(Stage stage, std::chrono::seconds limit) {
                                          std::string(while_doing(stage))));
     }
     if (got->status == ReplyParser::Status::malformed) {
-        lost_ = true;
+        lost_ = protocol_error_ = true;
         co_return broken(Reply::make(451, "4.5.0",
                                      "protocol error: malformed reply from " + peer_host_ + " while " +
                                          std::string(while_doing(stage)) + ": " + parser_.error()));
@@ -151,9 +171,19 @@ awaitable<Reply> Session::read_reply(Stage stage, std::chrono::seconds limit) {
                                      "lost connection with " + peer_host_ + " while " +
                                          std::string(while_doing(stage))));
     }
+    Reply& reply = got->reply;
     // RFC 5321 3.8: 421 means the server is closing the channel.
-    if (got->reply.code == 421) co_return broken(std::move(got->reply));
-    co_return std::move(got->reply);
+    if (reply.code == 421) co_return broken(std::move(reply));
+    // The one check of every reply against its step (stage.cpp): a server
+    // that is out of step with us decides nothing, least of all a recipient.
+    if (out_of_protocol(stage, reply.code)) {
+        lost_ = protocol_error_ = true;
+        co_return broken(Reply::make(451, "4.5.0",
+                                     "protocol error: host " + peer_host_ + " said \"" + reply.str() + "\" while " +
+                                         std::string(while_doing(stage)) + " (expected " + expected_replies(stage) +
+                                         ")"));
+    }
+    co_return std::move(reply);
 }
 
 awaitable<std::optional<Reply>> Session::write(Buffers buffers, Stage stage, std::chrono::seconds limit) {
@@ -181,6 +211,7 @@ awaitable<ConnectResult> Session::open(asio::any_io_executor ex, asio::ip::tcp::
     result.peer = session->peer_name_;
     auto failed = co_await asio::co_spawn(session->strand_, session->do_open(), use_awaitable);
     if (failed) {
+        result.failure = failed->kind;
         result.error = std::move(failed->reply);
         result.stage = failed->stage;
         co_return result;
@@ -194,7 +225,7 @@ awaitable<std::optional<Session::Failure>> Session::do_open() {
         try {
             opts_.tls_context = TlsContext::shared(opts_.tls_ca_file);
         } catch (const std::exception& e) {
-            co_return Failure{Reply::make(451, "4.7.5", e.what()), Stage::tls_handshake};
+            co_return Failure{Reply::make(451, "4.7.5", e.what()), Stage::tls_handshake, ConnectFailure::tls};
         }
     }
     if (auto failed = co_await connect_and_hello()) co_return failed;
@@ -210,20 +241,20 @@ awaitable<std::optional<Session::Failure>> Session::connect_and_hello() {
     socket_ = asio::ip::tcp::socket(strand_);
     parser_.reset();
     broken_.reset();
-    lost_ = false;
+    lost_ = protocol_error_ = false;
     auto ec = co_await within(opts_.timeouts.connect, raw_connect());
     if (!ec || *ec) {
         std::string why = ec ? ec->message() : "Connection timed out";
         close();
-        co_return Failure{Reply::make(451, "4.4.1", "connect to " + peer_name_ + ": " + why), Stage::connect};
+        co_return Failure{Reply::make(451, "4.4.1", "connect to " + peer_name_ + ": " + why), Stage::connect,
+                          ConnectFailure::connect};
     }
     error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
     Reply greeting = co_await read_reply(Stage::greeting, opts_.timeouts.helo);
-    if (greeting.code != 220) {
-        close();
-        co_return Failure{std::move(greeting), Stage::greeting};
-    }
+    if (greeting.code != 220) co_return failed(std::move(greeting), Stage::greeting, ConnectFailure::refused);
+    greeting_name_ = first_word(greeting);
+    if (auto loop = co_await check_loop(greeting_name_, Stage::greeting)) co_return loop;
     co_return co_await hello();
 }
 
@@ -232,14 +263,34 @@ awaitable<std::optional<Session::Failure>> Session::hello() {
     Reply reply = co_await command("EHLO " + opts_.helo_name, Stage::helo, opts_.timeouts.helo);
     if (reply.code == 250) {
         parse_capabilities(reply);
-        co_return std::nullopt;
-    }
-    // RFC 5321 4.1.4: a server that does not know EHLO answers 5xx; use HELO.
-    if (reply.permanent() && !reply.synthetic)
+    } else if (reply.permanent() && !reply.synthetic) {
+        // RFC 5321 4.1.4: a server that does not know EHLO answers 5xx; use HELO.
         reply = co_await command("HELO " + opts_.helo_name, Stage::helo, opts_.timeouts.helo);
-    if (reply.code == 250) co_return std::nullopt;
+    }
+    if (reply.code != 250) co_return failed(std::move(reply), Stage::helo, ConnectFailure::refused);
+    ehlo_name_ = first_word(reply);
+    co_return co_await check_loop(ehlo_name_, Stage::helo);
+}
+
+// Postfix's smtp client does the same: a server that calls itself by this
+// host's name is this host (or set up to look like it), so the mail would come
+// back here; retrying cannot help.
+awaitable<std::optional<Session::Failure>> Session::check_loop(const std::string& server_name, Stage stage) {
+    if (opts_.loop_name.empty() || to_lower(server_name) != to_lower(opts_.loop_name)) co_return std::nullopt;
+    co_await do_quit();
+    std::string domain = opts_.next_hop.empty() ? host_name_ : opts_.next_hop;
+    co_return Failure{Reply::make(554, "5.4.6", "mail for " + domain + " loops back to myself"), stage,
+                      ConnectFailure::loop};
+}
+
+// An opening step ended with `reply`. The server's own reply is a failure of
+// kind `server_said`; a synthetic one says how the connection broke.
+Session::Failure Session::failed(Reply reply, Stage stage, ConnectFailure server_said) {
     close();
-    co_return Failure{std::move(reply), Stage::helo};
+    ConnectFailure kind = !reply.synthetic   ? server_said
+                          : protocol_error_ ? ConnectFailure::protocol
+                                            : ConnectFailure::lost;
+    return Failure{std::move(reply), stage, kind};
 }
 
 awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
@@ -248,7 +299,7 @@ awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
         if (!required) co_return std::nullopt;
         co_await do_quit();
         co_return Failure{Reply::make(451, "4.7.4", "TLS is required, but was not offered by host " + peer_host_),
-                          Stage::starttls};
+                          Stage::starttls, ConnectFailure::tls};
     }
     Reply reply = co_await command("STARTTLS", Stage::starttls, opts_.timeouts.helo);
     if (reply.code != 220) {
@@ -256,8 +307,7 @@ awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
             tls_fallback_ = "STARTTLS refused: " + reply.str();
             co_return std::nullopt;
         }
-        close();
-        co_return Failure{std::move(reply), Stage::starttls};
+        co_return failed(std::move(reply), Stage::starttls, ConnectFailure::tls);
     }
     // RFC 3207 4.2: nothing said before the handshake counts afterwards.
     parser_.reset();
@@ -269,7 +319,7 @@ awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
         std::string why = "TLS handshake with " + peer_host_ + " failed: " + (ec ? ec->message() : "timed out");
         if (required) {
             close();
-            co_return Failure{Reply::make(451, "4.7.5", why), Stage::tls_handshake};
+            co_return Failure{Reply::make(451, "4.7.5", why), Stage::tls_handshake, ConnectFailure::tls};
         }
         // Opportunistic TLS: a new connection in clear text.
         tls_fallback_ = why + "; continued in clear text";
@@ -280,7 +330,7 @@ awaitable<std::optional<Session::Failure>> Session::negotiate_tls() {
         close();
         co_return Failure{Reply::make(451, "4.7.5",
                                       "Server certificate not verified for " + peer_host_ + ": " + tls_peer_.reason),
-                          Stage::tls_handshake};
+                          Stage::tls_handshake, ConnectFailure::tls};
     }
     co_return co_await hello();
 }
@@ -435,9 +485,8 @@ awaitable<void> Session::do_rset() {
 
 awaitable<void> Session::do_quit() {
     if (usable()) {
-        // RFC 5321 4.1.1.10: the reply matters little; do not wait long for it.
-        auto limit = std::min(opts_.timeouts.quit, std::chrono::seconds(2));
-        co_await command("QUIT", Stage::quit, limit);
+        // RFC 5321 4.1.1.10: the reply decides nothing; smtp_quit_timeout says how long it is worth.
+        co_await command("QUIT", Stage::quit, opts_.timeouts.quit);
     }
     close();
 }

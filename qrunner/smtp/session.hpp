@@ -22,12 +22,12 @@
 namespace mxlane::smtp {
 
 // Per-step limits. A step is one whole reply or one block of writing, however
-// many reads it takes. helo..data_done default to RFC 5321 4.5.3.2's minimums
-// (connect to its 30 s); rset and quit to Postfix's values, and quit() waits
-// no more than 2 s for the reply whatever `quit` says.
+// many reads it takes. No defaults here: the parameter table (smtp_*_timeout in
+// libshared/params.cpp) is their one source, and Settings fills every field; a
+// zero limit ends its step at once.
 struct Timeouts {
-    std::chrono::seconds connect{30}, helo{300}, mail{300}, rcpt{300}, data_init{120}, data_xfer{180},
-        data_done{600}, rset{20}, quit{300};
+    std::chrono::seconds connect{0}, helo{0}, mail{0}, rcpt{0}, data_init{0}, data_xfer{0}, data_done{0}, rset{0},
+        quit{0};
 };
 
 struct Options {
@@ -39,12 +39,24 @@ struct Options {
     std::string auth_user, auth_password;     // AUTH PLAIN/LOGIN, only ever over TLS
     std::shared_ptr<TlsContext> tls_context;  // null: TlsContext::shared(tls_ca_file)
     std::size_t data_block = 64 * 1024;       // message text is written in blocks of this size
+    // This host's myhostname: a server whose greeting or EHLO/HELO reply names
+    // itself with it (first word, any case) is this host, and the mail loops.
+    // Empty: no check (the relay host is often this host's own MTA).
+    std::string loop_name;
+    std::string next_hop;                     // the domain named in the loop reply; empty: host_name
 };
 
 // Where in the dialogue something happened; names the command for log lines.
 enum class Stage { connect, greeting, helo, starttls, tls_handshake, auth, mail, rcpt, data, data_xfer, data_done, rset, quit };
 std::string_view command_name(Stage stage);  // "RCPT TO", "end of DATA", ...
 std::string_view while_doing(Stage stage);   // "receiving the initial server greeting", ...
+// The replies with which the dialogue goes on after a step (one table in
+// stage.cpp: greeting 220, EHLO 250, DATA 354, ...). A 4xx or 5xx is the
+// server's refusal at any step; any other code is out of protocol, and Session
+// makes it a protocol error (451 4.5.0) and drops the connection.
+bool expected_reply(Stage stage, int code);
+bool out_of_protocol(Stage stage, int code);  // neither expected nor 4xx/5xx
+std::string expected_replies(Stage stage);     // "250 or 251", for the protocol error's text
 
 // Postfix-shaped detail for a log line: "host mx[192.0.2.7] said: 550 5.1.1 no
 // such user (in reply to RCPT TO command)", or a synthetic reply's own text.
@@ -68,7 +80,7 @@ struct TransactionResult {
     // failed; or a synthetic 4xx. Code 0 when no recipient was accepted.
     Reply data;
     Stage data_stage = Stage::data_done;  // which command `data` answers
-    bool connection_lost = false;          // lost, timed out or garbled (not a 421)
+    bool connection_lost = false;          // lost, timed out, garbled or out of protocol (not a 421)
 };
 
 // What the server offered in its EHLO reply (RFC 5321 4.1.1.1).
@@ -81,12 +93,33 @@ struct Capabilities {
 
 class Session;
 
+// Why Session::open gave no session. Delivery acts on this and on `stage`,
+// never on the reply's code alone (a server may say anything).
+enum class ConnectFailure {
+    none,      // the session is ready for MAIL
+    connect,   // no TCP connection: refused, unreachable or timed out (synthetic 4.4.1)
+    refused,   // the server's own 4xx/5xx to the greeting (stage greeting) or to EHLO and
+               // then HELO (stage helo), a 421 among them: try the next MX
+    lost,      // the connection was lost or a step timed out after connecting (synthetic 4.4.2)
+    protocol,  // a malformed reply or one out of protocol, e.g. a 250 greeting (synthetic 4.5.0)
+    tls,       // TLS required but not offered, STARTTLS refused, the handshake failed or the
+               // certificate was not verified (stage starttls or tls_handshake; 4.7.x)
+    auth,      // SASL authentication failed or impossible (stage auth; synthetic 4.7.x)
+    loop,      // the server named itself with Options::loop_name (stage greeting or helo):
+               // synthetic 554 5.4.6 "mail for DOMAIN loops back to myself", permanent
+};
+std::string_view to_string(ConnectFailure failure);  // "refused", "protocol", ...
+
 struct ConnectResult {
     std::unique_ptr<Session> session;  // set when the session is ready for MAIL
-    Reply error;                       // else why not: the server's reply or a synthetic one
-    Stage stage = Stage::connect;      // where it failed
+    ConnectFailure failure = ConnectFailure::none;  // else what went wrong, and
+    Reply error;                       // the server's reply (refused, tls) or a synthetic one that says why
+    Stage stage = Stage::connect;      // the step that failed
     std::string peer;                  // "host[ip]:port"
     explicit operator bool() const { return session != nullptr; }
+    // The server itself said no at greeting or EHLO/HELO (4xx or 5xx).
+    bool refused() const { return failure == ConnectFailure::refused; }
+    bool loops() const { return failure == ConnectFailure::loop; }
 };
 
 // One connection. Every operation runs on the session's own strand, so the
@@ -96,6 +129,8 @@ class Session {
 public:
     // Connect, greeting, EHLO (HELO when EHLO is refused), STARTTLS per the
     // level (then EHLO again, RFC 3207 4.2), AUTH when credentials are set.
+    // Every reply is checked against its step (expected_reply); the result's
+    // `failure` and `stage` say what went wrong where.
     static boost::asio::awaitable<ConnectResult> open(boost::asio::any_io_executor ex,
                                                       boost::asio::ip::tcp::endpoint ep, std::string host_name,
                                                       Options opts);
@@ -108,7 +143,7 @@ public:
     // previous transaction was left open.
     boost::asio::awaitable<TransactionResult> send(const Envelope& env, std::shared_ptr<const std::string> data);
     boost::asio::awaitable<void> rset();
-    // QUIT, a short wait for its reply (at most 2 s), then close.
+    // QUIT, a wait of at most timeouts.quit for its reply, then close.
     boost::asio::awaitable<void> quit();
 
     // False after a lost connection, a 421, a protocol error or a timeout.
@@ -116,6 +151,10 @@ public:
     const std::string& peer_name() const { return peer_name_; }  // "host[ip]:port"
     const std::string& peer_host() const { return peer_host_; }  // "host[ip]"
     const Capabilities& capabilities() const { return caps_; }
+    // The first word of the greeting's text and of the EHLO (or HELO) reply:
+    // the names the server gives itself.
+    const std::string& greeting_name() const { return greeting_name_; }
+    const std::string& ehlo_name() const { return ehlo_name_; }
     bool pipelining() const { return caps_.pipelining; }
     bool supports_size() const { return caps_.size; }
     bool tls_active() const { return tls_.has_value(); }
@@ -136,6 +175,7 @@ private:
     struct Failure {
         Reply reply;
         Stage stage;
+        ConnectFailure kind;
     };
     struct RawRead {
         ReplyParser::Status status = ReplyParser::Status::incomplete;
@@ -152,6 +192,8 @@ private:
     boost::asio::awaitable<std::optional<Failure>> hello();
     boost::asio::awaitable<std::optional<Failure>> negotiate_tls();
     boost::asio::awaitable<std::optional<Failure>> authenticate();
+    boost::asio::awaitable<std::optional<Failure>> check_loop(const std::string& server_name, Stage stage);
+    Failure failed(Reply reply, Stage stage, ConnectFailure server_said);
     boost::asio::awaitable<TransactionResult> do_send(const Envelope& env, std::shared_ptr<const std::string> data);
     boost::asio::awaitable<void> pipelined(const Envelope& env, const std::string& mail, TransactionResult& res);
     boost::asio::awaitable<void> lockstep(const Envelope& env, const std::string& mail, TransactionResult& res);
@@ -186,11 +228,13 @@ private:
     std::shared_ptr<TlsContext> tls_context_;
     TlsPeer tls_peer_;
     std::string tls_fallback_;
+    std::string greeting_name_, ehlo_name_;
     Capabilities caps_;
     ReplyParser parser_;
     std::array<char, 4096> read_buffer_{};
     std::optional<Reply> broken_;   // why the session is unusable
     bool lost_ = false;             // broken by the connection, not by a 421
+    bool protocol_error_ = false;   // ... because a reply was malformed or out of protocol
     bool dirty_ = false;            // a transaction is open: RSET before the next
 };
 

@@ -1,44 +1,82 @@
-// stage: the words for each step of an SMTP dialogue, as Postfix puts them in its log lines.
+// stage: each step of an SMTP dialogue - its words in Postfix's log lines and the replies that let it go on.
 #include "qrunner/smtp/session.hpp"
+
+#include <array>
+#include <cstddef>
 
 namespace mxlane::smtp {
 
-std::string_view command_name(Stage stage) {
-    switch (stage) {
-    case Stage::connect: return "connect";
-    case Stage::greeting: return "initial greeting";
-    case Stage::helo: return "EHLO";
-    case Stage::starttls: return "STARTTLS";
-    case Stage::tls_handshake: return "TLS handshake";
-    case Stage::auth: return "AUTH";
-    case Stage::mail: return "MAIL FROM";
-    case Stage::rcpt: return "RCPT TO";
-    case Stage::data: return "DATA";
-    case Stage::data_xfer: return "message body";
-    case Stage::data_done: return "end of DATA";
-    case Stage::rset: return "RSET";
-    case Stage::quit: return "QUIT";
-    }
-    return "unknown";
+namespace {
+
+struct StageInfo {
+    std::string_view command;           // "RCPT TO"
+    std::string_view doing;             // "sending RCPT TO"
+    std::array<int, 2> replies;         // the codes with which the dialogue goes on; 0: unused
+    bool any_reply;                     // QUIT: whatever the server says
+};
+
+// One row per Stage, in its order. Expected replies: RFC 5321 4.3.2 (greeting,
+// EHLO/HELO, MAIL, RCPT, DATA, end of data, RSET), RFC 3207 4 (STARTTLS),
+// RFC 4954 4 (AUTH: 334 asks for more, 235 ends it). Steps that only write or
+// connect read no reply.
+constexpr std::array<StageInfo, 13> stages{{
+    {"connect", "connecting", {}, false},
+    {"initial greeting", "receiving the initial server greeting", {220}, false},
+    {"EHLO", "performing the EHLO handshake", {250}, false},
+    {"STARTTLS", "sending STARTTLS", {220}, false},
+    {"TLS handshake", "performing the TLS handshake", {}, false},
+    {"AUTH", "authenticating", {235, 334}, false},
+    {"MAIL FROM", "sending MAIL FROM", {250}, false},
+    {"RCPT TO", "sending RCPT TO", {250, 251}, false},
+    {"DATA", "sending DATA", {354}, false},
+    {"message body", "sending message body", {}, false},
+    {"end of DATA", "sending end of data -- message may be sent more than once", {250}, false},
+    {"RSET", "sending RSET", {250}, false},
+    {"QUIT", "sending QUIT", {}, true},
+}};
+static_assert(stages.size() == static_cast<std::size_t>(Stage::quit) + 1, "one row per Stage");
+
+const StageInfo& info(Stage stage) { return stages[static_cast<std::size_t>(stage)]; }
+
+}  // namespace
+
+std::string_view command_name(Stage stage) { return info(stage).command; }
+
+std::string_view while_doing(Stage stage) { return info(stage).doing; }
+
+bool expected_reply(Stage stage, int code) {
+    const StageInfo& s = info(stage);
+    if (s.any_reply) return true;
+    for (int c : s.replies)
+        if (c != 0 && c == code) return true;
+    return false;
 }
 
-std::string_view while_doing(Stage stage) {
-    switch (stage) {
-    case Stage::connect: return "connecting";
-    case Stage::greeting: return "receiving the initial server greeting";
-    case Stage::helo: return "performing the EHLO handshake";
-    case Stage::starttls: return "sending STARTTLS";
-    case Stage::tls_handshake: return "performing the TLS handshake";
-    case Stage::auth: return "authenticating";
-    case Stage::mail: return "sending MAIL FROM";
-    case Stage::rcpt: return "sending RCPT TO";
-    case Stage::data: return "sending DATA";
-    case Stage::data_xfer: return "sending message body";
-    case Stage::data_done: return "sending end of data -- message may be sent more than once";
-    case Stage::rset: return "sending RSET";
-    case Stage::quit: return "sending QUIT";
+bool out_of_protocol(Stage stage, int code) {
+    return !expected_reply(stage, code) && !(code >= 400 && code < 600);
+}
+
+std::string expected_replies(Stage stage) {
+    const StageInfo& s = info(stage);
+    if (s.any_reply) return "any reply";
+    std::string out;
+    for (int c : s.replies)
+        if (c != 0) out += (out.empty() ? "" : " or ") + std::to_string(c);
+    return out.empty() ? "no reply" : out;
+}
+
+std::string_view to_string(ConnectFailure failure) {
+    switch (failure) {
+    case ConnectFailure::none: return "none";
+    case ConnectFailure::connect: return "connect";
+    case ConnectFailure::refused: return "refused";
+    case ConnectFailure::lost: return "lost";
+    case ConnectFailure::protocol: return "protocol";
+    case ConnectFailure::tls: return "tls";
+    case ConnectFailure::auth: return "auth";
+    case ConnectFailure::loop: return "loop";
     }
-    return "talking";
+    return "unknown";
 }
 
 std::string describe_reply(const Reply& reply, Stage stage, std::string_view peer_host) {

@@ -163,32 +163,56 @@ struct SmtpSink {
     asio::ip::tcp::endpoint ep() const { return endpoint(ip, port); }
 };
 
-// The project's aiosmtpd fixture (tests/fixtures/pysink.py) with listener modes.
-struct PySink {
+// A python server from tests/fixtures on its own ip:port:
+// SCRIPT --out DIR --pidfile FILE OPTIONS... IP:PORT[LISTEN_TAIL] ARGS...
+struct PyServer {
     test::TempDir dir;
     std::string ip = next_ip();
     unsigned short port = free_port(ip);
     std::unique_ptr<Child> child;
 
-    explicit PySink(const std::string& modes = "") {
-        std::string listen = ip + ":" + std::to_string(port) + (modes.empty() ? "" : "=" + modes);
-        std::string pidfile = dir.file("pysink.pid");
-        child = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/python3", fixtures_dir() + "/pysink.py",
-                                                                 "--out", dir.path(), "--pidfile", pidfile,
-                                                                 "--timeout", "20", listen},
-                                        dir.file("pysink.log"));
+    PyServer(const std::string& script, std::vector<std::string> options, const std::string& listen_tail,
+             const std::vector<std::string>& args = {}) {
+        std::string pidfile = dir.file("server.pid");
+        std::vector<std::string> argv{"/usr/bin/python3", fixtures_dir() + "/" + script, "--out", dir.path(),
+                                      "--pidfile", pidfile};
+        argv.insert(argv.end(), options.begin(), options.end());
+        argv.push_back(ip + ":" + std::to_string(port) + listen_tail);
+        argv.insert(argv.end(), args.begin(), args.end());
+        child = std::make_unique<Child>(argv, dir.file("server.log"));
         for (int i = 0; i < 400 && !std::filesystem::exists(pidfile); ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(25));
-        CPPUNIT_ASSERT_MESSAGE("pysink did not start: " + slurp(dir.file("pysink.log")),
+        CPPUNIT_ASSERT_MESSAGE(script + " did not start: " + slurp(dir.file("server.log")),
                                std::filesystem::exists(pidfile));
     }
+    asio::ip::tcp::endpoint ep() const { return endpoint(ip, port); }
+};
+
+// The project's aiosmtpd fixture (tests/fixtures/pysink.py) with listener modes.
+struct PySink : PyServer {
+    explicit PySink(const std::string& modes = "")
+        : PyServer("pysink.py", {"--timeout", "20"}, modes.empty() ? "" : "=" + modes) {}
     std::string accepted() const { return slurp(dir.file("accepted.jsonl")); }
     std::string mbox() const { return slurp(dir.file(ip + ".mbox")); }
     std::string connections() {
         child->stop();  // connection records are complete once it has exited
         return slurp(dir.file("connections.jsonl"));
     }
-    asio::ip::tcp::endpoint ep() const { return endpoint(ip, port); }
+};
+
+// tests/fixtures/scripted_smtp.py: replies chosen as VERB=REPLY ("|" between
+// lines); with `tls` (CERT:KEY), a STARTTLS answered 220 starts TLS.
+struct ScriptedSmtp : PyServer {
+    explicit ScriptedSmtp(const std::vector<std::string>& replies, const std::string& tls = "")
+        : PyServer("scripted_smtp.py", tls.empty() ? std::vector<std::string>{} : std::vector<std::string>{"--tls", tls},
+                   "", replies) {}
+    std::string received() const { return slurp(dir.file(ip + ".log")); }  // "<connection> <line>" lines
+    std::vector<std::string> lines() const {  // every line received, without the connection number
+        std::vector<std::string> out;
+        std::istringstream in(received());
+        for (std::string l; std::getline(in, l);) out.push_back(l.substr(std::min(l.find(' ') + 1, l.size())));
+        return out;
+    }
 };
 
 // Test certificates made with the openssl command: a CA and a server
@@ -244,10 +268,11 @@ struct Message {
 // What one connection did, without the session itself.
 struct Outcome {
     bool opened = false;
+    ConnectFailure failure = ConnectFailure::none;
     Reply error;
     Stage stage = Stage::connect;
     std::vector<TransactionResult> results;
-    std::string tls_summary, tls_fallback, tls_log_line;
+    std::string tls_summary, tls_fallback, tls_log_line, greeting_name, ehlo_name;
     bool tls_verified = false, pipelining = false, usable_after = false;
     double seconds = 0;
 };
@@ -265,7 +290,8 @@ inline Options options(TlsLevel tls = TlsLevel::none) {
     o.helo_name = "client.mxlane.test";
     o.tls = tls;
     o.timeouts.connect = o.timeouts.helo = o.timeouts.mail = o.timeouts.rcpt = seconds(10);
-    o.timeouts.data_init = o.timeouts.data_xfer = o.timeouts.data_done = seconds(10);
+    o.timeouts.data_init = o.timeouts.data_xfer = o.timeouts.data_done = o.timeouts.rset = seconds(10);
+    o.timeouts.quit = seconds(2);
     return o;
 }
 
@@ -278,6 +304,7 @@ inline Outcome deliver(asio::ip::tcp::endpoint ep, std::string host, Options opt
             Outcome out;
             ConnectResult c = co_await Session::open(ex, ep, host, opts);
             out.opened = bool(c);
+            out.failure = c.failure;
             out.error = c.error;
             out.stage = c.stage;
             if (!c) co_return out;
@@ -287,6 +314,8 @@ inline Outcome deliver(asio::ip::tcp::endpoint ep, std::string host, Options opt
             out.tls_fallback = s.tls_fallback();
             out.tls_verified = s.tls_verified();
             out.pipelining = s.pipelining();
+            out.greeting_name = s.greeting_name();
+            out.ehlo_name = s.ehlo_name();
             for (auto& m : msgs) {
                 WireMessage wire = to_wire(m.text);
                 m.env.eight_bit = wire.eight_bit;
