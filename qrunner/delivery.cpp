@@ -29,7 +29,7 @@ std::shared_ptr<const std::string> wire_for(const Work& w, const Settings& s) {
     if (m.meta.personalised) {
         const store::Recipient& r = w.rcpts.front();
         wire = std::make_shared<const std::string>(
-            smtp::to_wire(render_template(m.text, m.meta.field_names, r.fields, r.address)).text);
+            m.received + smtp::to_wire(render_template(m.text, m.meta.field_names, r.fields, r.address)).text);
     }
     if (w.path != Path::relay) return wire;
     return m.relay_wire(*wire, s.queue_directory, store::now_ms() / 1000);
@@ -116,9 +116,11 @@ bool clean(const smtp::TransactionResult& res) {
 // A refusal at the greeting or EHLO, even a 5xx, says nothing about the
 // recipients: the next host is tried, and when none is left the transaction
 // is deferred (Postfix's smtp_skip_5xx_greeting). A 5xx must never bounce a
-// destination's queue.
-Reply as_deferral(const Reply& r, const std::string& peer) {
-    if (!r.permanent()) return r;
+// destination's queue; only a mail loop (5.4.6) does.
+Reply as_deferral(const smtp::ConnectResult& c) {
+    const Reply& r = c.error;
+    const std::string& peer = c.peer;
+    if (!r.permanent() || c.failure == smtp::ConnectFailure::loop) return r;
     std::string dsn = r.dsn();
     dsn[0] = '4';
     return Reply::make(450, dsn, "host " + (peer.empty() ? std::string("?") : host_part(peer)) +
@@ -134,7 +136,7 @@ asio::awaitable<void> run_connection(Scheduler& sch, const std::shared_ptr<Desti
     auto r = co_await open_session(sch, *d, *s);
     double connect_s = since(t0);
     if (!r) {
-        const Reply why = as_deferral(r.error, r.peer);
+        const Reply why = as_deferral(r);
         if (sch.throttling(why)) {
             // A 421 greeting: this transaction is deferred like any other
             // 4xx, and the destination backs off.

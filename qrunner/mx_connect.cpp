@@ -12,6 +12,11 @@ asio::awaitable<smtp::ConnectResult> connect_mx(asio::any_io_executor ex, const 
     smtp::ConnectResult last;
     last.error = Reply::make(451, "4.4.4", "no mail host to try for " + target.name);
     std::optional<smtp::ConnectResult> throttled;
+    if (target.by_mx) {
+        // A server that names itself as this host is this host: a loop (the relay is exempt).
+        opts.loop_name = s.myhostname;
+        opts.next_hop = target.name;
+    }
     int addresses = 0, sessions = 0;
     auto limit_reached = [&] {
         return (s.mx_address_limit > 0 && addresses >= s.mx_address_limit) ||
@@ -35,7 +40,7 @@ asio::awaitable<smtp::ConnectResult> connect_mx(asio::any_io_executor ex, const 
             opts.tls_server_name = host.name;
             auto r = co_await smtp::Session::open(
                 ex, asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(target.port)), host.name, opts);
-            if (r) co_return r;
+            if (r || r.failure == smtp::ConnectFailure::loop) co_return r;  // every MX of ours loops too
             if (r.stage != smtp::Stage::connect) ++sessions;  // the server answered, then refused or failed
             if (hooks.failed) hooks.failed(r);
             if (!throttled && hooks.throttling && hooks.throttling(r.error)) throttled = std::move(r);

@@ -34,7 +34,9 @@ struct ConnectHooks {
 // an address in smtp_prohibited_networks (by MX only). `opts` serve every
 // host; each gets its own TLS server name. A refusal (4xx/5xx greeting or
 // EHLO) moves on to the next host like a refused connection does; the result
-// when all failed is the last failure (or the first throttling one).
+// when all failed is the last failure (or the first throttling one). A server
+// reached by MX that greets or answers EHLO with this host's myhostname ends
+// the loop at once: ConnectFailure::loop, 554 5.4.6 (RFC 5321 5.1).
 boost::asio::awaitable<smtp::ConnectResult> connect_mx(boost::asio::any_io_executor ex, const ConnectTarget& target,
                                                        const Settings& settings, smtp::Options opts,
                                                        const ConnectHooks& hooks = {});

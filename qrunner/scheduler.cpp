@@ -15,6 +15,7 @@
 #include "qrunner/delivery.hpp"
 #include "qrunner/retry.hpp"
 #include "qrunner/smtp/message_data.hpp"
+#include "qrunner/trace.hpp"
 
 namespace mxlane::qrunner {
 
@@ -311,9 +312,11 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     m->meta = *meta;
     m->job_token = store::format_job_id(job_id);
     m->text = store_.text(*meta);
+    m->received = received_line(settings()->myhostname, m->job_token + "." + std::to_string(msg_id), store::now_ms());
+    m->hops = hop_count(m->text);
     auto wire = smtp::to_wire(m->text);
     m->eight_bit = wire.eight_bit || meta->eight_bit;
-    if (!meta->personalised) m->wire = std::make_shared<const std::string>(std::move(wire.text));
+    if (!meta->personalised) m->wire = std::make_shared<const std::string>(m->received + wire.text);
     messages_[msg_id] = m;
     return m;
 }
@@ -341,6 +344,18 @@ void Scheduler::dispatch(ClaimBatch& batch) {
             w.claimed_ms = batch.now;
             OwnedWork(gate_, std::move(w))
                 .conclude_all(Reply::make(451, "4.3.0", "message text missing from the queue store"), "none");
+            continue;
+        }
+        if (msg->hops > kHopLimit - 1) {  // ours would be one more than the limit
+            Work w;
+            w.message = msg;
+            w.rcpts.push_back(std::move(r));
+            w.claimed_ms = batch.now;
+            OwnedWork(gate_, std::move(w))
+                .conclude_all(Reply::make(554, "5.4.6",
+                                          "too many hops: " + std::to_string(msg->hops) +
+                                              " Received: header fields (mail loop)"),
+                              "none");
             continue;
         }
         // Notifications go through the relay in every mode.

@@ -18,7 +18,9 @@ struct MessageData {
     store::Message meta;
     std::string job_token;   // "J00002A": the id in log lines
     std::string text;        // as stored (templates are rendered from this)
-    std::shared_ptr<const std::string> wire;  // CRLF + dot-stuffed; null when personalised
+    std::shared_ptr<const std::string> wire;  // CRLF + dot-stuffed, our Received: line first; null when personalised
+    std::string received;    // our Received: line, wire form (it starts a personalised one's wire too)
+    int hops = 0;            // Received: lines in the stored message
     bool eight_bit = false;
 
     // `wire` (this message's wire text, shared or rendered) with the

@@ -17,13 +17,14 @@ fx_dns_start \
   'mx-host=a-secure.test,mx.shared.test,10' 'mx-host=b-plain.test,mx.shared.test,10' \
   'mx-host=y-secure.test,mx.shared.test,10' 'mx-host=z-plain.test,mx.shared.test,10' \
   'host-record=mx.shared.test,127.0.0.82' \
+  'mx-host=loop.test,mx.loop.test,10' 'host-record=mx.loop.test,127.0.0.89' \
   'mx-host=zero.test,mx.zero.test,10' 'host-record=mx.zero.test,0.0.0.0' \
   'mx-host=banned.test,mx.banned.test,10' 'host-record=mx.banned.test,127.0.0.85' \
   'mx-host=three.test,mx1.three.test,10' 'mx-host=three.test,mx2.three.test,20' 'mx-host=three.test,mx3.three.test,30' \
   'host-record=mx1.three.test,127.0.0.86' 'host-record=mx2.three.test,127.0.0.87' 'host-record=mx3.three.test,127.0.0.88' \
   $(for i in $(seq 10 29); do echo "mx-host=many.test,mx$i.many.test,$i host-record=mx$i.many.test,127.0.1.$i"; done)
 fx_pysink_start "$FX/sink" "127.0.0.81:$P=greet554" "127.0.0.82:$P" "127.0.0.83:$P=greet554" "127.0.0.84:$P" \
-  "127.0.0.85:$P" "127.0.0.86:$P=greet554" "127.0.0.87:$P=greet554" "127.0.0.88:$P=greet554"
+  "127.0.0.85:$P" "127.0.0.86:$P=greet554" "127.0.0.87:$P=greet554" "127.0.0.88:$P=greet554" "127.0.0.89:$P"
 printf 'From: news@sender.test\nSubject: failures\n\nbody\n' > "$FX/msg.txt"
 
 # recipients JOB: "address state dsn" lines, sorted.
@@ -41,8 +42,16 @@ print(sum(len(json.loads(l)['rcpt']) for l in open('$FX/sink/accepted.jsonl')))"
 
 # ---- 1. A 5xx greeting: the next MX delivers; when every MX greets 5xx the recipients are deferred.
 CONF=$FX/mxlane.conf
+# myhostname is what the sink at 127.0.0.89 calls itself: mail by MX to it loops back to "us".
 fx_write_conf "$CONF" "smtp_port = $P" "retry_schedule = 1h" \
-  "smtp_prohibited_networks = 0.0.0.0/8, [::]/128, 127.0.0.85"
+  "smtp_prohibited_networks = 0.0.0.0/8, [::]/128, 127.0.0.85" "myhostname = sink-127.0.0.89"
+{ for i in $(seq 1 50); do printf 'Received: from hop%d.test by hop%d.test; Tue, 1 Dec 2026 10:00:00 +0000\n' $i $i; done
+  printf 'From: news@sender.test\nSubject: looping\n\nbody\n'; } > "$FX/hops50.txt"
+{ for i in $(seq 1 49); do printf 'Received: from hop%d.test by hop%d.test; Tue, 1 Dec 2026 10:00:00 +0000\n' $i $i; done
+  printf 'From: news@sender.test\nSubject: hops49\n\nbody\n'; } > "$FX/hops49.txt"
+jl=$(printf '%s\n' l@loop.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
+jh50=$(printf '%s\n' h50@skip.test | "$MKJOB" "$FX/queue" "$FX/hops50.txt")
+jh49=$(printf '%s\n' h49@skip.test | "$MKJOB" "$FX/queue" "$FX/hops49.txt")
 j1=$(printf '%s\n' a@skip.test b@skip.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
 j2=$(printf '%s\n' c@listed.test d@listed.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
 j3=$(printf '%s\n' e@listed.test | "$MKJOB" "$FX/queue" "$FX/msg.txt")
@@ -67,6 +76,19 @@ fx_check_eq "an MX in smtp_prohibited_networks is never connected to" 0 "$(conns
 fx_check_eq "three MX hosts that refuse: two sessions (smtp_mx_session_limit)" 2 "$(conns 127.0.0.86 127.0.0.87 127.0.0.88)"
 fx_check_eq "20 MX hosts that refuse connections: five tried (smtp_mx_address_limit)" 5 \
   "$(grep -c 'qrunner\[[0-9]*\]: connect to mx[0-9]*\.many\.test' "$FX/mxlane.log")"
+fx_check_eq "an MX that greets with our own name: a loop, bounced" "l@loop.test bounced 5.4.6" "$(recipients "$jl")"
+fx_check "... saying so" grep -q 'to=<l@loop.test>.*status=bounced (mail for loop.test loops back to myself)' "$FX/mxlane.log"
+fx_check_eq "50 Received: lines already: bounced (5.4.6)" "h50@skip.test bounced 5.4.6" "$(recipients "$jh50")"
+fx_check_eq "49: sent, with ours the 50th" "h49@skip.test delivered 2.0.0" "$(recipients "$jh49")"
+fx_check "every message sent carries mxlane's Received: line first" $PY -c "
+import re
+text = open('$FX/sink/127.0.0.82.mbox', 'rb').read().decode('latin-1')
+msgs = [m for m in re.split(r'(?m)^From pysink@', text) if 'Subject:' in m]
+assert msgs, 'no messages'
+for m in msgs:
+    first = [l for l in m.splitlines()[1:] if l and not l.startswith('X-Sink')][0]
+    assert re.match(r'Received: by sink-127\.0\.0\.89 \(mxlane\) id J[0-9A-F]+\.[0-9]+;', first), first
+"
 fx_check_eq "nothing was suppressed" "[]" "$("$FX_CTL" -c "$CONF" suppress list --json | tr -d ' \n')"
 
 # ---- 2. An exception inside a delivery (the loop key cannot be read on the relay path): every recipient
