@@ -99,19 +99,37 @@ bool parse_i64(std::string_view s, std::int64_t& v) {
 
 }  // namespace
 
+// The key as last read, and which file it came from: a key file replaced or
+// deleted under a running program is read (or made) again, so that the milter
+// and the qrunner always agree on the key that is on disk.
+struct CachedKey {
+    std::string key;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    struct timespec mtime {};
+    bool same_file(const struct stat& st) const {
+        return st.st_dev == dev && st.st_ino == ino && st.st_mtim.tv_sec == mtime.tv_sec &&
+               st.st_mtim.tv_nsec == mtime.tv_nsec;
+    }
+};
+
 std::string loop_key(const std::string& queue_directory) {
     static std::mutex mu;
-    static std::map<std::string, std::string> cache;
+    static std::map<std::string, CachedKey> cache;
     std::lock_guard lock(mu);
-    if (auto it = cache.find(queue_directory); it != cache.end()) return it->second;
-    std::string path = queue_directory + "/loop.key";
+    const std::string path = queue_directory + "/loop.key";
+    struct stat st;
+    const bool exists = ::stat(path.c_str(), &st) == 0;
+    if (auto it = cache.find(queue_directory); it != cache.end() && exists && it->second.same_file(st))
+        return it->second.key;
     std::string key = read_key_file(path);
     if (key.empty()) {
         create_key_file(queue_directory, path);
         key = read_key_file(path);
         if (key.empty()) throw LoopKeyError("cannot read " + path + ": it vanished after creation");
     }
-    cache.emplace(queue_directory, key);
+    if (::stat(path.c_str(), &st) != 0) throw LoopKeyError("cannot read " + path + ": " + errno_text());
+    cache[queue_directory] = CachedKey{key, st.st_dev, st.st_ino, st.st_mtim};
     return key;
 }
 

@@ -18,7 +18,8 @@ public:
 
 // The 32-byte secret in queue_directory/loop.key, created (mode 0600) by the
 // first program that needs it; concurrent creators agree on one key. Cached
-// per directory for the life of the process. Throws LoopKeyError.
+// per directory, and read again when the file is replaced or deleted (then
+// made anew), so that every program follows the key on disk. Throws LoopKeyError.
 std::string loop_key(const std::string& queue_directory);
 
 // "<job id>.<message id>.<unix time>.<hex HMAC-SHA256 of the part before it>".

@@ -20,9 +20,32 @@ class LoopTokenTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(key_file);
     CPPUNIT_TEST(key_race);
     CPPUNIT_TEST(damaged_key);
+    CPPUNIT_TEST(key_replaced_under_a_running_program);
     CPPUNIT_TEST_SUITE_END();
 
 public:
+    void key_replaced_under_a_running_program() {
+        test::TempDir dir;
+        const std::string first = loop_key(dir.path());
+        std::string t1 = loop_token_make_at(dir.path(), "J1", 1, 1700000000);
+        // Another program deletes the key and makes a new one (or an admin restores an old file).
+        std::filesystem::remove(dir.path() + "/loop.key");
+        {
+            std::ofstream f(dir.path() + "/loop.key", std::ios::binary);
+            f << std::string(32, 'k');
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string(32, 'k'), loop_key(dir.path()));
+        CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), t1, 3600, 1700000010));
+        std::string t2 = loop_token_make_at(dir.path(), "J1", 1, 1700000000);
+        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), t2, 3600, 1700000010));
+        // Deleted and not replaced: a new key is made, and used from then on.
+        std::filesystem::remove(dir.path() + "/loop.key");
+        const std::string third = loop_key(dir.path());
+        CPPUNIT_ASSERT(third != std::string(32, 'k'));
+        CPPUNIT_ASSERT(std::filesystem::exists(dir.path() + "/loop.key"));
+        CPPUNIT_ASSERT(first != third);
+    }
+
     void round_trip() {
         test::TempDir dir;
         std::string t = loop_token_make_at(dir.path(), "J00002A", 17, 1700000000);
