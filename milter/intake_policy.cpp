@@ -1,6 +1,10 @@
 // intake_policy: is this message a bulk job, and is that already known at this step?
 #include "milter/intake_policy.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -23,7 +27,65 @@ bool matches_any(const std::vector<std::string>& patterns, std::string_view addr
     return false;
 }
 
+bool in_network(const Network& n, bool v6, const std::uint8_t* addr) {
+    if (n.v6 != v6) return false;
+    int full = n.bits / 8, rest = n.bits % 8;
+    for (int i = 0; i < full; ++i)
+        if (addr[i] != n.addr[static_cast<std::size_t>(i)]) return false;
+    if (rest == 0) return true;
+    auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+    return (addr[full] & mask) == (n.addr[static_cast<std::size_t>(full)] & mask);
+}
+
 }  // namespace
+
+std::optional<Network> parse_network(std::string_view text) {
+    std::string_view host = text, bits_text;
+    if (auto slash = text.rfind('/'); slash != std::string_view::npos) {
+        host = text.substr(0, slash);
+        bits_text = text.substr(slash + 1);
+    }
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    Network n;
+    std::string h(host);
+    if (::inet_pton(AF_INET, h.c_str(), n.addr.data()) == 1) {
+        n.bits = 32;
+    } else if (::inet_pton(AF_INET6, h.c_str(), n.addr.data()) == 1) {
+        n.v6 = true;
+        n.bits = 128;
+    } else {
+        return std::nullopt;
+    }
+    if (!bits_text.empty()) {
+        int max = n.bits, bits = 0;
+        for (char c : bits_text) {
+            if (c < '0' || c > '9' || bits > max) return std::nullopt;
+            bits = bits * 10 + (c - '0');
+        }
+        if (bits > max) return std::nullopt;
+        n.bits = bits;
+    }
+    return n;
+}
+
+bool client_may_send_bulk(const IntakePolicy& p, const sockaddr* hostaddr) {
+    std::uint8_t addr[16] = {127, 0, 0, 1};
+    bool v6 = false;
+    if (hostaddr && hostaddr->sa_family == AF_INET) {
+        std::memcpy(addr, &reinterpret_cast<const sockaddr_in*>(hostaddr)->sin_addr, 4);
+    } else if (hostaddr && hostaddr->sa_family == AF_INET6) {
+        const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(hostaddr)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            std::memcpy(addr, a6->s6_addr + 12, 4);
+        } else {
+            std::memcpy(addr, a6->s6_addr, 16);
+            v6 = true;
+        }
+    }
+    for (const auto& n : p.clients)
+        if (in_network(n, v6, addr)) return true;
+    return false;
+}
 
 std::vector<std::string> expand_patterns(const std::vector<std::string>& entries, const std::string& param) {
     std::vector<std::string> out;
@@ -50,6 +112,11 @@ IntakePolicy IntakePolicy::from_config(const Config& cfg) {
     auto where = [&](const char* name) { return cfg.file() + ": " + name; };
     p.sender_patterns = expand_patterns(cfg.list("bulk_senders"), where("bulk_senders"));
     p.sasl_patterns = expand_patterns(cfg.list("bulk_sasl_users"), where("bulk_sasl_users"));
+    for (const auto& entry : cfg.list("bulk_clients")) {
+        auto n = parse_network(entry);
+        if (!n) throw ConfigError(where("bulk_clients") + ": not a network (like 10.0.0.0/8 or [::1]/128): " + entry);
+        p.clients.push_back(*n);
+    }
     return p;
 }
 

@@ -1,15 +1,29 @@
 // intake_policy: is this message a bulk job, and is that already known at this step?
 #pragma once
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+struct sockaddr;
+
 namespace mxlane {
 class Config;
 
 namespace milter {
+
+// One bulk_clients entry: an IPv4 or IPv6 network (a bare address is a /32 or /128).
+struct Network {
+    bool v6 = false;
+    std::array<std::uint8_t, 16> addr{};  // IPv4 in the first 4 bytes
+    int bits = 0;
+};
+
+// "127.0.0.0/8", "[::1]/128", "::1", "192.0.2.7"; nullopt when it is none of these.
+std::optional<Network> parse_network(std::string_view text);
 
 // The bulk_* parameters, with /path/file patterns read in.
 struct IntakePolicy {
@@ -17,9 +31,10 @@ struct IntakePolicy {
     std::size_t min_recipients = 0;           // 0: the count rule is off
     std::vector<std::string> sender_patterns; // user@dom, @dom, dom
     std::vector<std::string> sasl_patterns;   // the same forms, or a bare login
+    std::vector<Network> clients;             // bulk_clients
 
     // Throws ConfigError ("FILE: bulk_senders: cannot read /x: ...") when a
-    // pattern file cannot be read.
+    // pattern file cannot be read or a bulk_clients entry is no network.
     static IntakePolicy from_config(const Config& cfg);
 };
 
@@ -31,6 +46,12 @@ bool sender_is_bulk(const IntakePolicy& p, std::string_view sender);
 // A login matches a pattern equal to it, or (when it looks like an address)
 // a pattern address_matches() accepts.
 bool sasl_login_is_bulk(const IntakePolicy& p, std::string_view login);
+
+// May this client's mail be bulk at all? A SASL-authenticated client may; any
+// other only from a bulk_clients network. hostaddr is xxfi_connect's: NULL (or
+// not IPv4/IPv6) for mail the MTA got locally (Postfix's sendmail command),
+// which counts as 127.0.0.1.
+bool client_may_send_bulk(const IntakePolicy& p, const sockaddr* hostaddr);
 
 // The milter steps at which a decision can be made, in protocol order.
 enum class Step { envfrom, data, eoh };

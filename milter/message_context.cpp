@@ -71,11 +71,15 @@ void MessageContext::add_recipient(std::string_view address) {
     facts.recipients = recipients_.size();
 }
 
+std::string MessageContext::job_owner() const { return to_lower(login_.empty() ? sender_ : login_); }
+
 void MessageContext::add_header(std::string_view name, std::string_view value, bool has_leading_space) {
     std::string line(name);
     line += has_leading_space ? ":" : ": ";
     line += crlf_lines(value);
     line += "\r\n";
+    // The MTA puts its own Received: first (RFC 5321 4.4); Postfix shows it to milters.
+    if (headers_seen_++ == 0 && to_lower(name) == "received") mta_bytes_ = line.size();
     append(line);
 }
 

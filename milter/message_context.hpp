@@ -32,6 +32,9 @@ public:
     const std::string& sender() const { return sender_; }
     const std::string& mail_params() const { return mail_params_; }
     const std::string& login() const { return login_; }
+    // Whose job names these are: the SASL login, else the envelope sender (lower-cased).
+    // The same job name from two owners makes two jobs.
+    std::string job_owner() const;
     const std::vector<std::string>& recipients() const { return recipients_; }
     bool smtputf8() const { return smtputf8_; }
     bool eight_bit() const { return eight_bit_; }
@@ -44,12 +47,18 @@ public:
     // ---- content, stored as the recipients should receive it, CRLF line ends
     // One header field as "Name: value"; has_leading_space: the value kept its
     // own white space after the colon (SMFIP_HDR_LEADSPC). Folding is kept.
+    // The MTA's own trace field (the Received: it puts first) is stored but does
+    // not count against message_size_limit, which is about what the client sent.
     void add_header(std::string_view name, std::string_view value, bool has_leading_space);
+    // A header field seen but not stored (the bulk header).
+    void skip_header() { ++headers_seen_; }
     void end_of_headers();
     void add_body(std::string_view chunk);
 
     std::size_t size() const { return size_; }
-    bool too_large() const { return size_ > size_limit_; }
+    // What the client sent, as far as the milter can tell: size() less the MTA's trace field.
+    std::size_t client_size() const { return size_ - mta_bytes_; }
+    bool too_large() const { return client_size() > size_limit_; }
     std::size_t size_limit() const { return size_limit_; }
 
     // The stored text from its first byte; valid until the context goes away.
@@ -67,6 +76,8 @@ private:
     bool smtputf8_ = false, eight_bit_ = false;
 
     std::size_t size_ = 0;
+    std::size_t mta_bytes_ = 0;       // the MTA's own first Received: field
+    std::size_t headers_seen_ = 0;
     std::string mem_;                 // the text while it is small
     std::unique_ptr<std::fstream> file_;  // the text once spilled (already unlinked)
     std::unique_ptr<std::istringstream> mem_stream_;
