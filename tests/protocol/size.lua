@@ -1,4 +1,5 @@
--- size: a body or header fields over message_size_limit get 452 4.3.4; a body over 1 MiB (spilled to a file) is stored whole.
+-- size: a body or header fields over message_size_limit get 552 5.3.4 (never 4xx: it can never fit), not counting
+-- the MTA's own first Received: field; a body over 1 MiB (spilled to a file) is stored whole.
 -- Global `mode`: "limit" or "spill".
 dofile(lib)
 run(function()
@@ -23,6 +24,14 @@ run(function()
     local old = connect(ANSWER_EVERY_STEP)
     expect("the same for an MTA without no-reply steps", old, big, "eoh", SMFIR_REPLYCODE)
     mt.disconnect(old)
+    -- what the client sent is just under the limit; the MTA's Received: in front of it is not the client's
+    local trace = "from client.test (client.test [127.0.0.1])\n\tby mta.test (Postfix) with ESMTP id QX1\n\tfor <a@a.test>; " ..
+                  string.rep("z", 850)
+    local fits = { from = "<boss@corp.test>", rcpts = { "<a@a.test>" },
+                   headers = { { "Received", trace }, { "X-Mxlane-Job", "size-fits" } },
+                   body = { string.rep(line, 50), string.rep(line, 49) .. string.rep("w", 498) .. "\r\n" } }
+    -- 99,500 bytes of body and 2 of the blank line: 100,460 stored with the Received: field
+    expect("under the limit as the client sent it, over it with the MTA's Received", c, fits, "eom", SMFIR_DISCARD)
   else
     expect("1.5 MB body stored", c, m, "eom", SMFIR_DISCARD)
   end
