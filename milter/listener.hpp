@@ -20,7 +20,9 @@ public:
     explicit Listener(const std::string& spec);
 
     // Removes the unix socket if the file at its path is still the one this
-    // process made (nothing is removed that another milter owns).
+    // process made. (libmilter itself, running as a user other than root,
+    // removes whatever socket is at the path when smfi_main ends; since a second
+    // milter never starts on a live socket, that is this milter's own.)
     void remove() const;
 
 private:
