@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "libshared/config_file.hpp"
 #include "libshared/daemon.hpp"
@@ -89,6 +90,9 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         lock_problem = e.what();
     }
+    // Asked before listening: between the socket's chmod and drop() nothing slow may run,
+    // or the MTA meets a socket it may not use yet.
+    std::vector<std::string> socket_warnings = milter::socket_warnings(spec);
     std::optional<milter::Listener> listener;
     try {
         listener.emplace(spec);
@@ -101,7 +105,7 @@ int main(int argc, char** argv) {
     // store after the fork, since Berkeley DB registers the process that opens it.
     log::open("milter", cfg, foreground);
     log::note_syslog();
-    for (const auto& w : milter::socket_warnings(spec)) start_warning(w, foreground);
+    for (const auto& w : socket_warnings) start_warning(w, foreground);
     if (!lock_problem.empty())
         start_warning(lock_problem + "; a second mxlane-milter on this queue would not be refused", foreground);
     try {
