@@ -48,7 +48,7 @@ void prepare_unix_socket(const std::string& path) {
     ::unlink(path.c_str());  // left by a milter that did not stop cleanly
 }
 
-// The output of a command run through the shell ("" when it cannot run).
+// The output of a command run through the shell, without its last line end ("" when it fails).
 std::string command_output(const std::string& command) {
     std::string out;
     FILE* p = ::popen(command.c_str(), "r");
@@ -56,19 +56,37 @@ std::string command_output(const std::string& command) {
     char buf[4096];
     std::size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    return ::pclose(p) == 0 ? out : std::string();
-}
-
-std::string trimmed(std::string s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-    std::size_t b = 0;
-    while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-    return s.substr(b);
+    if (::pclose(p) != 0) return {};
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
 }
 
 bool is_under(const std::string& path, const std::string& dir) {
     std::string d = dir.ends_with('/') ? dir : dir + "/";
     return path.starts_with(d);
+}
+
+// The smtpd services of `postconf -F` output that run chrooted ("smtp/inet").
+std::vector<std::string> chrooted_smtpd(const std::string& postconf_F) {
+    // "smtp/inet/chroot = y", "smtp/inet/command = smtpd": service/type/field = value
+    std::map<std::string, std::map<std::string, std::string>> services;
+    std::istringstream in(postconf_F);
+    std::string line;
+    while (std::getline(in, line)) {
+        auto eq = line.find(" = ");
+        if (eq == std::string::npos) continue;
+        std::string key = line.substr(0, eq);
+        auto slash = key.rfind('/');
+        if (slash == std::string::npos) continue;
+        services[key.substr(0, slash)][key.substr(slash + 1)] = line.substr(eq + 3);
+    }
+    std::vector<std::string> out;
+    for (const auto& [name, fields] : services) {
+        auto cmd = fields.find("command"), chroot = fields.find("chroot");
+        if (cmd == fields.end() || chroot == fields.end() || chroot->second != "y") continue;
+        if (cmd->second == "smtpd" || cmd->second.starts_with("smtpd ")) out.push_back(name);
+    }
+    return out;
 }
 
 }  // namespace
@@ -105,28 +123,6 @@ void Listener::remove() const {
     if (st.st_dev == dev_ && st.st_ino == ino_) ::unlink(path_.c_str());
 }
 
-std::vector<std::string> chrooted_smtpd(const std::string& postconf_F) {
-    // "smtp/inet/chroot = y", "smtp/inet/command = smtpd": service/type/field = value
-    std::map<std::string, std::map<std::string, std::string>> services;
-    std::istringstream in(postconf_F);
-    std::string line;
-    while (std::getline(in, line)) {
-        auto eq = line.find(" = ");
-        if (eq == std::string::npos) continue;
-        std::string key = line.substr(0, eq);
-        auto slash = key.rfind('/');
-        if (slash == std::string::npos) continue;
-        services[key.substr(0, slash)][key.substr(slash + 1)] = trimmed(line.substr(eq + 3));
-    }
-    std::vector<std::string> out;
-    for (const auto& [name, fields] : services) {
-        auto cmd = fields.find("command"), chroot = fields.find("chroot");
-        if (cmd == fields.end() || chroot == fields.end() || chroot->second != "y") continue;
-        if (cmd->second == "smtpd" || cmd->second.starts_with("smtpd ")) out.push_back(name);
-    }
-    return out;
-}
-
 std::vector<std::string> socket_warnings(const std::string& spec) {
     std::vector<std::string> out;
     std::string path = unix_path(spec);
@@ -137,7 +133,7 @@ std::vector<std::string> socket_warnings(const std::string& spec) {
                       "(README: Attaching to Postfix)");
         return out;
     }
-    std::string queue = trimmed(command_output("postconf -h queue_directory 2>/dev/null"));
+    std::string queue = command_output("postconf -h queue_directory 2>/dev/null");
     if (queue.empty()) return out;  // no Postfix here (or none that answers)
     if (is_under(path, queue)) return out;
     std::string services;

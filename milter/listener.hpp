@@ -38,7 +38,4 @@ private:
 // asked with `postconf`; without Postfix nothing is said about it.
 std::vector<std::string> socket_warnings(const std::string& spec);
 
-// The smtpd services of `postconf -F` output that run chrooted ("smtp/inet").
-std::vector<std::string> chrooted_smtpd(const std::string& postconf_F);
-
 }  // namespace mxlane::milter
