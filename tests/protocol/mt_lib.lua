@@ -22,6 +22,7 @@ function connect(steps, ip)
     local err = mt.negotiate(conn, nil, nil, steps)
     if err ~= nil then error("negotiate: " .. err) end
   end
+  if mt.test_option(conn, SMFIP_NOCONNECT) then return conn end  -- the filter does not want it
   local err = mt.conninfo(conn, "client.test", ip or "127.0.0.1")
   if err ~= nil then error("conninfo: " .. err) end
   if not mt.test_option(conn, SMFIP_NR_CONN) then
