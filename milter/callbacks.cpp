@@ -300,9 +300,9 @@ sfsistat on_eom(SMFICTX* ctx) {
         log::info(intake_log_line(e, m, queue_id, action));
         log::info(size_log_line(e, m));
         if (action == "hold" && e.new_job)
-            log::info(job + ": the originals of this job wait in the MTA's hold queue (intercept_action = hold); "
-                            "delete each there once the job is delivered (Postfix: postsuper -d QUEUE_ID hold, "
-                            "with the queue_id of each intake line), or nothing else will");
+            log::info(job + ": the originals of this job wait in the MTA's hold queue (intercept_action = hold) "
+                            "and mxlane never removes them: delete each once the job is delivered (Postfix: "
+                            "postsuper -d QUEUE_ID hold, with the queue_id of each intake line)");
         c->msg.reset();
         return r;
     });
