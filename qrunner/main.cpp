@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "libshared/daemon.hpp"
@@ -81,10 +82,19 @@ int main(int argc, char** argv) {
     } catch (const privileges::Error& e) {
         log::fatal(e.what());
     }
-    if (!opt.foreground && !opt.once) daemonize();
+    std::optional<PidLock> lock;  // before detaching: a second qrunner says so where it was started
+    try {
+        lock.emplace(settings->queue_directory + "/qrunner.pid", "mxlane-qrunner");
+    } catch (const std::exception& e) {
+        if (!opt.foreground) std::cerr << "mxlane-qrunner: fatal: " << e.what() << "\n";
+        log::fatal(e.what());
+    }
+    if (!opt.foreground && !opt.once) {
+        daemonize();
+        lock->write_pid();
+    }
     try {
         store::QueueStore store(settings->queue_directory);
-        PidLock lock(settings->queue_directory + "/qrunner.pid", "mxlane-qrunner");
         if (auto n = store.recover_inflight(store::now_ms()))
             log::info("took back " + std::to_string(n) + " recipients left in flight by an earlier run");
         log::info(std::string("starting") + (opt.once ? " a single run" : "") + ": delivery_mode=" +

@@ -68,6 +68,9 @@ QPID=$(cat "$FX/qq/qrunner.pid")
 fx_register_pid "$QPID"
 fx_register_log "$QLOG"
 fx_check_eq "the qrunner's log_file is 0640 too" 640 "$(stat -c %a "$QLOG")"
+timeout 10 "$FX_QRUNNER" -c "$FX/q.conf" > "$FX/qrunner2.out" 2>&1
+fx_check_eq "a second qrunner on the queue exits 1 before detaching" 1 $?
+fx_check "  saying so on stderr" grep -q "fatal: another mxlane-qrunner (pid $QPID) is running on this queue" "$FX/qrunner2.out"
 mv "$QLOG" "$QLOG.1"
 kill -HUP "$QPID"
 fx_check "after SIGHUP the qrunner writes to a new log_file" fx_wait_for -t 10 grep -q 'reloaded' "$QLOG"
