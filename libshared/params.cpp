@@ -37,7 +37,7 @@ constexpr std::array kParams = {
     ParamDef{"bulk_clients", T::list, "127.0.0.0/8, [::1]/128", 0, 0, "",
              "client networks whose mail may be bulk without SASL login: 10.0.0.0/8, [2001:db8::]/32"},
     ParamDef{"message_size_limit", T::size, "52428800", 1024, 4LL << 30, "",
-             "the largest message the milter takes over, in bytes"},
+             "the largest message the milter takes over, in bytes as the client sent it; larger ones get 552 5.3.4"},
     ParamDef{"intercept_action", T::choice, "discard", 0, 0, "discard|hold",
              "what the host MTA does with the original once it is stored"},
     ParamDef{"delivery_mode", T::choice, "direct", 0, 0, "direct|relay|combined",
