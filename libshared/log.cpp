@@ -55,6 +55,16 @@ std::string short_hostname() {
     return h.empty() ? "localhost" : h;
 }
 
+// One line as syslog would write it: "Nov 28 19:54:06 host mxlane/qrunner[4242]: text\n".
+std::string file_line(const State& s, std::time_t now, std::string_view text) {
+    char stamp[32];
+    struct tm tm;
+    localtime_r(&now, &tm);
+    std::strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
+    return std::string(stamp) + " " + s.host + " " + s.ident + "[" + std::to_string(getpid()) + "]: " +
+           std::string(text) + "\n";
+}
+
 // O_APPEND, mode 0640; a file created by root goes to mail_owner (the daemon
 // writes and reopens it after switching), readable by mail_owner's group.
 int open_log_file(const std::string& file, const std::string& owner) {
@@ -83,8 +93,8 @@ void check_file(State& s, std::time_t now) {
     int fd = open_log_file(s.file, {});
     if (fd < 0) {
         if (!s.reopen_failed) {
-            std::string why = "warning: cannot reopen log_file " + s.file + ": " + std::strerror(errno) +
-                              "; writing to the file it had open\n";
+            std::string why = file_line(s, now, "warning: cannot reopen log_file " + s.file + ": " +
+                                                    std::strerror(errno) + "; writing to the file it had open");
             if (::write(s.fd, why.data(), why.size()) < 0) {
                 // nowhere else to say it
             }
@@ -105,13 +115,8 @@ void emit(int priority, std::string_view prefix, std::string_view msg) {
         syslog(priority, "%s", text.c_str());
         return;
     }
-    char stamp[32];
     std::time_t now = std::time(nullptr);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    std::strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
-    std::string line = std::string(stamp) + " " + s.host + " " + s.ident + "[" +
-                       std::to_string(getpid()) + "]: " + text + "\n";
+    std::string line = file_line(s, now, text);
     std::lock_guard lock(s.mu);
     if (s.target == Target::file) check_file(s, now);
     const char* p = line.data();

@@ -55,8 +55,17 @@ sleep 10.5
 fx_check "a message after a rotation without a signal" one "$SOCK" after-rename
 fx_check "its line is in a new log_file" grep -q 'job="after-rename"' "$LOG"
 fx_check "not in the renamed one" bash -c "! grep -q 'after-rename' '$LOG.2'"
+
+# ---- a log_file that cannot be opened anew: the lines go on into the one still open
+chown root "$FX/log"
+mv "$LOG" "$LOG.3"
+kill -USR1 "$PID"
+fx_check "a message when the directory is not writable for mail_owner" one "$SOCK" no-reopen
+fx_check "its line is in the file still open" grep -q 'job="no-reopen"' "$LOG.3"
+fx_check "after a warning that says why" grep -q "mxlane/milter\[$PID\]: warning: cannot reopen log_file $LOG: Permission denied" "$LOG.3"
 fx_stop_pid "$PID"
-fx_check "the stop is in the new file too" grep -q 'stopped' "$LOG"
+fx_check "the stop is logged too" grep -q 'stopped' "$LOG.3"
+chown "$OWNER" "$FX/log"
 
 # ---- the qrunner reopens log_file on SIGHUP
 QLOG=$FX/log/qrunner.log
