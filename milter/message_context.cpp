@@ -78,7 +78,7 @@ void MessageContext::add_header(std::string_view name, std::string_view value, b
     line += has_leading_space ? ":" : ": ";
     line += crlf_lines(value);
     line += "\r\n";
-    // The MTA puts its own Received: first (RFC 5321 4.4); Postfix shows it to milters.
+    // An MTA that shows milters its own Received: puts it first (RFC 5321 4.4); Postfix shows none.
     if (headers_seen_++ == 0 && to_lower(name) == "received") mta_bytes_ = line.size();
     append(line);
 }

@@ -47,8 +47,9 @@ public:
     // ---- content, stored as the recipients should receive it, CRLF line ends
     // One header field as "Name: value"; has_leading_space: the value kept its
     // own white space after the colon (SMFIP_HDR_LEADSPC). Folding is kept.
-    // The MTA's own trace field (the Received: it puts first) is stored but does
-    // not count against message_size_limit, which is about what the client sent.
+    // A leading Received: (the MTA's own trace field, where the MTA shows it) is
+    // stored but does not count against message_size_limit, which is about what
+    // the client sent.
     void add_header(std::string_view name, std::string_view value, bool has_leading_space);
     // A header field seen but not stored (the bulk header).
     void skip_header() { ++headers_seen_; }
