@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
     log::info("stopping: waiting for commits in progress");
     intake.close();
     // The MTA must not find a socket nobody listens on (it would wait for the
-    // connect timeout instead of failing at once); one another milter made stays.
+    // connect timeout instead of failing at once). libmilter has removed it
+    // already unless it runs as root; a socket that is not ours stays.
     listener->remove();
     log::info("stopped");
     return rc == MI_SUCCESS ? 0 : 1;
