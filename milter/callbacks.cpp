@@ -143,14 +143,16 @@ bool relayed_by_us(const MessageContext& m) {
 }
 
 // The macros we read: the SASL login at MAIL, and the queue id at MAIL (Sendmail
-// knows it there, for the log of an early refusal) and at end of message (Postfix
-// assigns it only after MAIL). Every other stage asks for one the MTA does not
-// define, so that it sends no macro packet there (each is one more trip through
-// libmilter's workers: 10 recipients would be 10 more).
+// knows it there, for the log of an early refusal), at the end of the headers (to
+// tell the fields Postfix inserted) and at the end of the message (Postfix assigns
+// it only after MAIL). Every other stage asks for one the MTA does not define, so
+// that it sends no macro packet there (each is one more trip through libmilter's
+// workers: 10 recipients would be 10 more).
 void request_macros(SMFICTX* ctx) {
     smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
+    smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
     smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
-    for (int stage : {SMFIM_CONNECT, SMFIM_HELO, SMFIM_ENVRCPT, SMFIM_DATA, SMFIM_EOH})
+    for (int stage : {SMFIM_CONNECT, SMFIM_HELO, SMFIM_ENVRCPT, SMFIM_DATA})
         smfi_setsymlist(ctx, stage, const_cast<char*>("{mxlane_none}"));
 }
 
@@ -240,7 +242,6 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
             // The recipients should not see our routing header; the first one names the job.
             if (!m.facts.bulk_header_seen) m.job_name = job_name_from_header(v);
             m.facts.bulk_header_seen = true;
-            m.skip_header();
             return go_on(c, SMFIP_NR_HDR);
         }
         if (to_lower(n) == to_lower(kLoopHeader)) m.loop_tokens.emplace_back(v);
@@ -261,6 +262,7 @@ sfsistat on_eoh(SMFICTX* ctx) {
             c->msg.reset();
             return let_go(c, SMFIP_NR_EOH);
         }
+        c->msg->discount_mta_fields(host_queue_id(ctx));
         c->msg->end_of_headers();
         return r;
     });

@@ -47,17 +47,18 @@ public:
     // ---- content, stored as the recipients should receive it, CRLF line ends
     // One header field as "Name: value"; has_leading_space: the value kept its
     // own white space after the colon (SMFIP_HDR_LEADSPC). Folding is kept.
-    // A leading Received: (the MTA's own trace field, where the MTA shows it) is
-    // stored but does not count against message_size_limit, which is about what
-    // the client sent.
     void add_header(std::string_view name, std::string_view value, bool has_leading_space);
-    // A header field seen but not stored (the bulk header).
-    void skip_header() { ++headers_seen_; }
+    // At the end of the headers, with the MTA's queue id: header fields the MTA
+    // inserted for ones the client left out are stored but do not count against
+    // message_size_limit, which is about what the client sent. Postfix's cleanup
+    // appends them after the client's fields, led by a Message-Id holding its
+    // queue id ("<20261202073519.2B102A74822@mta.example>"), then Date, From...
+    void discount_mta_fields(std::string_view queue_id);
     void end_of_headers();
     void add_body(std::string_view chunk);
 
     std::size_t size() const { return size_; }
-    // What the client sent, as far as the milter can tell: size() less the MTA's trace field.
+    // What the client sent, as far as the milter can tell: size() less the fields the MTA inserted.
     std::size_t client_size() const { return size_ - mta_bytes_; }
     bool too_large() const { return client_size() > size_limit_; }
     std::size_t size_limit() const { return size_limit_; }
@@ -77,8 +78,13 @@ private:
     bool smtputf8_ = false, eight_bit_ = false;
 
     std::size_t size_ = 0;
-    std::size_t mta_bytes_ = 0;       // the MTA's own first Received: field
-    std::size_t headers_seen_ = 0;
+    std::size_t mta_bytes_ = 0;       // header fields the MTA inserted
+    struct Field {
+        std::string name;             // lower case
+        std::string message_id;       // the value, for Message-Id only
+        std::size_t bytes = 0;
+    };
+    std::vector<Field> fields_;       // the stored header fields, in order
     std::string mem_;                 // the text while it is small
     std::unique_ptr<std::fstream> file_;  // the text once spilled (already unlinked)
     std::unique_ptr<std::istringstream> mem_stream_;

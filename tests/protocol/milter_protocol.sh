@@ -129,7 +129,7 @@ fx_check_eq "the admin is told once per job where the originals wait" 1 \
     "$(grep -c "J000001: the originals of this job wait in the MTA's hold queue" "$FX/hold/milter.out")"
 
 # ---- size limit
-fx_check "message_size_limit: 552 5.3.4, the MTA's Received not counted" mt_run limit "$SOCK_limit" size.lua mode=limit
+fx_check "message_size_limit: 552 5.3.4, the fields Postfix inserted not counted" mt_run limit "$SOCK_limit" size.lua mode=limit
 fx_check "the reply is permanent and says why" grep -q 'reject 552 5.3.4 mxlane: message too large' "$FX/limit/milter.out"
 fx_check "no 4xx for a message that cannot fit" bash -c "! grep -q 'tempfail 452 4.3.4' '$FX/limit/milter.out'"
 fx_check "nothing stored over the limit, the one that fits is" jobs_check "$CONF_limit" \
