@@ -14,6 +14,21 @@ void open(std::string_view program, const Config& cfg, bool foreground);
 // Before a configuration is read (and for mxlanectl): stderr only.
 void open_stderr(std::string_view program);
 
+// libc's syslog() writes here; nothing listening there means lines are lost.
+constexpr const char* kSyslogSocket = "/dev/log";
+// Why syslog cannot be reached ("/dev/log: No such file or directory"); "" when it can.
+std::string syslog_problem();
+// Once at start, before detaching: when syslog cannot be reached, says so and
+// where the lines go instead, on stderr and (with log_file) in the log.
+void note_syslog();
+
+// log_file is opened anew: now (reopen, e.g. on SIGHUP), or before the next line
+// (reopen_soon: async-signal-safe, for a signal handler). Without log_file
+// nothing happens. A log_file renamed or removed is also reopened by itself
+// within 10 s of lines being written.
+void reopen();
+void reopen_soon();
+
 // Each message goes through safe_text(): callers may put job names, replies and
 // addresses into it as they come. A line with to= and status= fields is delivery()'s alone.
 void info(std::string_view msg);

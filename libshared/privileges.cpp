@@ -43,7 +43,7 @@ bool looks_like_queue(const std::string& dir) {
     fs::directory_iterator it(dir, ec);
     if (ec) throw Error("cannot read queue_directory " + dir + ": " + ec.message());
     if (it == fs::directory_iterator()) return true;
-    for (const char* marker : {"meta.db", "__db.register", "loop.key", "qrunner.pid"})
+    for (const char* marker : {"meta.db", "__db.register", "loop.key", "qrunner.pid", "milter.pid"})
         if (fs::exists(fs::path(dir) / marker, ec)) return true;
     return false;
 }
@@ -112,8 +112,8 @@ DropPlan DropPlan::prepare(const Config& cfg, const std::string& socket_path) {
     if (err != 0)
         throw Error(where + "mail_owner = " + name + ": cannot look up the user: " + errno_text(err));
     if (!found)
-        throw Error(where + "mail_owner = " + name + ": no such user (create it, e.g. useradd --system "
-                    "--home-dir /nonexistent --shell /usr/sbin/nologin " + name + ")");
+        throw Error(where + "mail_owner = " + name + ": no such user (create it, e.g. adduser --system --group "
+                    "--home " + cfg.get("queue_directory") + " --no-create-home " + name + ")");
     // Postfix refuses a root mail_owner too: the daemons parse mail from anyone.
     if (pw.pw_uid == 0) throw Error(where + "mail_owner = " + name + ": must not be root (uid 0)");
     if (pw.pw_gid == 0) throw Error(where + "mail_owner = " + name + ": its group must not be root (gid 0)");

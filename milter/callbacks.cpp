@@ -17,13 +17,15 @@ namespace {
 
 const MilterSettings* g_settings = nullptr;  // set once before smfi_main, read-only after
 
-// A 4xx met at a step the MTA expects no answer to, told at the next step that has one.
+// A refusal met at a step the MTA expects no answer to, told at the next step that has one.
 struct Refusal {
     std::string code, dsn, why;
+    bool permanent() const { return code.starts_with('5'); }
 };
 
 // One SMTP connection from the MTA: at most one message in progress.
 struct Connection {
+    bool may_send_bulk = false; // SASL login aside: the client is in bulk_clients (xxfi_connect)
     bool lead_space = false;    // SMFIP_HDR_LEADSPC: header values keep their own leading space
     unsigned long no_reply = 0; // the SMFIP_NR_* steps the MTA does not wait for
     std::unique_ptr<MessageContext> msg;
@@ -61,27 +63,35 @@ sfsistat let_go(const Connection* c, unsigned long step) {
     return (c->no_reply & step) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
 }
 
-sfsistat say_tempfail(SMFICTX* ctx, const Refusal& r) {
+sfsistat say_refusal(SMFICTX* ctx, const Refusal& r) {
     std::string text = reply_text(r.why);
     smfi_setreply(ctx, const_cast<char*>(r.code.c_str()), const_cast<char*>(r.dsn.c_str()), text.data());
-    return SMFIS_TEMPFAIL;
+    return r.permanent() ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
-// Refuses the message with a 4xx: at this step, or at the next one that has an answer
-// (the message is dropped at once; the steps in between pass it by).
-sfsistat tempfail(SMFICTX* ctx, unsigned long step, const char* code, const char* dsn, const std::string& why) {
+// The MTA's queue id; Postfix knows it from DATA on (asked for at end of message).
+std::string host_queue_id(SMFICTX* ctx) {
     const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
-    log::warning(std::string(qid && *qid ? qid : "NOQUEUE") + ": tempfail " + code + " " + dsn + " " + why);
+    return qid ? qid : "";
+}
+
+// Refuses the message (4xx: the client retries; 5xx: it never can fit): at this step,
+// or at the next one that has an answer (the message is dropped at once; the steps in
+// between pass it by).
+sfsistat refuse(SMFICTX* ctx, unsigned long step, const char* code, const char* dsn, const std::string& why) {
     Refusal r{code, dsn, why};
+    std::string qid = host_queue_id(ctx);
+    log::warning((qid.empty() ? "NOQUEUE" : qid) + (r.permanent() ? ": reject " : ": tempfail ") + code + " " + dsn +
+                 " " + why);
     auto* c = static_cast<Connection*>(smfi_getpriv(ctx));
-    if (!c) return say_tempfail(ctx, r);
+    if (!c) return say_refusal(ctx, r);
     c->msg.reset();
     if (c->no_reply & step) {
         c->refusal = std::move(r);
         return SMFIS_NOREPLY;
     }
     c->refusal.reset();
-    return say_tempfail(ctx, r);
+    return say_refusal(ctx, r);
 }
 
 // A refusal kept from a step without an answer, said now (step has one).
@@ -89,7 +99,7 @@ std::optional<sfsistat> pending_refusal(SMFICTX* ctx, Connection* c, unsigned lo
     if (!c->refusal || (c->no_reply & step)) return std::nullopt;
     Refusal r = std::move(*c->refusal);
     c->refusal.reset();
-    return say_tempfail(ctx, r);
+    return say_refusal(ctx, r);
 }
 
 // Any internal error becomes a 4xx saying why: the client keeps its copy and retries.
@@ -99,18 +109,19 @@ sfsistat guarded(SMFICTX* ctx, unsigned long step, const char* what, F&& f) {
     try {
         return f();
     } catch (const IntakeRefused& e) {
-        return tempfail(ctx, step, e.code, e.dsn, e.what());
+        return refuse(ctx, step, e.code, e.dsn, e.what());
     } catch (const std::exception& e) {
-        return tempfail(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": " + e.what());
+        return refuse(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": " + e.what());
     } catch (...) {
-        return tempfail(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": unknown error");
+        return refuse(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": unknown error");
     }
 }
 
+// A message over the limit never fits however often it is retried: 552 (RFC 5321 4.5.3.1.10).
 sfsistat too_large(SMFICTX* ctx, unsigned long step, const MessageContext& m) {
-    return tempfail(ctx, step, "452", "4.3.4",
-                    "mxlane: message too large for the bulk lane (message_size_limit is " +
-                        std::to_string(m.size_limit()) + " bytes)");
+    return refuse(ctx, step, "552", "5.3.4",
+                  "mxlane: message too large for the bulk lane (message_size_limit is " +
+                      std::to_string(m.size_limit()) + " bytes)");
 }
 
 // Ordinary mail goes back to the MTA at the first step where no rule can still match.
@@ -131,13 +142,17 @@ bool relayed_by_us(const MessageContext& m) {
     return false;
 }
 
-// The macros we read: the queue id and the SASL login, both known at MAIL.
-// Every other stage asks for one the MTA does not define, so that it sends
-// no macro packet there (each is one more trip through libmilter's workers:
-// 10 recipients would be 10 more).
+// The macros we read: the SASL login at MAIL, and the queue id at MAIL (Sendmail
+// knows it there, for the log of an early refusal), at the end of the headers (to
+// tell the fields Postfix inserted) and at the end of the message (Postfix assigns
+// it only after MAIL). Every other stage asks for one the MTA does not define, so
+// that it sends no macro packet there (each is one more trip through libmilter's
+// workers: 10 recipients would be 10 more).
 void request_macros(SMFICTX* ctx) {
     smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
-    for (int stage : {SMFIM_CONNECT, SMFIM_HELO, SMFIM_ENVRCPT, SMFIM_DATA, SMFIM_EOH, SMFIM_EOM})
+    smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
+    smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
+    for (int stage : {SMFIM_CONNECT, SMFIM_HELO, SMFIM_ENVRCPT, SMFIM_DATA})
         smfi_setsymlist(ctx, stage, const_cast<char*>("{mxlane_none}"));
 }
 
@@ -151,7 +166,7 @@ void request_macros(SMFICTX* ctx) {
 // chunk that came with it, and the MTA would wait for an answer that never comes.
 unsigned long quiet_steps(const IntakePolicy& p) {
     bool header_rule = !p.bulk_header.empty(), count_rule = p.min_recipients > 0;
-    unsigned long quiet = SMFIP_NR_RCPT | SMFIP_NR_HDR;
+    unsigned long quiet = SMFIP_NR_CONN | SMFIP_NR_RCPT | SMFIP_NR_HDR;
     if (header_rule || count_rule) quiet |= SMFIP_NR_MAIL;
     if (header_rule || !count_rule) quiet |= SMFIP_NODATA;
     if (!header_rule) quiet |= SMFIP_NR_EOH;
@@ -164,10 +179,9 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     *pf0 = g_settings->hold ? (f0 & SMFIF_QUARANTINE) : 0;
     // Steps we never look at or need no answer to (as far as the MTA offers), and header
     // values exactly as received.
-    *pf1 = f1 & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC |
-                 quiet_steps(g_settings->policy));
+    *pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | quiet_steps(g_settings->policy));
     c->lead_space = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-    c->no_reply = *pf1 & (SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH);
+    c->no_reply = *pf1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH);
     *pf2 = *pf3 = 0;
     if (f0 & SMFIF_SETSYMLIST) {
         *pf0 |= SMFIF_SETSYMLIST;
@@ -176,14 +190,28 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     return SMFIS_CONTINUE;
 }
 
+// Who the client is decides whether its mail may be bulk at all (bulk_clients).
+sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* hostaddr) {
+    return guarded(ctx, SMFIP_NR_CONN, "cannot take the client", [&] {
+        Connection* c = connection(ctx);
+        c->may_send_bulk = client_may_send_bulk(g_settings->policy, hostaddr);
+        return go_on(c, SMFIP_NR_CONN);
+    });
+}
+
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) c->refusal.reset();  // a new message
     return guarded(ctx, SMFIP_NR_MAIL, "cannot take the sender", [&] {
         Connection* c = connection(ctx);
+        const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
+        // Mail from outsiders never enters the bulk lane: it goes on through the MTA untouched.
+        if (!(login && *login) && !c->may_send_bulk) {
+            c->msg.reset();
+            return let_go(c, SMFIP_NR_MAIL);
+        }
         c->msg = std::make_unique<MessageContext>(g_settings->queue_directory + "/tmp", g_settings->size_limit);
         MessageContext& m = *c->msg;
         m.set_sender(argv);
-        const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
         if (login) m.set_login(login);
         m.facts.bulk_sender = sender_is_bulk(g_settings->policy, m.sender());
         m.facts.bulk_login = sasl_login_is_bulk(g_settings->policy, m.login());
@@ -228,12 +256,13 @@ sfsistat on_eoh(SMFICTX* ctx) {
         sfsistat r = decide_at(ctx, c, Step::eoh, SMFIP_NR_EOH);
         if (!c->msg) return r;
         if (relayed_by_us(*c->msg)) {
-            const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
-            log::info(std::string(qid && *qid ? qid : "NOQUEUE") +
+            std::string qid = host_queue_id(ctx);
+            log::info((qid.empty() ? "NOQUEUE" : qid) +
                       ": relayed by mxlane (valid " + kLoopHeader + "), returned to the MTA");
             c->msg.reset();
             return let_go(c, SMFIP_NR_EOH);
         }
+        c->msg->discount_mta_fields(host_queue_id(ctx));
         c->msg->end_of_headers();
         return r;
     });
@@ -255,8 +284,7 @@ sfsistat on_eom(SMFICTX* ctx) {
         if (!c->msg) return SMFIS_CONTINUE;
         MessageContext& m = *c->msg;
         if (m.too_large()) return too_large(ctx, 0, m);
-        const char* qid = smfi_getsymval(ctx, const_cast<char*>("i"));
-        std::string queue_id = qid ? qid : "";
+        std::string queue_id = host_queue_id(ctx);
         // The commit is durable before any answer: from here on the job is ours.
         Enqueued e = g_settings->intake->enqueue(m, queue_id);
         std::string job = store::format_job_id(e.job_id);
@@ -272,6 +300,11 @@ sfsistat on_eom(SMFICTX* ctx) {
             }
         }
         log::info(intake_log_line(e, m, queue_id, action));
+        log::info(size_log_line(e, m));
+        if (action == "hold" && e.new_job)
+            log::info(job + ": the originals of this job wait in the MTA's hold queue (intercept_action = hold) "
+                            "and mxlane never removes them: delete each once the job is delivered (Postfix: "
+                            "postsuper -d QUEUE_ID hold, with the queue_id of each intake line)");
         c->msg.reset();
         return r;
     });
@@ -299,6 +332,7 @@ smfiDesc filter_description(const MilterSettings& settings) {
     d.xxfi_name = const_cast<char*>("mxlane");
     d.xxfi_version = SMFI_VERSION;
     d.xxfi_flags = settings.hold ? SMFIF_QUARANTINE : 0;
+    d.xxfi_connect = on_connect;
     d.xxfi_envfrom = on_envfrom;
     d.xxfi_envrcpt = on_envrcpt;
     d.xxfi_header = on_header;

@@ -46,6 +46,7 @@ std::string Intake::try_open() {
 Enqueued Intake::commit(store::QueueStore& qs, MessageContext& msg, const std::string& host_queue_id) {
     store::Intake in;
     in.job_name = msg.job_name;
+    in.job_owner = msg.job_owner();
     in.sender = msg.sender();
     in.host_queue_id = host_queue_id;
     in.mail_params = msg.mail_params();
@@ -85,6 +86,11 @@ std::string intake_log_line(const Enqueued& e, const MessageContext& msg, const 
            ", queue_id=" + (host_queue_id.empty() ? "none" : host_queue_id) + ", from=<" + msg.sender() +
            ">, nrcpt=" + std::to_string(msg.recipients().size()) + ", size=" + std::to_string(msg.size()) +
            ", job=\"" + msg.job_name + "\", action=" + action;
+}
+
+std::string size_log_line(const Enqueued& e, const MessageContext& msg) {
+    return store::format_job_id(e.job_id) + ": from=<" + msg.sender() + ">, size=" + std::to_string(msg.size()) +
+           ", nrcpt=" + std::to_string(msg.recipients().size()) + " (queue active)";
 }
 
 }  // namespace mxlane::milter

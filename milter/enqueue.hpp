@@ -71,4 +71,8 @@ private:
 std::string intake_log_line(const Enqueued& e, const MessageContext& msg, const std::string& host_queue_id,
                             const std::string& action);
 
+// Postfix's qmgr line, so that pflogsumm counts the size of what mxlane delivers:
+// "J00002A: from=<a@b>, size=1234, nrcpt=3 (queue active)".
+std::string size_log_line(const Enqueued& e, const MessageContext& msg);
+
 }  // namespace mxlane::milter

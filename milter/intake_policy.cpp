@@ -1,6 +1,10 @@
 // intake_policy: is this message a bulk job, and is that already known at this step?
 #include "milter/intake_policy.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -24,6 +28,12 @@ bool matches_any(const std::vector<std::string>& patterns, std::string_view addr
 }
 
 }  // namespace
+
+bool client_may_send_bulk(const IntakePolicy& p, const sockaddr* hostaddr) {
+    if (hostaddr && (hostaddr->sa_family == AF_INET || hostaddr->sa_family == AF_INET6))
+        return p.clients.contains(hostaddr);
+    return p.clients.contains("127.0.0.1");  // mail the MTA got locally
+}
 
 std::vector<std::string> expand_patterns(const std::vector<std::string>& entries, const std::string& param) {
     std::vector<std::string> out;
@@ -50,6 +60,7 @@ IntakePolicy IntakePolicy::from_config(const Config& cfg) {
     auto where = [&](const char* name) { return cfg.file() + ": " + name; };
     p.sender_patterns = expand_patterns(cfg.list("bulk_senders"), where("bulk_senders"));
     p.sasl_patterns = expand_patterns(cfg.list("bulk_sasl_users"), where("bulk_sasl_users"));
+    p.clients = NetworkList::parse(cfg.get("bulk_clients"));
     return p;
 }
 

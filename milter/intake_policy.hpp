@@ -1,10 +1,16 @@
 // intake_policy: is this message a bulk job, and is that already known at this step?
 #pragma once
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "libshared/network_list.hpp"
+
+struct sockaddr;
 
 namespace mxlane {
 class Config;
@@ -17,9 +23,10 @@ struct IntakePolicy {
     std::size_t min_recipients = 0;           // 0: the count rule is off
     std::vector<std::string> sender_patterns; // user@dom, @dom, dom
     std::vector<std::string> sasl_patterns;   // the same forms, or a bare login
+    NetworkList clients;                      // bulk_clients
 
     // Throws ConfigError ("FILE: bulk_senders: cannot read /x: ...") when a
-    // pattern file cannot be read.
+    // pattern file cannot be read (bulk_clients is checked by the parameter table).
     static IntakePolicy from_config(const Config& cfg);
 };
 
@@ -31,6 +38,12 @@ bool sender_is_bulk(const IntakePolicy& p, std::string_view sender);
 // A login matches a pattern equal to it, or (when it looks like an address)
 // a pattern address_matches() accepts.
 bool sasl_login_is_bulk(const IntakePolicy& p, std::string_view login);
+
+// May this client's mail be bulk at all? A SASL-authenticated client may; any
+// other only from a bulk_clients network. hostaddr is xxfi_connect's: NULL (or
+// not IPv4/IPv6) for mail the MTA got locally (Postfix's sendmail command),
+// which counts as 127.0.0.1.
+bool client_may_send_bulk(const IntakePolicy& p, const sockaddr* hostaddr);
 
 // The milter steps at which a decision can be made, in protocol order.
 enum class Step { envfrom, data, eoh };

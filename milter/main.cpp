@@ -1,21 +1,21 @@
 // main: mxlane-milter: options, configuration, the listening socket, the store, and smfi_main.
-#include <fcntl.h>
 #include <libmilter/mfapi.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "libshared/config_file.hpp"
+#include "libshared/daemon.hpp"
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
 #include "libshared/privileges.hpp"
 #include "milter/callbacks.hpp"
 #include "milter/enqueue.hpp"
+#include "milter/listener.hpp"
 
 using namespace mxlane;
 
@@ -29,56 +29,10 @@ const char kUsage[] = "usage: mxlane-milter [-c FILE] [-f]\n";
     std::exit(1);
 }
 
-// The path of a unix-domain milter_socket ("" for inet and inet6).
-std::string unix_path(const std::string& spec) {
-    if (spec.starts_with("unix:")) return spec.substr(5);
-    if (spec.starts_with("local:")) return spec.substr(6);
-    if (spec.starts_with("/")) return spec;
-    return {};
-}
-
-// A stale socket from an earlier run is removed; anything else in its place is an error.
-void prepare_unix_socket(const std::string& path) {
-    auto slash = path.rfind('/');
-    if (slash != std::string::npos && slash > 0) {
-        std::string dir = path.substr(0, slash);
-        if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-            die("cannot create " + dir + ": " + std::strerror(errno));
-    }
-    struct stat st;
-    if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) die(path + " exists and is not a socket");
-        ::unlink(path.c_str());
-    }
-}
-
-void listen_on(const std::string& spec) {
-    std::string path = unix_path(spec);
-    if (!path.empty()) prepare_unix_socket(path);
-    if (smfi_setconn(const_cast<char*>(spec.c_str())) != MI_SUCCESS) die("bad milter_socket: " + spec);
-    if (smfi_opensocket(true) != MI_SUCCESS)
-        die("cannot listen on " + spec + (errno ? std::string(": ") + std::strerror(errno) : ""));
-    // The MTA's smtpd runs unprivileged (Postfix: user postfix) and connects through
-    // mail_owner's group; nobody else may write to the socket (and so submit jobs).
-    if (!path.empty() && ::chmod(path.c_str(), 0660) != 0)
-        die("cannot chmod " + path + ": " + std::strerror(errno));
-}
-
-void daemonise() {
-    pid_t pid = fork();
-    if (pid < 0) die(std::string("fork: ") + std::strerror(errno));
-    if (pid > 0) std::_Exit(0);
-    setsid();
-    if (chdir("/") != 0) {
-        // Nothing in the milter uses relative paths; staying put is harmless.
-    }
-    int fd = ::open("/dev/null", O_RDWR);
-    if (fd >= 0) {
-        dup2(fd, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        if (fd > 2) ::close(fd);
-    }
+// Says it where the admin starting the milter sees it, and in the log.
+void start_warning(const std::string& text, bool foreground) {
+    if (!foreground) std::fprintf(stderr, "mxlane-milter: warning: %s\n", text.c_str());
+    log::warning(text);
 }
 
 }  // namespace
@@ -120,22 +74,54 @@ int main(int argc, char** argv) {
     std::string spec = cfg.get("milter_socket");
     privileges::DropPlan drop;  // started as root: the queue and the socket become mail_owner's
     try {
-        drop = privileges::DropPlan::prepare(cfg, unix_path(spec));
+        drop = privileges::DropPlan::prepare(cfg, milter::unix_path(spec));
     } catch (const privileges::Error& e) {
         die(e.what());
     }
-    listen_on(spec);
+    // One milter per queue, decided before anything is touched: a second one
+    // must leave the first one's socket alone. A queue_directory that cannot
+    // hold the lock yet (missing, a file) is no reason to stop ordinary mail.
+    std::optional<PidLock> lock;
+    std::string lock_problem;
+    try {
+        lock.emplace(settings.queue_directory + "/milter.pid", "mxlane-milter");
+    } catch (const PidLockBusy& e) {
+        die(e.what());
+    } catch (const std::exception& e) {
+        lock_problem = e.what();
+    }
+    // Asked before listening: between the socket's chmod and drop() nothing slow may run,
+    // or the MTA meets a socket it may not use yet.
+    std::vector<std::string> socket_warnings = milter::socket_warnings(spec);
+    std::optional<milter::Listener> listener;
+    try {
+        listener.emplace(spec);
+    } catch (const std::exception& e) {
+        die(e.what());
+    }
     smfi_setbacklog(128);
 
     // Logging first, so that its own errors still reach the terminal; the
     // store after the fork, since Berkeley DB registers the process that opens it.
     log::open("milter", cfg, foreground);
+    log::note_syslog();
+    for (const auto& w : socket_warnings) start_warning(w, foreground);
+    if (!lock_problem.empty())
+        start_warning(lock_problem + "; a second mxlane-milter on this queue would not be refused", foreground);
     try {
         drop.drop();
     } catch (const privileges::Error& e) {
         log::fatal(e.what());
     }
-    if (!foreground) daemonise();
+    if (!foreground) {
+        daemonize();
+        if (lock) lock->write_pid();
+    }
+    // libmilter owns SIGHUP (it stops); SIGUSR1 reopens log_file after rotation.
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { log::reopen_soon(); };
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, nullptr);
     if (std::string err = intake.try_open(); !err.empty())
         log::error(err + "; bulk mail gets 4xx until the queue store opens");
     try {
@@ -147,10 +133,12 @@ int main(int argc, char** argv) {
               ", queue_directory=" + settings.queue_directory);
 
     int rc = smfi_main();  // returns on SIGTERM, SIGINT or SIGHUP (libmilter calls smfi_stop)
-    intake.close();        // waits for commits in progress
+    log::info("stopping: waiting for commits in progress");
+    intake.close();
     // The MTA must not find a socket nobody listens on (it would wait for the
-    // connect timeout instead of failing at once).
-    if (std::string path = unix_path(spec); !path.empty()) ::unlink(path.c_str());
+    // connect timeout instead of failing at once). libmilter has removed it
+    // already unless it runs as root; a socket that is not ours stays.
+    listener->remove();
     log::info("stopped");
     return rc == MI_SUCCESS ? 0 : 1;
 }

@@ -71,12 +71,36 @@ void MessageContext::add_recipient(std::string_view address) {
     facts.recipients = recipients_.size();
 }
 
+std::string MessageContext::job_owner() const { return to_lower(login_.empty() ? sender_ : login_); }
+
 void MessageContext::add_header(std::string_view name, std::string_view value, bool has_leading_space) {
     std::string line(name);
     line += has_leading_space ? ":" : ": ";
     line += crlf_lines(value);
     line += "\r\n";
+    Field f{to_lower(name), {}, line.size()};
+    if (f.name == "message-id") f.message_id = value;
+    fields_.push_back(std::move(f));
     append(line);
+}
+
+void MessageContext::discount_mta_fields(std::string_view queue_id) {
+    if (queue_id.empty()) return;
+    std::string mark = "." + std::string(queue_id) + "@";
+    std::size_t start = fields_.size();
+    for (std::size_t i = fields_.size(); i-- > 0;)
+        if (fields_[i].name == "message-id" && fields_[i].message_id.find(mark) != std::string::npos) {
+            start = i;
+            break;
+        }
+    std::size_t bytes = 0;
+    for (std::size_t i = start; i < fields_.size(); ++i) {
+        const std::string& n = fields_[i].name;
+        // What cleanup(8) inserts: only such fields may follow its Message-Id.
+        if (n != "message-id" && n != "date" && n != "from" && n != "to" && !n.starts_with("resent-")) return;
+        bytes += fields_[i].bytes;
+    }
+    mta_bytes_ = bytes;
 }
 
 void MessageContext::end_of_headers() { append("\r\n"); }

@@ -32,6 +32,9 @@ public:
     const std::string& sender() const { return sender_; }
     const std::string& mail_params() const { return mail_params_; }
     const std::string& login() const { return login_; }
+    // Whose job names these are: the SASL login, else the envelope sender (lower-cased).
+    // The same job name from two owners makes two jobs.
+    std::string job_owner() const;
     const std::vector<std::string>& recipients() const { return recipients_; }
     bool smtputf8() const { return smtputf8_; }
     bool eight_bit() const { return eight_bit_; }
@@ -45,11 +48,19 @@ public:
     // One header field as "Name: value"; has_leading_space: the value kept its
     // own white space after the colon (SMFIP_HDR_LEADSPC). Folding is kept.
     void add_header(std::string_view name, std::string_view value, bool has_leading_space);
+    // At the end of the headers, with the MTA's queue id: header fields the MTA
+    // inserted for ones the client left out are stored but do not count against
+    // message_size_limit, which is about what the client sent. Postfix's cleanup
+    // appends them after the client's fields, led by a Message-Id holding its
+    // queue id ("<20261202073519.2B102A74822@mta.example>"), then Date, From...
+    void discount_mta_fields(std::string_view queue_id);
     void end_of_headers();
     void add_body(std::string_view chunk);
 
     std::size_t size() const { return size_; }
-    bool too_large() const { return size_ > size_limit_; }
+    // What the client sent, as far as the milter can tell: size() less the fields the MTA inserted.
+    std::size_t client_size() const { return size_ - mta_bytes_; }
+    bool too_large() const { return client_size() > size_limit_; }
     std::size_t size_limit() const { return size_limit_; }
 
     // The stored text from its first byte; valid until the context goes away.
@@ -67,6 +78,13 @@ private:
     bool smtputf8_ = false, eight_bit_ = false;
 
     std::size_t size_ = 0;
+    std::size_t mta_bytes_ = 0;       // header fields the MTA inserted
+    struct Field {
+        std::string name;             // lower case
+        std::string message_id;       // the value, for Message-Id only
+        std::size_t bytes = 0;
+    };
+    std::vector<Field> fields_;       // the stored header fields, in order
     std::string mem_;                 // the text while it is small
     std::unique_ptr<std::fstream> file_;  // the text once spilled (already unlinked)
     std::unique_ptr<std::istringstream> mem_stream_;

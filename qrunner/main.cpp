@@ -9,13 +9,14 @@
 
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 
+#include "libshared/daemon.hpp"
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
 #include "libshared/privileges.hpp"
 #include "libshared/store/queue_store.hpp"
-#include "qrunner/daemon.hpp"
 #include "qrunner/scheduler.hpp"
 
 using namespace mxlane;
@@ -48,6 +49,7 @@ void wait_for_signals(asio::signal_set& signals, qrunner::Scheduler& scheduler, 
     signals.async_wait([&signals, &scheduler, config_file](boost::system::error_code ec, int sig) {
         if (ec) return;
         if (sig == SIGHUP) {
+            log::reopen();
             try {
                 scheduler.reload(qrunner::Settings::load(Config::load(config_file)));
                 log::info("reloaded " + config_file);
@@ -76,14 +78,24 @@ int main(int argc, char** argv) {
     try {  // started as root: the queue becomes mail_owner's, and so does this process
         auto drop = privileges::DropPlan::prepare(settings->cfg);
         log::open("qrunner", settings->cfg, opt.foreground);
+        log::note_syslog();
         drop.drop();
     } catch (const privileges::Error& e) {
         log::fatal(e.what());
     }
-    if (!opt.foreground && !opt.once) qrunner::daemonize();
+    std::optional<PidLock> lock;  // before detaching: a second qrunner says so where it was started
+    try {
+        lock.emplace(settings->queue_directory + "/qrunner.pid", "mxlane-qrunner");
+    } catch (const std::exception& e) {
+        if (!opt.foreground) std::cerr << "mxlane-qrunner: fatal: " << e.what() << "\n";
+        log::fatal(e.what());
+    }
+    if (!opt.foreground && !opt.once) {
+        daemonize();
+        lock->write_pid();
+    }
     try {
         store::QueueStore store(settings->queue_directory);
-        qrunner::PidLock lock(settings->queue_directory + "/qrunner.pid");
         if (auto n = store.recover_inflight(store::now_ms()))
             log::info("took back " + std::to_string(n) + " recipients left in flight by an earlier run");
         try {  // made (with an fsync) or read now, not on the event loop at the first relay delivery

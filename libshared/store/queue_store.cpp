@@ -41,10 +41,13 @@ void QueueStore::save_job(DbTxn* txn, const Job& j) { env_->put(env_->jobs(), tx
 
 Job QueueStore::find_or_create_job(DbTxn* txn, const Intake& in, std::int64_t now, bool& created) {
     created = false;
+    // Names are per owner: two senders using one name get two jobs.
+    std::string key = in.job_owner.empty() ? in.job_name : in.job_owner + '\0' + in.job_name;
     if (!in.job_name.empty()) {
         // DB_RMW: two intakes naming a new job at once serialise here instead of making two jobs.
-        if (auto id = env_->get(env_->job_names(), txn, in.job_name, DB_RMW)) {
-            if (auto job = load_job(txn, get_u64(*id, 0))) return *job;
+        // A finished job is never reopened: the name then goes to a new job.
+        if (auto id = env_->get(env_->job_names(), txn, key, DB_RMW)) {
+            if (auto job = load_job(txn, get_u64(*id, 0)); job && job->state != JobState::done) return *job;
         }
     }
     Job j;
@@ -54,7 +57,7 @@ Job QueueStore::find_or_create_job(DbTxn* txn, const Intake& in, std::int64_t no
     j.created = now;
     j.state = in.job_state;
     save_job(txn, j);
-    if (!in.job_name.empty()) env_->put(env_->job_names(), txn, in.job_name, job_key(j.id));
+    if (!in.job_name.empty()) env_->put(env_->job_names(), txn, key, job_key(j.id));
     created = true;
     return j;
 }
@@ -126,11 +129,6 @@ IntakeResult QueueStore::add_message(const Intake& in, std::istream& text, std::
         if (start != std::streampos(-1)) text.seekg(start);  // a retried transaction re-reads the text
         bool created = false;
         Job job = find_or_create_job(txn, in, now, created);
-        if (!created && job.state == JobState::done) {  // a finished named job takes more mail
-            job.state = JobState::active;
-            job.notified = false;
-            save_job(txn, job);
-        }
         Message m;
         m.job_id = job.id;
         m.id = msg_id;

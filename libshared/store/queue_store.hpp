@@ -26,6 +26,7 @@ struct NewRecipient {
 // One message and its recipients, committed in one transaction.
 struct Intake {
     std::string job_name;        // joins the job with this name; empty: a job of its own
+    std::string job_owner;       // scopes job_name (the milter: sender or SASL login); "" for none
     std::string sender;
     std::string host_queue_id;
     std::string mail_params;

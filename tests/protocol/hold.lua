@@ -10,5 +10,8 @@ run(function()
     error("no quarantine with reason 'mxlane: job J000001'")
   end
   mt.echo("ok - quarantined with the job id as reason")
+  expect("a second message of the held job", c, {
+    from = "<boss@corp.test>", rcpts = { "<b@b.test>" },
+    headers = { { "X-Mxlane-Job", "held-job" } } }, "eom", SMFIR_ACCEPT)
   mt.disconnect(c)
 end)

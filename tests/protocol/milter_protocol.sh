@@ -41,6 +41,7 @@ printf '# senders whose mail is bulk\n\ncampaigns.test\n' > "$FX/senders.txt"
 start_milter rules bulk_min_recipients=3 "bulk_senders=news@list.test, @promo.test, $FX/senders.txt" \
     bulk_sasl_users=mailer
 
+start_milter clients
 start_milter sender "bulk_header =" bulk_senders=news@list.test
 start_milter count "bulk_header =" bulk_min_recipients=2
 start_milter hold intercept_action=hold
@@ -108,6 +109,12 @@ fx_check "valid, forged and stale relay tokens" mt_run tokens "$SOCK_rules" toke
 fx_check "relayed messages were not captured, the others were" jobs_check "$CONF_rules" \
     'not named("relayed") and not named("second-valid") and named("forged") and named("stale") and named("garbage")'
 
+# ---- who may use the bulk lane, and whose job names are whose
+fx_check "bulk_clients and SASL decide who may send bulk" mt_run clients "$SOCK_clients" clients.lua
+fx_check "nothing stored from the outsider" jobs_check "$CONF_clients" 'not named("outsider") and len(named("authenticated")) == 1'
+fx_check "two senders using one job name: two jobs, the plain name shown" jobs_check "$CONF_clients" \
+    'sorted(sorted(r["address"] for r in rcpts(j["id"])) for j in named("shared name")) == [["a1@a.test", "a2@a.test"], ["b1@b.test"]]'
+
 # ---- early accept when the header rule is off
 fx_check "accepted at MAIL FROM when only the sender rule is on" mt_run sender "$SOCK_sender" early_accept.lua mode=sender
 fx_check "accepted at DATA when only the count rule is on" mt_run count "$SOCK_count" early_accept.lua mode=count
@@ -118,11 +125,15 @@ fx_check "count rule captured two recipients" jobs_check "$CONF_count" \
 fx_check "intercept_action = hold quarantines" mt_run hold "$SOCK_hold" hold.lua
 fx_check "the held job is stored" jobs_check "$CONF_hold" 'len(named("held-job")) == 1'
 fx_check "log says action=hold" grep -q 'job="held-job", action=hold' "$FX/hold/milter.out"
+fx_check_eq "the admin is told once per job where the originals wait" 1 \
+    "$(grep -c "J000001: the originals of this job wait in the MTA's hold queue" "$FX/hold/milter.out")"
 
 # ---- size limit
-fx_check "message_size_limit: 452 4.3.4" mt_run limit "$SOCK_limit" size.lua mode=limit
-fx_check "the reply says why" grep -q 'tempfail 452 4.3.4 mxlane: message too large' "$FX/limit/milter.out"
-fx_check "nothing stored over the limit" jobs_check "$CONF_limit" 'jobs == []'
+fx_check "message_size_limit: 552 5.3.4, the fields Postfix inserted not counted" mt_run limit "$SOCK_limit" size.lua mode=limit
+fx_check "the reply is permanent and says why" grep -q 'reject 552 5.3.4 mxlane: message too large' "$FX/limit/milter.out"
+fx_check "no 4xx for a message that cannot fit" bash -c "! grep -q 'tempfail 452 4.3.4' '$FX/limit/milter.out'"
+fx_check "nothing stored over the limit, the one that fits is" jobs_check "$CONF_limit" \
+    '[j["name"] for j in jobs] == ["size-fits"]'
 
 # ---- the store cannot be used
 fx_check "queue_directory is a file: 451 4.3.0, ordinary mail flows" \

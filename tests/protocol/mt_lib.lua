@@ -14,12 +14,20 @@ function reply_name(r)
 end
 
 -- steps: the protocol steps the MTA offers (nil: all that libmilter knows).
-function connect(steps)
+-- ip: the SMTP client's address the MTA reports (nil: 127.0.0.1, a local client).
+function connect(steps, ip)
   local conn = mt.connect(sock, 50, 0.1)
   if conn == nil then error("cannot connect to " .. sock) end
   if steps ~= nil then
     local err = mt.negotiate(conn, nil, nil, steps)
     if err ~= nil then error("negotiate: " .. err) end
+  end
+  if mt.test_option(conn, SMFIP_NOCONNECT) then return conn end  -- the filter does not want it
+  local err = mt.conninfo(conn, "client.test", ip or "127.0.0.1")
+  if err ~= nil then error("conninfo: " .. err) end
+  if not mt.test_option(conn, SMFIP_NR_CONN) then
+    local r = mt.getreply(conn)
+    if r ~= SMFIR_CONTINUE then error("connect: got " .. reply_name(r)) end
   end
   return conn
 end
@@ -31,7 +39,7 @@ ANSWER_EVERY_STEP = 0x00100303
 -- Sends one message step by step and stops at the first answer that is not
 -- "continue" (the MTA would stop there too). m = { from, args = {...}, rcpts = {...},
 -- headers = { {name, value}, ... }, body = string or { chunks }, macros = { name, value, ... }
--- (MAIL stage), eom_macros = { ... }, abort_after = step name }.
+-- (MAIL stage), abort_after = step name }.
 -- Returns the step name and the reply there ("eom" when it got that far).
 function send(conn, m)
   local function step(name, err)

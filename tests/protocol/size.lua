@@ -1,4 +1,5 @@
--- size: a body or header fields over message_size_limit get 452 4.3.4; a body over 1 MiB (spilled to a file) is stored whole.
+-- size: a body or header fields over message_size_limit get 552 5.3.4 (never 4xx: it can never fit), not counting
+-- the fields Postfix inserted for missing ones; a body over 1 MiB (spilled to a file) is stored whole.
 -- Global `mode`: "limit" or "spill".
 dofile(lib)
 run(function()
@@ -23,6 +24,20 @@ run(function()
     local old = connect(ANSWER_EVERY_STEP)
     expect("the same for an MTA without no-reply steps", old, big, "eoh", SMFIR_REPLYCODE)
     mt.disconnect(old)
+    -- what the client sent is just under the limit; the fields Postfix's cleanup appended for the ones the
+    -- client left out (Message-Id with the queue id, Date, From) push what the milter sees over it
+    local function postfix_like(msgid)
+      return { from = "<boss@corp.test>", macros = { "i", "QX1" }, rcpts = { "<a@a.test>" },
+               headers = { { "X-Mxlane-Job", "size-fits" }, { "Subject", "fits" },
+                           { "Message-Id", msgid }, { "Date", "Wed,  2 Dec 2026 07:35:19 +0000 (UTC)" },
+                           { "From", "boss@corp.test" } },
+               body = { string.rep(line, 50), string.rep(line, 49) .. string.rep("w", 898) .. "\r\n" } }
+    end
+    -- 15 + 2 + 99,900 bytes from the client, 117 more from Postfix: 100,034 in all
+    expect("under the limit as the client sent it, over it with the fields Postfix inserted", c,
+           postfix_like("<20261202073519.QX1@mta.pftest.test>"), "eom", SMFIR_DISCARD)
+    expect("the same fields from the client count", c,
+           postfix_like("<20261202073519.other@corp.test>"), "body", SMFIR_REPLYCODE)
   else
     expect("1.5 MB body stored", c, m, "eom", SMFIR_DISCARD)
   end

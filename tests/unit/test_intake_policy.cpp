@@ -1,6 +1,9 @@
 // test_intake_policy: which messages are bulk, at which milter step that is known, and the stored text.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <iterator>
 
 #include "libshared/config_file.hpp"
@@ -15,6 +18,7 @@ class IntakePolicyTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(IntakePolicyTest);
     CPPUNIT_TEST(senders_and_files);
     CPPUNIT_TEST(sasl_logins);
+    CPPUNIT_TEST(client_networks);
     CPPUNIT_TEST(earliest_decision);
     CPPUNIT_TEST(job_names);
     CPPUNIT_TEST(missing_pattern_file);
@@ -40,6 +44,62 @@ public:
         CPPUNIT_ASSERT(!sender_is_bulk(p, "y@sub.promo.test"));
         CPPUNIT_ASSERT(!sender_is_bulk(p, "other@list.test"));
         CPPUNIT_ASSERT(!sender_is_bulk(p, ""));  // the null sender is never bulk
+    }
+
+    static sockaddr_in v4(const char* text) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        inet_pton(AF_INET, text, &a.sin_addr);
+        return a;
+    }
+    static sockaddr_in6 v6(const char* text) {
+        sockaddr_in6 a{};
+        a.sin6_family = AF_INET6;
+        inet_pton(AF_INET6, text, &a.sin6_addr);
+        return a;
+    }
+    static bool may(const IntakePolicy& p, const sockaddr_in& a) {
+        return client_may_send_bulk(p, reinterpret_cast<const sockaddr*>(&a));
+    }
+    static bool may(const IntakePolicy& p, const sockaddr_in6& a) {
+        return client_may_send_bulk(p, reinterpret_cast<const sockaddr*>(&a));
+    }
+
+    void client_networks() {
+        IntakePolicy def = IntakePolicy::from_config(Config::parse("", "t.conf"));  // 127.0.0.0/8, [::1]/128
+        CPPUNIT_ASSERT(may(def, v4("127.0.0.1")));
+        CPPUNIT_ASSERT(may(def, v4("127.200.3.4")));
+        CPPUNIT_ASSERT(!may(def, v4("128.0.0.1")));
+        CPPUNIT_ASSERT(!may(def, v4("192.0.2.7")));
+        CPPUNIT_ASSERT(may(def, v6("::1")));
+        CPPUNIT_ASSERT(!may(def, v6("::2")));
+        CPPUNIT_ASSERT(may(def, v6("::ffff:127.0.0.9")));   // IPv4 in IPv6 clothes
+        CPPUNIT_ASSERT(!may(def, v6("::ffff:192.0.2.7")));
+        CPPUNIT_ASSERT(client_may_send_bulk(def, nullptr));  // the MTA's own (local) submission
+
+        IntakePolicy p = IntakePolicy::from_config(
+            Config::parse("bulk_clients = 192.0.2.0/25, [2001:db8::]/33, 198.51.100.7\n", "t.conf"));
+        CPPUNIT_ASSERT(may(p, v4("192.0.2.127")));
+        CPPUNIT_ASSERT(!may(p, v4("192.0.2.128")));
+        CPPUNIT_ASSERT(may(p, v4("198.51.100.7")));
+        CPPUNIT_ASSERT(!may(p, v4("198.51.100.8")));
+        CPPUNIT_ASSERT(!may(p, v4("127.0.0.1")));            // not in the list any more
+        CPPUNIT_ASSERT(!client_may_send_bulk(p, nullptr));
+        CPPUNIT_ASSERT(may(p, v6("2001:db8:7fff::1")));
+        CPPUNIT_ASSERT(!may(p, v6("2001:db8:8000::1")));
+
+        IntakePolicy none = IntakePolicy::from_config(Config::parse("bulk_clients =\n", "t.conf"));
+        CPPUNIT_ASSERT(!may(none, v4("127.0.0.1")));
+
+        for (const char* bad : {"10.0.0.0/33", "[::1]/129", "example.com", "10.0.0.0/x", "10.0.0/8"}) {
+            try {
+                IntakePolicy::from_config(Config::parse(std::string("bulk_clients = ") + bad + "\n", "t.conf"));
+                CPPUNIT_FAIL(std::string("accepted ") + bad);
+            } catch (const ConfigError& e) {
+                // The parameter table's validator: "t.conf:1: bulk_clients: not an address or network: ..."
+                CPPUNIT_ASSERT(std::string(e.what()).find("t.conf:1: bulk_clients: ") != std::string::npos);
+            }
+        }
     }
 
     void sasl_logins() {

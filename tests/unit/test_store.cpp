@@ -49,6 +49,8 @@ class StoreTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(record_round_trip);
     CPPUNIT_TEST(intake_and_read_back);
     CPPUNIT_TEST(named_jobs_join);
+    CPPUNIT_TEST(done_job_never_reopened);
+    CPPUNIT_TEST(job_names_per_owner);
     CPPUNIT_TEST(large_text_in_chunks);
     CPPUNIT_TEST(due_index_order_and_range);
     CPPUNIT_TEST(claim_results_and_counts);
@@ -143,6 +145,41 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(3), job->total());
         CPPUNIT_ASSERT_EQUAL(a.job_id, *q.job_by_name("spring"));
         CPPUNIT_ASSERT_EQUAL(std::size_t(3), q.jobs().size());
+    }
+
+    // A finished job stays finished: a new message with its name starts a new job.
+    void done_job_never_reopened() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        auto a = add(q, intake("spring", {"a@x.test"}), 1000);
+        auto c = q.claim_due(1000, 10, 1000, 0);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), q.write_results(std::vector<Outcome>{outcome(c.due[0], RcptState::delivered)}).size());
+        CPPUNIT_ASSERT(q.job(a.job_id)->state == JobState::done);
+        auto b = add(q, intake("spring", {"b@x.test"}), 2000);
+        CPPUNIT_ASSERT(b.new_job);
+        CPPUNIT_ASSERT(b.job_id != a.job_id);
+        CPPUNIT_ASSERT(q.job(a.job_id)->state == JobState::done);
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), q.job(a.job_id)->total());
+        CPPUNIT_ASSERT(q.job(b.job_id)->state == JobState::active);
+        CPPUNIT_ASSERT_EQUAL(b.job_id, *q.job_by_name("spring"));  // the name now means the new job
+        auto d = add(q, intake("spring", {"d@x.test"}), 3000);     // which later mail joins
+        CPPUNIT_ASSERT_EQUAL(b.job_id, d.job_id);
+    }
+
+    // Two owners (senders, logins) using one job name get two jobs; both show the plain name.
+    void job_names_per_owner() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        Intake ann = intake("spring", {"a@x.test"}), bob = intake("spring", {"b@x.test"});
+        ann.job_owner = "ann@corp.test";
+        bob.job_owner = "bob@corp.test";
+        auto a1 = add(q, ann, 1000), b1 = add(q, bob, 1000), a2 = add(q, ann, 2000);
+        CPPUNIT_ASSERT(a1.job_id != b1.job_id);
+        CPPUNIT_ASSERT_EQUAL(a1.job_id, a2.job_id);
+        CPPUNIT_ASSERT_EQUAL(std::string("spring"), q.job(a1.job_id)->name);
+        CPPUNIT_ASSERT_EQUAL(std::string("spring"), q.job(b1.job_id)->name);
+        auto plain = add(q, intake("spring", {"c@x.test"}), 3000);  // no owner (mxlanectl): a third
+        CPPUNIT_ASSERT(plain.job_id != a1.job_id && plain.job_id != b1.job_id);
     }
 
     void large_text_in_chunks() {
