@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,6 +132,16 @@ std::string loop_key(const std::string& queue_directory) {
     if (::stat(path.c_str(), &st) != 0) throw LoopKeyError("cannot read " + path + ": " + errno_text());
     cache[queue_directory] = CachedKey{key, st.st_dev, st.st_ino, st.st_mtim};
     return key;
+}
+
+std::string trace_prefix(std::string_view host) {
+    return "by " + std::string(host) + " (mxlane) ";
+}
+
+bool is_own_trace(std::string_view value, std::string_view host) {
+    while (!value.empty() && std::strchr(" \t\r\n", value.front())) value.remove_prefix(1);
+    const std::string want = trace_prefix(host);
+    return value.size() >= want.size() && strncasecmp(value.data(), want.data(), want.size()) == 0;
 }
 
 std::string loop_token_make_at(const std::string& queue_directory, std::string_view job_id,

@@ -16,6 +16,12 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// mxlane's Received: field on every message it sends: "by HOST (mxlane) id ...;
+// DATE". A message that carries it with this host's name was sent by this
+// host's mxlane already: the milter never captures it again.
+std::string trace_prefix(std::string_view host);  // "by HOST (mxlane) "
+bool is_own_trace(std::string_view received_value, std::string_view host);
+
 // The 32-byte secret in queue_directory/loop.key, created (mode 0600) by the
 // first program that needs it; concurrent creators agree on one key. Cached
 // per directory, and read again when the file is replaced or deleted (then

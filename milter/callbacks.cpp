@@ -245,6 +245,7 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
             return go_on(c, SMFIP_NR_HDR);
         }
         if (to_lower(n) == to_lower(kLoopHeader)) m.loop_tokens.emplace_back(v);
+        if (to_lower(n) == "received" && is_own_trace(v, g_settings->myhostname)) m.sent_by_us = true;
         m.add_header(n, v, c->lead_space);
         return m.too_large() ? too_large(ctx, SMFIP_NR_HDR, m) : go_on(c, SMFIP_NR_HDR);
     });
@@ -255,10 +256,12 @@ sfsistat on_eoh(SMFICTX* ctx) {
         Connection* c = connection(ctx);
         sfsistat r = decide_at(ctx, c, Step::eoh, SMFIP_NR_EOH);
         if (!c->msg) return r;
-        if (relayed_by_us(*c->msg)) {
+        if (relayed_by_us(*c->msg) || c->msg->sent_by_us) {
             std::string qid = host_queue_id(ctx);
             log::info((qid.empty() ? "NOQUEUE" : qid) +
-                      ": relayed by mxlane (valid " + kLoopHeader + "), returned to the MTA");
+                      (c->msg->sent_by_us ? ": sent by this host's mxlane already (its Received: line), "
+                                          : ": relayed by mxlane (valid " + std::string(kLoopHeader) + "), ") +
+                      "returned to the MTA");
             c->msg.reset();
             return let_go(c, SMFIP_NR_EOH);
         }

@@ -14,6 +14,7 @@ namespace mxlane::milter {
 struct MilterSettings {
     IntakePolicy policy;
     std::string queue_directory;
+    std::string myhostname;      // a message with mxlane's Received: line for it is never captured
     std::size_t size_limit = 0;  // message_size_limit
     bool hold = false;           // intercept_action = hold
     Intake* intake = nullptr;

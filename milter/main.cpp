@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     }
     settings.queue_directory = cfg.get("queue_directory");
     settings.size_limit = static_cast<std::size_t>(cfg.integer("message_size_limit"));
+    settings.myhostname = cfg.get("myhostname");
     settings.hold = cfg.get("intercept_action") == "hold";
     milter::Intake intake(settings.queue_directory);
     settings.intake = &intake;

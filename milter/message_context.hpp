@@ -43,6 +43,7 @@ public:
     IntakeFacts facts;
     std::string job_name;                 // from bulk_header; empty: a job of its own
     std::vector<std::string> loop_tokens; // values of every loop header seen
+    bool sent_by_us = false;              // carries this host's mxlane Received: line
 
     // ---- content, stored as the recipients should receive it, CRLF line ends
     // One header field as "Name: value"; has_leading_space: the value kept its

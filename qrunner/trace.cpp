@@ -3,13 +3,14 @@
 
 #include <strings.h>
 
+#include "libshared/loop_token.hpp"
 #include "qrunner/notify.hpp"
 
 namespace mxlane::qrunner {
 
 std::string received_line(std::string_view host, std::string_view id, std::int64_t now_ms) {
-    std::string line = "Received: by ";
-    line.append(host).append(" (mxlane) id ").append(id).append(";\r\n\t").append(rfc5322_date(now_ms)).append("\r\n");
+    std::string line = "Received: " + trace_prefix(host);
+    line.append("id ").append(id).append(";\r\n\t").append(rfc5322_date(now_ms)).append("\r\n");
     return line;
 }
 

@@ -39,7 +39,7 @@ start_milter() {
 
 printf '# senders whose mail is bulk\n\ncampaigns.test\n' > "$FX/senders.txt"
 start_milter rules bulk_min_recipients=3 "bulk_senders=news@list.test, @promo.test, $FX/senders.txt" \
-    bulk_sasl_users=mailer
+    bulk_sasl_users=mailer myhostname=mta.here.test
 
 start_milter clients
 start_milter sender "bulk_header =" bulk_senders=news@list.test
@@ -108,6 +108,8 @@ fx_check "valid, forged and stale relay tokens" mt_run tokens "$SOCK_rules" toke
     "stale=$(token "J00002A.7.$((now - 7200))" "$key")"
 fx_check "relayed messages were not captured, the others were" jobs_check "$CONF_rules" \
     'not named("relayed") and not named("second-valid") and named("forged") and named("stale") and named("garbage")'
+fx_check "sent by this host's mxlane (its Received: line): not captured; another host's: captured" \
+    jobs_check "$CONF_rules" 'not named("our-trace") and named("their-trace")'
 
 # ---- who may use the bulk lane, and whose job names are whose
 fx_check "bulk_clients and SASL decide who may send bulk" mt_run clients "$SOCK_clients" clients.lua

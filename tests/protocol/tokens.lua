@@ -1,5 +1,6 @@
 -- tokens: a message carrying a valid X-Mxlane-Relayed token goes back to the MTA untouched;
--- forged and stale tokens do not protect a bulk message from being captured.
+-- forged and stale tokens do not protect a bulk message from being captured. A message with this
+-- host's mxlane Received: line was sent by mxlane already and is not captured either.
 -- Globals (from -D): valid, forged, stale (tokens made by the test with loop.key).
 dofile(lib)
 local function bulk(name, token)
@@ -15,5 +16,13 @@ run(function()
   local two = bulk("second-valid", forged)
   table.insert(two.headers, 1, { "X-Mxlane-Relayed", valid })
   expect("an old forged header beside a valid one: returned", c, two, "eoh", SMFIR_ACCEPT)
+  local ours = { from = "<boss@corp.test>", rcpts = { "<a@a.test>" },
+                 headers = { { "Received", "by mta.here.test (mxlane) id J00002A.7;\r\n\tWed, 2 Dec 2026 07:00:00 +0000" },
+                             { "X-Mxlane-Job", "our-trace" } } }
+  expect("this host's mxlane Received: line: returned to the MTA", c, ours, "eoh", SMFIR_ACCEPT)
+  local theirs = { from = "<boss@corp.test>", rcpts = { "<a@a.test>" },
+                   headers = { { "Received", "by mta.elsewhere.test (mxlane) id J00002A.7;\r\n\tWed, 2 Dec 2026 07:00:00 +0000" },
+                               { "X-Mxlane-Job", "their-trace" } } }
+  expect("another host's mxlane Received: line: captured", c, theirs, "eom", SMFIR_DISCARD)
   mt.disconnect(c)
 end)
