@@ -256,11 +256,11 @@ sfsistat on_eoh(SMFICTX* ctx) {
         Connection* c = connection(ctx);
         sfsistat r = decide_at(ctx, c, Step::eoh, SMFIP_NR_EOH);
         if (!c->msg) return r;
-        if (relayed_by_us(*c->msg) || c->msg->sent_by_us) {
+        if (const bool relayed = relayed_by_us(*c->msg); relayed || c->msg->sent_by_us) {
             std::string qid = host_queue_id(ctx);
             log::info((qid.empty() ? "NOQUEUE" : qid) +
-                      (c->msg->sent_by_us ? ": sent by this host's mxlane already (its Received: line), "
-                                          : ": relayed by mxlane (valid " + std::string(kLoopHeader) + "), ") +
+                      (relayed ? ": relayed by mxlane (valid " + std::string(kLoopHeader) + "), "
+                               : std::string(": sent by this host's mxlane already (its Received: line), ")) +
                       "returned to the MTA");
             c->msg.reset();
             return let_go(c, SMFIP_NR_EOH);
