@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "libshared/address.hpp"
+#include "libshared/header_section.hpp"
 #include "qrunner/ctl/ctl.hpp"
 
 namespace mxlane::ctl {
@@ -36,23 +37,9 @@ MessageFile MessageFile::read(const std::string& path, std::uint64_t size_limit)
 }
 
 std::optional<std::string> MessageFile::header(std::string_view name) const {
-    std::string_view t = text_;
-    std::optional<std::string> value;
-    for (std::size_t pos = 0; pos < t.size();) {
-        std::size_t end = t.find('\n', pos);
-        std::string_view line = t.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) break;  // end of the header section
-        bool continuation = line.front() == ' ' || line.front() == '\t';
-        if (value && continuation) *value += " " + trim(line);
-        else if (value) return value;
-        else if (auto colon = line.find(':'); colon != std::string_view::npos && !continuation &&
-                 to_lower(trim(line.substr(0, colon))) == to_lower(name))
-            value = trim(line.substr(colon + 1));
-        if (end == std::string_view::npos) break;
-        pos = end + 1;
-    }
-    return value;
+    auto fields = parse_header_section(text_);
+    if (const HeaderField* f = find_header_field(fields, name)) return f->value;
+    return std::nullopt;
 }
 
 std::optional<std::string> MessageFile::from_address() const {
@@ -65,7 +52,7 @@ std::optional<std::string> MessageFile::from_address() const {
     } else {
         a = trim(from->substr(0, from->find('(')));  // "ann@example.com (Ann)"
     }
-    a = trim(a);
+    a = std::string(trim(a));
     if (!valid_address(a)) return std::nullopt;
     return a;
 }
@@ -78,7 +65,7 @@ std::size_t MessageFile::line_of(std::size_t offset) const {
 void MessageFile::add_missing_headers(std::int64_t now_ms, std::string_view id_domain) {
     std::string_view eol = eol_of(text_);
     std::string added;
-    if (!header("Date")) added += "Date: " + utc_time(now_ms, "%a, %d %b %Y %H:%M:%S +0000") + std::string(eol);
+    if (!header("Date")) added += "Date: " + rfc5322_date(now_ms) + std::string(eol);
     if (!header("Message-ID")) {
         std::random_device rd;
         std::ostringstream id;

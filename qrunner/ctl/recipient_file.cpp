@@ -57,7 +57,7 @@ private:
                         std::equal(kExportColumns.begin() + 1, kExportColumns.end(), row_.begin() + 1);
         first_field_ = exported ? kExportColumns.size() : 1;
         for (std::size_t i = first_field_; i < row_.size(); ++i) {
-            std::string name = trim(row_[i]);
+            std::string name(trim(row_[i]));
             if (name.empty()) fail("column " + std::to_string(i + 1) + " has no name");
             if (name == "address" || name == address_column)
                 fail("column " + std::to_string(i + 1) + " is named \"" + name + "\", which means the address");
