@@ -1,5 +1,6 @@
 // fuzz target template: any message text and field values render without crashing, and no value adds a header.
 #include "fuzz/fuzz_input.hpp"
+#include "libshared/header_section.hpp"
 #include "libshared/template.hpp"
 
 using namespace mxlane;
@@ -21,9 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string out = render_template(text, names, values, "ann@example.com");
     (void)rename_placeholder(text, found.empty() ? "x" : found[0], "address");
     // Values carry no line breaks into the header section: the rendered headers end where the text's do.
-    std::size_t text_end = text.find("\n\n"), text_crlf = text.find("\r\n\r\n");
-    bool blank_first = text.starts_with("\n") || text.starts_with("\r\n");
-    if (!blank_first && text_end == std::string_view::npos && text_crlf == std::string_view::npos) {
+    if (header_section_size(text) == std::string_view::npos) {
         std::size_t lines_in = 0, lines_out = 0;
         for (char c : text) lines_in += c == '\n';
         for (char c : out) lines_out += c == '\n';

@@ -3,6 +3,8 @@
 
 #include <cctype>
 
+#include "libshared/text.hpp"
+
 namespace mxlane {
 
 std::string to_lower(std::string_view text) {
@@ -12,8 +14,7 @@ std::string to_lower(std::string_view text) {
 }
 
 std::string strip_brackets(std::string_view text) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+    text = trim(text);
     if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
         text.remove_prefix(1);
         text.remove_suffix(1);

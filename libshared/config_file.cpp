@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "libshared/params.hpp"
+#include "libshared/text.hpp"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -18,13 +19,6 @@
 
 namespace mxlane {
 namespace {
-
-std::string trim(const std::string& s) {
-    auto b = s.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) return {};
-    auto e = s.find_last_not_of(" \t\r\n");
-    return s.substr(b, e - b + 1);
-}
 
 bool valid_name(const std::string& name) {
     if (name.empty()) return false;
@@ -68,19 +62,19 @@ Config Config::parse(const std::string& text, const std::string& file) {
         if (logical.empty()) return;
         auto eq = logical.find('=');
         if (eq == std::string::npos)
-            throw ConfigError(where(file, logical_line) + "expected \"name = value\": " + trim(logical));
-        std::string name = trim(logical.substr(0, eq));
+            throw ConfigError(where(file, logical_line) + "expected \"name = value\": " + std::string(trim(logical)));
+        std::string name(trim(logical.substr(0, eq)));
         if (!valid_name(name))
             throw ConfigError(where(file, logical_line) + "bad parameter name: \"" + name + "\"");
         if (!find_param(name))
             throw ConfigError(where(file, logical_line) + "unknown parameter: " + name);
-        cfg.values_[name] = Setting{trim(logical.substr(eq + 1)), logical_line};
+        cfg.values_[name] = Setting{std::string(trim(logical.substr(eq + 1))), logical_line};
         logical.clear();
     };
     while (std::getline(in, line)) {
         ++lineno;
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        std::string t = trim(line);
+        std::string t(trim(line));
         if (t.empty() || t[0] == '#') continue;  // comments and blank lines end nothing
         if (std::isspace(static_cast<unsigned char>(line[0]))) {
             if (logical.empty())

@@ -17,6 +17,8 @@
 #include <map>
 #include <mutex>
 
+#include "libshared/text.hpp"
+
 namespace mxlane {
 namespace {
 
@@ -158,8 +160,7 @@ std::string loop_token_make(const std::string& queue_directory, std::string_view
 bool loop_token_valid_at(const std::string& queue_directory, std::string_view token,
                          std::int64_t max_age_seconds, std::int64_t now) {
     // Header values may arrive with folding white space around them.
-    while (!token.empty() && std::strchr(" \t\r\n", token.front())) token.remove_prefix(1);
-    while (!token.empty() && std::strchr(" \t\r\n", token.back())) token.remove_suffix(1);
+    token = trim(token);
     auto mac_dot = token.rfind('.');
     if (mac_dot == std::string_view::npos || token.size() - mac_dot - 1 != 64) return false;
     std::string_view text = token.substr(0, mac_dot);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "libshared/header_section.hpp"
+
 namespace mxlane {
 namespace {
 
@@ -38,13 +40,6 @@ std::optional<Placeholder> next_placeholder(std::string_view text, std::size_t f
     return std::nullopt;
 }
 
-// Where the header section ends: the first empty line (RFC 5322 2.1), or the end.
-std::size_t header_end(std::string_view text) {
-    if (text.starts_with("\n") || text.starts_with("\r\n")) return 0;
-    std::size_t lf = text.find("\n\n"), crlf = text.find("\r\n\r\n");
-    return std::min(lf, crlf);
-}
-
 void append_value(std::string& out, std::string_view value, bool in_header) {
     if (!in_header) {
         out += value;
@@ -74,7 +69,7 @@ std::string render_template(std::string_view text, const std::vector<std::string
                             const std::vector<std::string>& values, std::string_view address) {
     std::string out;
     out.reserve(text.size() + 64);
-    std::size_t headers = header_end(text), done = 0;
+    std::size_t headers = header_section_size(text), done = 0;
     for (auto p = next_placeholder(text, 0); p; p = next_placeholder(text, p->end)) {
         std::optional<std::string_view> value;
         if (p->name == "address") value = address;

@@ -11,15 +11,11 @@
 
 #include "libshared/address.hpp"
 #include "libshared/config_file.hpp"
+#include "libshared/header_section.hpp"
+#include "libshared/text.hpp"
 
 namespace mxlane::milter {
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::strchr(" \t\r\n", s.front())) s.remove_prefix(1);
-    while (!s.empty() && std::strchr(" \t\r\n", s.back())) s.remove_suffix(1);
-    return s;
-}
 
 bool matches_any(const std::vector<std::string>& patterns, std::string_view address) {
     for (const auto& pat : patterns)
@@ -86,22 +82,9 @@ Verdict decide(const IntakePolicy& p, const IntakeFacts& f, Step step) {
 }
 
 bool is_bulk_header(const IntakePolicy& p, std::string_view name) {
-    return !p.bulk_header.empty() && to_lower(trim(name)) == to_lower(p.bulk_header);
+    return !p.bulk_header.empty() && same_field_name(trim(name), p.bulk_header);
 }
 
-std::string job_name_from_header(std::string_view value) {
-    std::string out;
-    bool space = false;
-    for (char c : trim(value)) {
-        if (c == '\r' || c == '\n' || c == '\t' || c == ' ') {
-            space = true;  // folding and runs of white space become one space
-            continue;
-        }
-        if (space && !out.empty()) out += ' ';
-        space = false;
-        out += c;
-    }
-    return out;
-}
+std::string job_name_from_header(std::string_view value) { return single_line_value(value); }
 
 }  // namespace mxlane::milter

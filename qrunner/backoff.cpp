@@ -2,28 +2,15 @@
 #include "qrunner/backoff.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "libshared/address.hpp"
+#include "libshared/text.hpp"
 
 namespace mxlane::qrunner {
-namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return s;
-}
-
-}  // namespace
 
 ThrottlePatterns::ThrottlePatterns(std::vector<std::string> patterns) {
     for (auto& p : patterns)
-        if (auto t = trim(p); !t.empty()) patterns_.push_back(lower(t));
+        if (auto t = trim(p); !t.empty()) patterns_.push_back(to_lower(t));
 }
 
 ThrottlePatterns ThrottlePatterns::parse(std::string_view text) {
@@ -40,7 +27,7 @@ ThrottlePatterns ThrottlePatterns::parse(std::string_view text) {
 bool ThrottlePatterns::matches(const Reply& reply) const {
     if (reply.synthetic || !reply.temporary()) return false;
     if (reply.code == 421) return true;
-    const std::string text = lower(reply.str());
+    const std::string text = to_lower(reply.str());
     return std::any_of(patterns_.begin(), patterns_.end(),
                        [&](const std::string& p) { return text.find(p) != std::string::npos; });
 }

@@ -1,10 +1,11 @@
 // notify: reports to senders: a summary when a job finishes, or an RFC 3464 DSN per failed recipient.
 #include "qrunner/notify.hpp"
 
-#include <ctime>
 #include <sstream>
 
 #include "libshared/csv.hpp"
+#include "libshared/dates.hpp"
+#include "libshared/header_section.hpp"
 #include "libshared/log.hpp"
 #include "libshared/template.hpp"
 #include "qrunner/smtp/message_data.hpp"
@@ -37,16 +38,6 @@ std::string one_line(std::string_view text, std::size_t max = kMaxReplyText) {
         out += u < 0x20 || u == 0x7f ? ' ' : c;
     }
     return out;
-}
-
-std::string iso_utc(std::int64_t ms) {
-    if (ms <= 0) return {};
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 // A boundary no part contains: it names the job and the time of writing.
@@ -96,19 +87,6 @@ bool is_notification(const store::Message& m) {
     return m.sender.empty() && m.host_queue_id.starts_with(kNotifyJobPrefix);
 }
 
-std::string rfc5322_date(std::int64_t ms) {
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday], tm.tm_mday,
-                  kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return buf;
-}
-
 // ---------------------------------------------------------------- the summary
 
 std::string render_summary(const JobReport& r, std::int64_t now) {
@@ -122,8 +100,8 @@ std::string render_summary(const JobReport& r, std::int64_t now) {
     std::ostringstream text;
     text << "This is the mail system at host " << r.hostname << ".\n\n"
          << "Your bulk job " << title << " has finished.\n\n"
-         << "  submitted:  " << iso_utc(r.created) << "\n"
-         << "  finished:   " << iso_utc(r.finished) << "\n"
+         << "  submitted:  " << iso_time(r.created) << "\n"
+         << "  finished:   " << iso_time(r.finished) << "\n"
          << "  recipients: " << total << "\n";
     for (std::size_t i = 0; i < store::kStateCount; ++i)
         if (r.counts[i]) {
@@ -149,7 +127,7 @@ std::string render_summary(const JobReport& r, std::int64_t now) {
     for (const auto& f : r.failed)
         write_csv_record(csv,
                          {one_line(f.address), std::string(store::state_name(f.state)), f.dsn,
-                          one_line(f.reply_text), f.host, std::to_string(f.attempts), iso_utc(f.last_attempt)},
+                          one_line(f.reply_text), f.host, std::to_string(f.attempts), iso_time(f.last_attempt)},
                          CsvCells::inert);
 
     std::string b = boundary_for(r.job_token, now, "summary");
@@ -380,9 +358,7 @@ const Notifier::MessageFacts& Notifier::message_facts(std::uint64_t job_id, std:
     store_.read_text(*m, [&](std::string_view chunk) {
         if (f.headers.size() < kMaxHeaders) f.headers.append(chunk);
     });
-    std::size_t end = f.headers.find("\n\n");
-    if (std::size_t crlf = f.headers.find("\r\n\r\n"); crlf != std::string::npos && crlf < end) end = crlf + 1;
-    if (end != std::string::npos) f.headers.resize(end + 1);
+    if (std::size_t size = header_section_size(f.headers); size != std::string::npos) f.headers.resize(size);
     else if (f.headers.size() >= kMaxHeaders) f.headers.resize(kMaxHeaders);
     return f;
 }

@@ -61,9 +61,6 @@ struct FailureReport {
 // Diagnostic-Code, Last-Attempt-Date) and the original headers as text/rfc822-headers.
 std::string render_dsn(const FailureReport& r, std::int64_t now);
 
-// RFC 5322 3.3 date-time in UTC: "Tue, 28 Nov 2023 19:54:06 +0000".
-std::string rfc5322_date(std::int64_t ms);
-
 // ---- storing them
 
 // Stores notifications in the queue. failed() may be called from any thread;

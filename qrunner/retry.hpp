@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "libshared/queue_lifetime.hpp"  // lifetime_over: when a failing recipient expires
+
 namespace mxlane::qrunner {
 
 // retry_schedule[attempts - 1] seconds after now (the last value repeats), plus
@@ -10,11 +12,5 @@ namespace mxlane::qrunner {
 // come due in the same second. `attempts` counts the attempt that just failed.
 std::int64_t next_attempt_ms(const std::vector<std::int64_t>& schedule, std::uint32_t attempts,
                              std::int64_t now_ms, double spread);
-
-// A recipient queued at `queued_at` that fails temporarily at `now` expires
-// instead of being deferred once max_queue_lifetime has run out.
-inline bool lifetime_over(std::int64_t queued_at, std::int64_t now, std::int64_t lifetime_ms) {
-    return lifetime_ms > 0 && now - queued_at >= lifetime_ms;
-}
 
 }  // namespace mxlane::qrunner

@@ -1,10 +1,9 @@
 // trace: the Received: line mxlane adds to every message it sends, and the hop count that stops a loop.
 #include "qrunner/trace.hpp"
 
-#include <strings.h>
-
 #include "libshared/loop_token.hpp"
-#include "qrunner/notify.hpp"
+#include "libshared/dates.hpp"
+#include "libshared/header_section.hpp"
 
 namespace mxlane::qrunner {
 
@@ -16,15 +15,8 @@ std::string received_line(std::string_view host, std::string_view id, std::int64
 
 int hop_count(std::string_view text) {
     int hops = 0;
-    std::size_t at = 0;
-    while (at < text.size()) {
-        std::size_t end = text.find('\n', at);
-        std::string_view line = text.substr(at, end == std::string_view::npos ? std::string_view::npos : end - at);
-        if (line.empty() || line == "\r") break;  // end of the header section
-        if (line.size() >= 9 && strncasecmp(line.data(), "received:", 9) == 0) ++hops;
-        if (end == std::string_view::npos) break;
-        at = end + 1;
-    }
+    for (const auto& f : parse_header_section(text))
+        if (same_field_name(f.name, "Received")) ++hops;
     return hops;
 }
 

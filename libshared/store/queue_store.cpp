@@ -8,6 +8,7 @@
 #include <set>
 
 #include "libshared/address.hpp"
+#include "libshared/queue_lifetime.hpp"
 #include "libshared/store/codec.hpp"
 #include "libshared/store/scan.hpp"
 
@@ -236,7 +237,7 @@ Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t 
                 r.next_attempt = now + 5000;  // its job is still being submitted
                 save_recipient(txn, key, {}, r.encode());
                 continue;
-            } else if (r.state == RcptState::deferred && lifetime_ms > 0 && now - r.queued_at >= lifetime_ms) {
+            } else if (r.state == RcptState::deferred && lifetime_over(r.queued_at, now, lifetime_ms)) {
                 final_state = RcptState::expired;
             } else if (env_->get(env_->suppressed(), txn, to_lower(r.address))) {
                 final_state = RcptState::suppressed;

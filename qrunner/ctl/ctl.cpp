@@ -2,7 +2,6 @@
 #include "qrunner/ctl/ctl.hpp"
 
 #include <algorithm>
-#include <ctime>
 
 #include "libshared/printable.hpp"
 
@@ -39,24 +38,6 @@ std::uint64_t Context::job_arg(std::size_t index) {
     if (!id) throw UsageError("not a job id: " + args[index]);
     if (!store().job(*id)) throw UsageError("no such job: " + args[index]);
     return *id;
-}
-
-std::string utc_time(std::int64_t ms, const char* format) {
-    if (ms <= 0) return "";
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, format, &tm);
-    return buf;
-}
-
-std::string iso_time(std::int64_t ms) { return utc_time(ms, "%Y-%m-%dT%H:%M:%SZ"); }
-
-std::string trim(std::string_view text) {
-    auto b = text.find_first_not_of(" \t\r\n");
-    if (b == std::string_view::npos) return "";
-    return std::string(text.substr(b, text.find_last_not_of(" \t\r\n") - b + 1));
 }
 
 void Table::add(std::vector<std::string> row) {

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "libshared/config_file.hpp"
+#include "libshared/dates.hpp"
 #include "libshared/store/queue_store.hpp"
+#include "libshared/text.hpp"
 
 namespace mxlane::ctl {
 
@@ -33,14 +35,6 @@ struct Context {
     void no_more_args(std::size_t allowed = 0) const;
     std::uint64_t job_arg(std::size_t index);  // "J00002A" -> id; unknown -> UsageError
 };
-
-// "2026-11-28T19:54:06Z" from ms since the epoch; "" for 0.
-std::string iso_time(std::int64_t ms);
-// ms since the epoch in UTC, formatted by strftime; "" for 0.
-std::string utc_time(std::int64_t ms, const char* format);
-
-// Without blanks, tabs and line ends at either end.
-std::string trim(std::string_view text);
 
 // Left-aligned text columns for people. Cells are made printable (see printable()):
 // job names, addresses and replies come from outside and must not drive the terminal.

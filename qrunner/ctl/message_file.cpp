@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "libshared/address.hpp"
+#include "libshared/header_section.hpp"
 #include "qrunner/ctl/ctl.hpp"
 #include "qrunner/ctl/mailbox_list.hpp"
 
@@ -46,25 +47,9 @@ MessageFile MessageFile::read(const std::string& path, std::uint64_t size_limit)
 }
 
 std::vector<std::string> MessageFile::headers(std::string_view name) const {
-    std::string_view t = text_;
     std::vector<std::string> values;
-    bool in_match = false;
-    for (std::size_t pos = 0; pos < t.size();) {
-        std::size_t end = t.find('\n', pos);
-        std::string_view line = t.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) break;  // end of the header section
-        bool continuation = line.front() == ' ' || line.front() == '\t';
-        if (continuation) {
-            if (in_match) values.back() += " " + trim(line);
-        } else {
-            auto colon = line.find(':');
-            in_match = colon != std::string_view::npos && to_lower(trim(line.substr(0, colon))) == to_lower(name);
-            if (in_match) values.push_back(trim(line.substr(colon + 1)));
-        }
-        if (end == std::string_view::npos) break;
-        pos = end + 1;
-    }
+    for (const auto& f : parse_header_section(text_))
+        if (same_field_name(f.name, name)) values.push_back(f.value);
     return values;
 }
 
@@ -106,7 +91,7 @@ std::size_t MessageFile::line_of(std::size_t offset) const {
 void MessageFile::add_missing_headers(std::int64_t now_ms, std::string_view id_domain) {
     std::string_view eol = eol_of(text_);
     std::string added;
-    if (!header("Date")) added += "Date: " + utc_time(now_ms, "%a, %d %b %Y %H:%M:%S +0000") + std::string(eol);
+    if (!header("Date")) added += "Date: " + rfc5322_date(now_ms) + std::string(eol);
     if (!header("Message-ID")) {
         std::random_device rd;
         std::ostringstream id;

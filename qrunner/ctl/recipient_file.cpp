@@ -62,7 +62,7 @@ private:
         first_field_ = exported_ ? kExportColumns.size() : 1;
         std::unordered_set<std::string> seen;
         for (std::size_t i = first_field_; i < row_.size(); ++i) {
-            std::string name = trim(cell(row_[i]));
+            std::string name(trim(cell(row_[i])));
             if (name.empty()) fail("column " + std::to_string(i + 1) + " has no name");
             if (name == "address" || name == address_column)
                 fail("column " + std::to_string(i + 1) + " is named \"" + name + "\", which means the address");

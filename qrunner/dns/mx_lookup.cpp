@@ -11,10 +11,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <cctype>
 #include <cstring>
 #include <memory>
 #include <random>
+
+#include "libshared/address.hpp"
 
 namespace mxlane::dns {
 
@@ -65,8 +66,7 @@ MxResult failure(Status status, std::string dsn, std::string_view name, std::str
 }
 
 std::string normalize_domain(std::string_view domain) {
-    std::string out(domain);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string out = to_lower(domain);
     if (!out.empty() && out.back() == '.') out.pop_back();
     return out;
 }

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "libshared/address.hpp"
+#include "libshared/header_section.hpp"
+#include "libshared/text.hpp"
 #include "qrunner/smtp/message_data.hpp"
 
 namespace mxlane::smtp {
@@ -16,12 +18,6 @@ constexpr std::size_t kQpLine = 76;    // RFC 2045 6.7 rule 5, the soft break's 
 using Lines = std::vector<std::string_view>;
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
 
 // Wire form -> lines without their CRLF, the dot-stuffing undone.
 Lines split_wire(std::string_view wire) {
@@ -38,37 +34,6 @@ Lines split_wire(std::string_view wire) {
     return out;
 }
 
-// One header field: its lines [first, last) and its unfolded value.
-struct Field {
-    std::size_t first, last;
-    std::string name;   // lower case
-    std::string value;  // unfolded, trimmed
-};
-
-std::vector<Field> parse_fields(const Lines& lines, std::size_t begin, std::size_t end) {
-    std::vector<Field> fields;
-    for (std::size_t i = begin; i < end; ++i) {
-        std::string_view line = lines[i];
-        if (!line.empty() && is_space(line.front()) && !fields.empty()) {
-            fields.back().value += line;
-            fields.back().last = i + 1;
-            continue;
-        }
-        std::size_t colon = line.find(':');
-        Field f{i, i + 1, to_lower(trim(line.substr(0, colon == std::string_view::npos ? 0 : colon))), {}};
-        if (colon != std::string_view::npos) f.value = line.substr(colon + 1);
-        fields.push_back(std::move(f));
-    }
-    for (auto& f : fields) f.value = std::string(trim(f.value));
-    return fields;
-}
-
-const Field* find_field(const std::vector<Field>& fields, std::string_view name) {
-    for (const auto& f : fields)
-        if (f.name == name) return &f;
-    return nullptr;
-}
-
 // "type/subtype; a=b; boundary=\"x y\"" -> the media type (lower case) and the boundary.
 struct ContentType {
     std::string media;
@@ -78,7 +43,7 @@ struct ContentType {
 ContentType parse_content_type(std::string_view value) {
     ContentType ct;
     std::size_t semi = value.find(';');
-    ct.media = to_lower(trim(value.substr(0, semi)));
+    ct.media = to_lower(trim(value.substr(0, semi), wsp_chars));
     std::size_t i = semi;
     while (i != std::string_view::npos && i < value.size()) {
         ++i;  // past ';'
@@ -88,7 +53,7 @@ ContentType parse_content_type(std::string_view value) {
             i = eq;
             continue;
         }
-        std::string name = to_lower(trim(value.substr(i, eq - i)));
+        std::string name = to_lower(trim(value.substr(i, eq - i), wsp_chars));
         i = eq + 1;
         while (i < value.size() && is_space(value[i])) ++i;
         std::string param;
@@ -100,7 +65,7 @@ ContentType parse_content_type(std::string_view value) {
             i = value.find(';', i);
         } else {
             std::size_t stop = value.find(';', i);
-            param = std::string(trim(value.substr(i, stop == std::string_view::npos ? std::string_view::npos : stop - i)));
+            param = std::string(trim(value.substr(i, stop == std::string_view::npos ? std::string_view::npos : stop - i), wsp_chars));
             i = stop;
         }
         if (name == "boundary" && ct.boundary.empty()) ct.boundary = std::move(param);
@@ -160,9 +125,9 @@ private:
     }
 
     // The header fields [begin, end) with the Content-Transfer-Encoding field left out.
-    void emit_fields_but_cte(const std::vector<Field>& fields) {
+    void emit_fields_but_cte(const std::vector<HeaderField>& fields) {
         for (const auto& f : fields)
-            if (f.name != "content-transfer-encoding") emit_range(f.first, f.last);
+            if (!same_field_name(f.name, "content-transfer-encoding")) emit_range(f.first_line, f.end_line);
     }
 
     bool body_has_eight_bit(std::size_t begin, std::size_t end) const {
@@ -177,15 +142,15 @@ private:
         std::size_t blank = begin;
         while (blank < end && !lines_[blank].empty()) ++blank;
         if (blank == end || depth > kMaxDepth) return emit_range(begin, end);  // no body, or too deep
-        auto fields = parse_fields(lines_, begin, blank);
-        const Field* ctf = find_field(fields, "content-type");
+        auto fields = parse_header_fields(lines_, begin, blank);
+        const HeaderField* ctf = find_header_field(fields, "content-type");
         // A message that names a Content-Type is read as MIME even without MIME-Version (as
         // mail readers do): encoding a multipart as one text would garble its parts.
-        bool versioned = !top || find_field(fields, "mime-version");
+        bool versioned = !top || find_header_field(fields, "mime-version");
         bool mime = versioned || ctf;
         ContentType ct = ctf ? parse_content_type(ctf->value) : ContentType{};
         if (ct.media.empty()) ct.media = "text/plain";
-        const Field* ctef = find_field(fields, "content-transfer-encoding");
+        const HeaderField* ctef = find_header_field(fields, "content-transfer-encoding");
         std::string cte = ctef ? to_lower(ctef->value) : "";
         bool identity = cte.empty() || cte == "7bit" || cte == "8bit" || cte == "binary";
         std::size_t body = blank + 1;
@@ -225,7 +190,7 @@ private:
             if (!line.starts_with(dash)) continue;
             std::string_view rest = line.substr(dash.size());
             bool close = rest.starts_with("--");
-            if (!close && !trim(rest).empty()) continue;  // a line that only begins like one
+            if (!close && !trim(rest, wsp_chars).empty()) continue;  // a line that only begins like one
             if (part_start)
                 entity(*part_start, i, false, depth + 1);
             else

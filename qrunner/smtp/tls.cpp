@@ -95,15 +95,24 @@ void TlsContext::prepare(SSL* ssl, const std::string& server_name) {
     SSL_set1_host(ssl, server_name.c_str());
     std::lock_guard lock(mutex_);
     auto it = sessions_.find(server_name);
-    if (it != sessions_.end()) SSL_set_session(ssl, it->second);
+    if (it == sessions_.end()) return;
+    // The connection gets a copy: a session that ends without a TLS shutdown
+    // (every one of ours: QUIT, then close) is marked not resumable by
+    // OpenSSL, and that must not spoil the cached one for the next connection.
+    if (SSL_SESSION* copy = SSL_SESSION_dup(it->second)) {
+        SSL_set_session(ssl, copy);
+        SSL_SESSION_free(copy);  // the SSL holds its own reference
+    }
 }
 
 int TlsContext::on_new_session(SSL* ssl, SSL_SESSION* session) {
     const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     auto* self = static_cast<TlsContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), context_index()));
     if (!name || !self || !SSL_SESSION_is_resumable(session)) return 0;
-    self->remember(name, session);
-    return 1;  // we keep the reference
+    // A copy, for the same reason as in prepare(): this session object stays
+    // the connection's, and the connection's end marks it not resumable.
+    if (SSL_SESSION* copy = SSL_SESSION_dup(session)) self->remember(name, copy);
+    return 0;  // OpenSSL keeps its reference to `session`
 }
 
 void TlsContext::remember(const std::string& name, SSL_SESSION* session) {

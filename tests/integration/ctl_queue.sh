@@ -64,7 +64,7 @@ one_line_error "the deleted job is gone" "no such job: $slow" job "$slow"
 
 printf 'address\nslow8@q.test\nok@q.test\n' > "$FX/slow2.csv"
 forced=$(ctl submit --message "$FX/msg.txt" --recipients "$FX/slow2.csv")
-fx_wait_for -t 10 bash -c "[ \"\$('$FX_CTL' -c '$FX/mxlane.conf' job $forced --json | $FX_PYTHON -c 'import json,sys; print(json.load(sys.stdin)[\"inflight\"])')\" != 0 ]"
+fx_check "the slow recipient goes in flight" fx_wait_for -t 10 bash -c "[ \"\$('$FX_CTL' -c '$FX/mxlane.conf' job $forced --json | $FX_PYTHON -c 'import json,sys; print(json.load(sys.stdin)[\"inflight\"])')\" != 0 ]"
 fx_check "delete --force removes a job in flight" ctl delete "$forced" --force
 fx_check "and the job is gone" bash -c "! '$FX_CTL' -c '$FX/mxlane.conf' job $forced 2>/dev/null"
 sleep 9  # the late result for the deleted job must not bring it back or stop the qrunner

@@ -68,6 +68,8 @@ if command -v pflogsumm >/dev/null; then
   sum=$(pflogsumm --syslog-name=mxlane "$log" 2>/dev/null)
   fx_check "pflogsumm counts 6 delivered" grep -qE '^ +6 +delivered' <<<"$sum"
   fx_check "pflogsumm counts 3 bounced" grep -qE '^ +3 +bounced' <<<"$sum"
+else
+  fx_skip_part "pflogsumm counts: pflogsumm is not installed"
 fi
 fx_check "job counts" bash -c "'$FX_CTL' -c '$FX/mxlane.conf' jobs --json | /usr/bin/python3 -c '
 import json,sys; j=json.load(sys.stdin)[0]; c=j[\"counts\"]

@@ -273,7 +273,7 @@ struct Outcome {
     Stage stage = Stage::connect;
     std::vector<TransactionResult> results;
     std::string tls_summary, tls_fallback, tls_log_line, greeting_name, ehlo_name;
-    bool tls_verified = false, pipelining = false, usable_after = false;
+    bool tls_verified = false, tls_resumed = false, pipelining = false, usable_after = false;
     double seconds = 0;
 };
 
@@ -313,6 +313,7 @@ inline Outcome deliver(asio::ip::tcp::endpoint ep, std::string host, Options opt
             out.tls_log_line = s.tls_log_line();
             out.tls_fallback = s.tls_fallback();
             out.tls_verified = s.tls_verified();
+            out.tls_resumed = s.tls_resumed();
             out.pipelining = s.pipelining();
             out.greeting_name = s.greeting_name();
             out.ehlo_name = s.ehlo_name();

@@ -132,26 +132,82 @@ public:
         CPPUNIT_ASSERT(!nx.min_ttl());
     }
 
-    // Every truncation of a valid reply and random bytes after a valid header:
-    // the readers report "no TTL", and c-ares's parsers report an error.
+    // c-ares's MX parser on a raw reply: its status, and how many records it read.
+    static int ares_mx(const Answer& a, int* records = nullptr) {
+        ares_mx_reply* reply = nullptr;
+        int rc = ares_parse_mx_reply(a.packet.data(), static_cast<int>(a.packet.size()), &reply);
+        int n = 0;
+        for (ares_mx_reply* mx = reply; mx; mx = mx->next) ++n;
+        if (reply) ares_free_data(reply);
+        if (records) *records = n;
+        return rc;
+    }
+
+    // Every truncation of a valid reply, valid replies with random contents
+    // and random bytes after a valid header: each is read as records, as no
+    // records or as malformed (c-ares's EBADRESP, or EBADNAME for a broken
+    // name; resolve_mx makes either a retry), and c-ares and our TTL readers
+    // agree on what is well-formed.
     void garbage_packets_do_not_crash() {
         std::vector<unsigned char> q = query_packet("t", ns_t_mx, 1);
         std::vector<unsigned char> rr = {0xC0, 12, 0, 15, 0, 1, 0, 0, 1, 44, 0, 4, 0, 10, 0xC0, 12};
         std::vector<unsigned char> full = response_to(q, rr, 1);
         for (std::size_t n = 0; n < full.size(); ++n) {
             Answer a{ARES_SUCCESS, std::vector<unsigned char>(full.begin(), full.begin() + n)};
-            CPPUNIT_ASSERT(!a.min_ttl() || n > q.size());
-            a.negative_ttl();
+            CPPUNIT_ASSERT_MESSAGE("truncated at " + std::to_string(n), !a.min_ttl() && !a.negative_ttl());
+            int rc = ares_mx(a);
+            CPPUNIT_ASSERT_MESSAGE(ares_strerror(rc), rc == ARES_EBADRESP || rc == ARES_EBADNAME);
         }
+        Answer whole{ARES_SUCCESS, full};
+        CPPUNIT_ASSERT_EQUAL(std::uint32_t(300), whole.min_ttl().value());
+        CPPUNIT_ASSERT_EQUAL(ARES_SUCCESS, ares_mx(whole));
+
         std::mt19937 random(42);
+        int valid = 0, rejected = 0;
         for (int i = 0; i < 2000; ++i) {
+            if (i % 2 == 0) {
+                // Valid: one to three MX records with random TTLs and preferences.
+                unsigned k = 1 + random() % 3;
+                std::vector<unsigned char> tail;
+                std::uint32_t smallest = UINT32_MAX;
+                for (unsigned r = 0; r < k; ++r) {
+                    std::uint32_t ttl = random() & 0x7FFFFFFF;  // RFC 2181 8: TTLs are 31 bits
+                    smallest = std::min(smallest, ttl);
+                    std::vector<unsigned char> one = rr;
+                    for (int b = 0; b < 4; ++b) one[6 + b] = static_cast<unsigned char>(ttl >> (24 - 8 * b));
+                    one[12] = static_cast<unsigned char>(random());
+                    one[13] = static_cast<unsigned char>(random());
+                    tail.insert(tail.end(), one.begin(), one.end());
+                }
+                Answer a{ARES_SUCCESS, response_to(q, tail, static_cast<unsigned char>(k))};
+                int records = 0;
+                CPPUNIT_ASSERT_EQUAL(ARES_SUCCESS, ares_mx(a, &records));
+                CPPUNIT_ASSERT_EQUAL(static_cast<int>(k), records);
+                CPPUNIT_ASSERT_EQUAL(smallest, a.min_ttl().value_or(0));
+                CPPUNIT_ASSERT(!a.negative_ttl());
+                ++valid;
+                continue;
+            }
             std::vector<unsigned char> tail(random() % 64);
             for (auto& b : tail) b = static_cast<unsigned char>(random());
-            Answer a{ARES_SUCCESS, response_to(q, tail, static_cast<unsigned char>(random() % 4))};
+            unsigned answers = random() % 4;
+            Answer a{ARES_SUCCESS, response_to(q, tail, static_cast<unsigned char>(answers))};
             a.packet[9] = static_cast<unsigned char>(random() % 3);
-            a.min_ttl();
+            int rc = ares_mx(a);
+            std::string what = "packet " + std::to_string(i) + ": " + ares_strerror(rc);
+            CPPUNIT_ASSERT_MESSAGE(what, rc == ARES_SUCCESS || rc == ARES_ENODATA || rc == ARES_EBADRESP ||
+                                             rc == ARES_EBADNAME);
+            if (answers == 0) {
+                CPPUNIT_ASSERT_EQUAL_MESSAGE(what, ARES_ENODATA, rc);
+                CPPUNIT_ASSERT(!a.min_ttl());
+            }
+            // What c-ares reads as records, the TTL reader reads too.
+            if (rc == ARES_SUCCESS) CPPUNIT_ASSERT_MESSAGE(what, a.min_ttl().has_value());
+            if (rc == ARES_EBADRESP || rc == ARES_EBADNAME) ++rejected;
             a.negative_ttl();
         }
+        CPPUNIT_ASSERT_EQUAL(1000, valid);
+        CPPUNIT_ASSERT_MESSAGE(std::to_string(rejected) + " rejected", rejected > 400);  // the garbage was garbage
     }
 
     void bad_server_list() {

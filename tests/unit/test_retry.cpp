@@ -1,4 +1,4 @@
-// test_retry: retry_schedule steps (the last repeating), the jitter's bounds, and max_queue_lifetime.
+// test_retry: retry_schedule steps (the last repeating) and the jitter's bounds (lifetimes: test_queue_lifetime).
 #include <cppunit/extensions/HelperMacros.h>
 
 #include "qrunner/retry.hpp"
@@ -10,7 +10,6 @@ class RetryTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(steps_and_last_repeats);
     CPPUNIT_TEST(jitter_bounds);
     CPPUNIT_TEST(empty_schedule);
-    CPPUNIT_TEST(lifetime);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -42,13 +41,6 @@ public:
 
     void empty_schedule() {
         CPPUNIT_ASSERT_EQUAL(std::int64_t(300000), next_attempt_ms({}, 1, 0, 0));
-    }
-
-    void lifetime() {
-        CPPUNIT_ASSERT(!lifetime_over(0, 2999, 3000));
-        CPPUNIT_ASSERT(lifetime_over(0, 3000, 3000));
-        CPPUNIT_ASSERT(lifetime_over(1000, 100000, 3000));
-        CPPUNIT_ASSERT(!lifetime_over(0, 1000000000, 0));  // 0: no lifetime
     }
 };
 

@@ -122,10 +122,17 @@ public:
         CPPUNIT_ASSERT_EQUAL("Verified TLS connection established to mx.tls.test[" + sink.ip + "]:" +
                                  std::to_string(sink.port) + ": " + o.tls_summary,
                              o.tls_log_line);
-        // A second connection resumes the session cached under the name.
-        Outcome again = deliver(sink.ep(), "mx.tls.test", verify, {message({"bob@x.test"})});
-        CPPUNIT_ASSERT(again.tls_verified);
+        CPPUNIT_ASSERT(!o.tls_resumed);  // nothing cached yet: a full handshake
         CPPUNIT_ASSERT(verify.tls_context->cached_sessions() >= 1);
+        // A second connection resumes the session cached under the name
+        // (SSL_session_reused), and a resumed session counts as verified.
+        Outcome again = deliver(sink.ep(), "mx.tls.test", verify, {message({"bob@x.test"})});
+        CPPUNIT_ASSERT_MESSAGE(again.error.str(), again.opened);
+        CPPUNIT_ASSERT(again.tls_resumed);
+        CPPUNIT_ASSERT(again.tls_verified);
+        // And so does the one after it: a resumed session leaves a usable one behind.
+        Outcome third = deliver(sink.ep(), "mx.tls.test", verify, {message({"dee@x.test"})});
+        CPPUNIT_ASSERT(third.tls_resumed && third.tls_verified);
         // The right CA, the wrong name.
         Options wrong = verify;
         wrong.tls_server_name = "other.tls.test";
@@ -133,7 +140,8 @@ public:
         CPPUNIT_ASSERT(!w.opened);
         CPPUNIT_ASSERT_EQUAL(std::string("4.7.5"), w.error.enhanced);
         std::string accepted = sink.accepted();
-        CPPUNIT_ASSERT(contains(accepted, "ann@x.test") && contains(accepted, "bob@x.test"));
+        CPPUNIT_ASSERT(contains(accepted, "ann@x.test") && contains(accepted, "bob@x.test") &&
+                       contains(accepted, "dee@x.test"));
         CPPUNIT_ASSERT(!contains(accepted, "cy@x.test"));
     }
 

@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "libshared/queue_lifetime.hpp"
 #include "libshared/store/codec.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -55,6 +56,7 @@ class StoreTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(due_index_order_and_range);
     CPPUNIT_TEST(claim_results_and_counts);
     CPPUNIT_TEST(expiry_and_suppression_at_claim);
+    CPPUNIT_TEST(expiry_boundary_at_claim);
     CPPUNIT_TEST(inflight_recovery);
     CPPUNIT_TEST(flush_hold_release_delete);
     CPPUNIT_TEST(due_index_follows_every_write);
@@ -286,6 +288,27 @@ public:
         o.suppress = true;
         q.write_results(std::vector<Outcome>{o});
         CPPUNIT_ASSERT(q.is_suppressed("new@x.test"));
+    }
+
+    // A deferred recipient queued at 1000 with a 3 s lifetime: claimed at
+    // 3999, expired by the claim at 4000, as lifetime_over says.
+    void expiry_boundary_at_claim() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        add(q, intake("", {"old@x.test"}), 1000);
+        auto first = q.claim_due(1000, 10, 1000, 3000);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1000), first.due.at(0).queued_at);
+        q.write_results(std::vector<Outcome>{outcome(first.due[0], RcptState::deferred, 2000)});
+        CPPUNIT_ASSERT(!mxlane::lifetime_over(1000, 3999, 3000));
+        auto before = q.claim_due(3999, 10, 3999, 3000);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), before.due.size());
+        CPPUNIT_ASSERT(before.expired.empty());
+        q.write_results(std::vector<Outcome>{outcome(before.due[0], RcptState::deferred, 2000)});
+        CPPUNIT_ASSERT(mxlane::lifetime_over(1000, 4000, 3000));
+        auto at = q.claim_due(4000, 10, 4000, 3000);
+        CPPUNIT_ASSERT(at.due.empty());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), at.expired.size());
+        CPPUNIT_ASSERT(at.expired[0].state == RcptState::expired);
     }
 
     void inflight_recovery() {
