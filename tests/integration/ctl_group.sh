@@ -40,7 +40,7 @@ for cmd in "flush" "hold $job" "delete $job --force"; do
     fx_check "saying who may" grep -q "changes the queue: only root and mail_owner (postfix) may" <<<"$err"
 done
 fx_check "the job is still there, not held" bash -c "'$FX_CTL' -c '$CONF' jobs | grep grouped | grep -vq held"
-set +e; runuser -u "$OTHER" -- "$FX_CTL" -c "$CONF" jobs >/dev/null 2>&1; rc=$?; set -e
+runuser -u "$OTHER" -- "$FX_CTL" -c "$CONF" jobs >/dev/null 2>&1; rc=$?
 fx_check "a user outside the group cannot read the queue" test "$rc" -ne 0
 fx_check "root still may flush" "$FX_CTL" -c "$CONF" flush
 fx_done

@@ -11,7 +11,7 @@ fx_write_conf "$FX/mxlane.conf" "dns_servers=127.0.0.1:$(fx_port 0)" max_connect
 fx_spawn qrunner "$FX_QRUNNER" -c "$FX/mxlane.conf" -f
 Q1=$FX_LAST_PID
 fx_check "the first qrunner starts" fx_wait_for -t 20 grep -q "starting" "$FX/qrunner.out"
-set +e; err=$(timeout 20 "$FX_QRUNNER" -c "$FX/mxlane.conf" 2>&1); rc=$?; set -e
+err=$(timeout 20 "$FX_QRUNNER" -c "$FX/mxlane.conf" 2>&1); rc=$?
 fx_check_eq "a second daemon exits 1" 1 "$rc"
 fx_check "it says another qrunner runs" grep -q "another mxlane-qrunner (pid $Q1) is running" <<<"$err"
 fx_check_eq "in one line" 1 "$(printf '%s\n' "$err" | wc -l)"
@@ -36,17 +36,17 @@ fx_stop_pid "$Q1"
 # ---- 3. a bad dns_servers value: the daemon exits 1 with file:line on the terminal, mxlanectl too
 fx_write_conf "$FX/bad.conf" "dns_servers=127.0.0.1:53, not-an-ip"
 line=$(grep -n '^dns_servers' "$FX/bad.conf" | cut -d: -f1)
-set +e; err=$(timeout 20 "$FX_QRUNNER" -c "$FX/bad.conf" 2>&1); rc=$?; set -e
+err=$(timeout 20 "$FX_QRUNNER" -c "$FX/bad.conf" 2>&1); rc=$?
 fx_check_eq "qrunner (daemon) exits 1 on a bad dns_servers" 1 "$rc"
 fx_check "and names file:line" grep -q "bad.conf:$line: dns_servers: .*not-an-ip" <<<"$err"
 for cmd in config jobs; do
-  set +e; err=$("$FX_CTL" -c "$FX/bad.conf" $cmd 2>&1 >/dev/null); rc=$?; set -e
+  err=$("$FX_CTL" -c "$FX/bad.conf" $cmd 2>&1 >/dev/null); rc=$?
   fx_check_eq "mxlanectl $cmd exits 1 on it" 1 "$rc"
   fx_check "mxlanectl $cmd names file:line" grep -q "bad.conf:$line: dns_servers" <<<"$err"
 done
 for v in "relay_host=[127.0.0.1]:99999" "relay_host=[127.0.0.1" "milter_socket=tcp:25"; do
   fx_write_conf "$FX/bad.conf" "$v"
-  set +e; err=$("$FX_CTL" -c "$FX/bad.conf" config 2>&1 >/dev/null); rc=$?; set -e
+  err=$("$FX_CTL" -c "$FX/bad.conf" config 2>&1 >/dev/null); rc=$?
   fx_check_eq "mxlanectl config refuses $v" 1 "$rc"
 done
 for v in "dns_servers=127.0.0.1, [::1]:5353 ::1 192.0.2.1:53" "relay_host=relay.example:587" \
@@ -57,7 +57,7 @@ done
 
 # ---- 4. a daemon that starts well: exit 0, and it is running with its pid in qrunner.pid
 fx_write_conf "$FX/mxlane.conf"
-set +e; timeout 20 "$FX_QRUNNER" -c "$FX/mxlane.conf"; rc=$?; set -e
+timeout 20 "$FX_QRUNNER" -c "$FX/mxlane.conf"; rc=$?
 fx_check_eq "a good daemon start exits 0" 0 "$rc"
 pid=$(cat "$FX/queue/qrunner.pid" 2>/dev/null)
 fx_check "the daemon's pid is in qrunner.pid" kill -0 "${pid:-0}"
