@@ -49,6 +49,18 @@ fx_check_eq "jobs --json on an empty queue" "[]" "$("$FX_CTL" -c "$FX/two.conf" 
 set +e; "$FX_CTL" -c "$FX/two.conf" job J0000FF 2>"$FX/err"; rc=$?; set -e
 fx_check_eq "unknown job exits 1" 1 "$rc"
 fx_check "unknown job message" grep -q 'no such job: J0000FF' "$FX/err"
+# Two messages of one job to the same address: recipients says which message each row is.
+MKJOB=$MXLANE_BUILDDIR/tests/tools/mkjob
+if [ -x "$MKJOB" ]; then
+  printf 'From: a@sender.test\nSubject: hi\n\nhello\n' > "$FX/msg.txt"
+  j1=$(printf 'ann@a.test\n' | "$MKJOB" "$FX/queue" "$FX/msg.txt" --name twice)
+  j2=$(printf 'ann@a.test\n' | "$MKJOB" "$FX/queue" "$FX/msg.txt" --name twice)
+  fx_check_eq "both messages join one job" "$j1" "$j2"
+  fx_check_eq "recipients: a MESSAGE column, one row per message" "2 2" \
+    "$("$FX_CTL" -c "$FX/two.conf" recipients "$j1" | awk 'NR == 1 && $1 == "MESSAGE" { h = 1 } $2 == "ann@a.test" { n++; m[$1] } END { print h + 1, length(m) }')"
+  fx_check "recipients --json: the message of each" bash -c "'$FX_CTL' -c '$FX/two.conf' recipients $j1 --json |
+    /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); assert len({x[\"message\"] for x in r})==2, r'"
+fi
 set +e; "$FX_CTL" -c "$FX/two.conf" frobnicate 2>"$FX/err"; rc=$?; set -e
 fx_check_eq "unknown command exits 1" 1 "$rc"
 fx_done
