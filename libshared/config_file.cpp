@@ -1,6 +1,8 @@
 // config_file: reads mxlane.conf (main.cf syntax), expands $name, checks every value.
 #include "libshared/config_file.hpp"
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -31,10 +33,25 @@ std::string where(const std::string& file, int line) {
     return file + ":" + std::to_string(line) + ": ";
 }
 
+// As Postfix finds myhostname: gethostname(), and when that has no dot, the
+// canonical name getaddrinfo() gives for it (/etc/hosts, DNS). Found once.
 std::string system_hostname() {
-    char buf[256] = {};
-    if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-    return buf;
+    static const std::string name = [] {
+        char buf[256] = {};
+        if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return std::string("localhost");
+        std::string host = buf;
+        if (host.find('.') != std::string::npos) return host;
+        addrinfo hints{};
+        hints.ai_flags = AI_CANONNAME;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (getaddrinfo(host.c_str(), nullptr, &hints, &res) == 0 && res) {
+            if (res->ai_canonname && std::strchr(res->ai_canonname, '.')) host = res->ai_canonname;
+            freeaddrinfo(res);
+        }
+        return host;
+    }();
+    return name;
 }
 
 }  // namespace

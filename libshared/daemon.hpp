@@ -5,8 +5,14 @@
 
 namespace mxlane {
 
-// Forks, lets the parent exit, starts a new session, points stdio at /dev/null.
+// Detaching in two steps, so that whatever fails at start (the store, the
+// socket) still reaches the terminal and the exit status (systemd
+// Type=forking reads it): daemonize() forks and returns in the child only, in
+// a new session; the parent waits until the child calls detached() (the
+// parent exits 0) or ends (the parent exits with its status).
 void daemonize();
+// In the child: tells the waiting parent that the start went well, points stdio at /dev/null.
+void detached();
 
 // Holds an exclusive lock on FILE (with our pid in it) for the process's life.
 // Taken before daemonize(): the lock goes with the open file to the child, which

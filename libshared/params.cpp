@@ -3,6 +3,8 @@
 
 #include "libshared/network_list.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -17,17 +19,17 @@ constexpr std::int64_t kDay = 86400;
 // Keep in step with conf/mxlane.conf and the README's table (tests/unit checks both).
 constexpr std::array kParams = {
     ParamDef{"queue_directory", T::path, "/var/spool/mxlane", 0, 0, "",
-             "the Berkeley DB environment and everything else the queue needs"},
+             "the Berkeley DB environment and everything else the queue needs", true},
     ParamDef{"myhostname", T::string, "", 0, 0, "",
-             "this host's name; empty: the name the system reports"},
+             "this host's fully qualified name; empty: the system's (host name, else its canonical name)"},
     ParamDef{"mail_owner", T::string, "mxlane", 0, 0, "",
-             "user the daemons run as when started as root"},
+             "user the daemons run as when started as root", true},
     ParamDef{"syslog_name", T::string, "mxlane", 0, 0, "",
-             "program name prefix in log lines (mxlane/qrunner, mxlane/milter)"},
+             "program name prefix in log lines (mxlane/qrunner, mxlane/milter)", true},
     ParamDef{"log_file", T::path, "", 0, 0, "",
-             "log to this file instead of syslog (same line prefix as syslog)"},
-    ParamDef{"milter_socket", T::string, "unix:/var/spool/postfix/mxlane/milter.sock", 0, 0, "",
-             "where the milter listens: unix:PATH, inet:PORT@HOST, inet6:PORT@HOST"},
+             "log to this file instead of syslog (same line prefix as syslog)", true},
+    ParamDef{"milter_socket", T::socket, "unix:/var/spool/postfix/mxlane/milter.sock", 0, 0, "",
+             "where the milter listens: unix:PATH, inet:PORT@HOST, inet6:PORT@HOST", true},
     ParamDef{"bulk_header", T::string, "X-Mxlane-Job", 0, 0, "",
              "a message carrying this header is a bulk job; the value names the job"},
     ParamDef{"bulk_min_recipients", T::integer, "0", 0, 1000000, "",
@@ -44,7 +46,7 @@ constexpr std::array kParams = {
              "what the host MTA does with the original once it is stored"},
     ParamDef{"delivery_mode", T::choice, "direct", 0, 0, "direct|relay|combined",
              "direct by MX, relay to relay_host, or direct then relay for temporary failures"},
-    ParamDef{"relay_host", T::string, "[127.0.0.1]:10025", 0, 0, "",
+    ParamDef{"relay_host", T::hostport, "[127.0.0.1]:10025", 0, 0, "",
              "[host]:port or host:port of the relay (brackets: no MX lookup)"},
     ParamDef{"relay_username", T::string, "", 0, 0, "",
              "SMTP AUTH user for the relay (sent only over TLS)"},
@@ -58,10 +60,10 @@ constexpr std::array kParams = {
              "MX addresses tried at most per delivery attempt (0: no limit)"},
     ParamDef{"smtp_mx_session_limit", T::integer, "2", 0, 1000, "",
              "SMTP sessions at most per delivery attempt (0: no limit)"},
-    ParamDef{"dns_servers", T::list, "", 0, 0, "",
-             "DNS servers, ip[:port] comma-separated; empty: the system resolver's"},
+    ParamDef{"dns_servers", T::servers, "", 0, 0, "",
+             "DNS servers, ip[:port] comma-separated; empty: the system resolver's", true},
     ParamDef{"dns_timeout", T::duration, "5s", 1, 300, "",
-             "time to wait for one DNS answer before retrying or giving up"},
+             "time to wait for one DNS answer before retrying or giving up", true},
     ParamDef{"retry_schedule", T::durations, "5m 10m 20m 40m 1h 2h 4h", 1, 30 * kDay, "",
              "wait before each retry of a temporarily failed recipient; the last repeats"},
     ParamDef{"max_queue_lifetime", T::duration, "5d", 1, 365 * kDay, "",
@@ -71,7 +73,7 @@ constexpr std::array kParams = {
     ParamDef{"shutdown_timeout", T::duration, "10s", 1, 3600, "",
              "on SIGTERM, how long transactions on the wire may go on before they are abandoned (their recipients are due again)"},
     ParamDef{"threads", T::integer, "2", 1, 256, "",
-             "threads running the qrunner's event loop"},
+             "threads running the qrunner's event loop", true},
     ParamDef{"max_connections", T::integer, "200", 1, 100000, "",
              "outgoing SMTP connections at most, all destinations together"},
     ParamDef{"destination_concurrency", T::integer, "20", 1, 10000, "",
@@ -116,8 +118,8 @@ constexpr std::array kParams = {
     ParamDef{"smtp_quit_timeout", T::duration, "2s", 1, 3600, "",
              "time to wait for the QUIT reply; short because the reply decides nothing and the connection "
              "slot stays taken while waiting (Postfix: 300s)"},
-    ParamDef{"notify_sender", T::choice, "summary", 0, 0, "none|summary|each",
-             "none, summary (one report per finished job), each (RFC 3464 DSN per failure)"},
+    ParamDef{"notify_sender", T::choice, "failures", 0, 0, "none|failures|summary|each",
+             "none, failures (one report per finished job that had bounced or expired recipients), summary (one report per finished job), each (RFC 3464 DSN per failure)"},
 };
 
 bool contains_choice(std::string_view choices, std::string_view value) {
@@ -137,7 +139,71 @@ std::string bounds_problem(const ParamDef& def, std::int64_t v, std::string_view
     return {};
 }
 
+bool is_ip(const std::string& text, int family) {
+    unsigned char buf[sizeof(in6_addr)];
+    return inet_pton(family, text.c_str(), buf) == 1;
+}
+
+bool parse_port(std::string_view text, int& port) {
+    std::int64_t v = 0;
+    if (!parse_integer(text, v) || v < 1 || v > 65535) return false;
+    port = static_cast<int>(v);
+    return true;
+}
+
+// One dns_servers item as c-ares reads it: 192.0.2.1, 192.0.2.1:53, ::1, [::1], [::1]:53.
+std::string server_problem(const std::string& item) {
+    std::string host;
+    int port = 53;
+    bool brackets = false;
+    if (is_ip(item, AF_INET6)) return {};  // bare IPv6, no port
+    if (auto p = parse_host_port(item, 53, host, port, brackets); !p.empty()) return p;
+    if (is_ip(host, AF_INET) || (brackets && is_ip(host, AF_INET6))) return {};
+    return "not an IP address (ip[:port], [ipv6]:port): " + item;
+}
+
+// unix:PATH, inet:PORT@HOST, inet6:PORT@HOST, as libmilter's smfi_setconn takes them.
+std::string socket_problem(std::string_view value) {
+    if (value.starts_with("unix:") || value.starts_with("local:")) {
+        if (value.substr(value.find(':') + 1).empty()) return "unix: needs a path: " + std::string(value);
+        return {};
+    }
+    for (std::string_view kind : {"inet:", "inet6:"}) {
+        if (!value.starts_with(kind)) continue;
+        std::string_view rest = value.substr(kind.size());
+        auto at = rest.find('@');
+        int port = 0;
+        if (!parse_port(rest.substr(0, at), port))
+            return "expected " + std::string(kind) + "PORT@HOST (port 1..65535): " + std::string(value);
+        if (at != std::string_view::npos && rest.substr(at + 1).empty())
+            return "no host after @: " + std::string(value);
+        return {};
+    }
+    return "expected unix:PATH, inet:PORT@HOST or inet6:PORT@HOST: " + std::string(value);
+}
+
 }  // namespace
+
+std::string parse_host_port(std::string_view text, int default_port, std::string& host, int& port,
+                            bool& brackets) {
+    std::string_view rest = text;
+    brackets = !rest.empty() && rest.front() == '[';
+    if (brackets) {
+        auto close = rest.find(']');
+        if (close == std::string_view::npos) return "missing ']' in " + std::string(text);
+        host = std::string(rest.substr(1, close - 1));
+        rest.remove_prefix(close + 1);
+        if (!rest.empty() && rest.front() != ':') return "expected :port after ] in " + std::string(text);
+    } else {
+        auto colon = rest.rfind(':');
+        host = std::string(rest.substr(0, colon));
+        rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
+    }
+    port = default_port;
+    if (!rest.empty() && !parse_port(rest.substr(1), port)) return "bad port in " + std::string(text);
+    if (host.empty()) return "no host in " + std::string(text);
+    return {};
+}
 
 std::span<const ParamDef> param_table() { return kParams; }
 
@@ -194,6 +260,18 @@ std::string check_param_value(const ParamDef& def, std::string_view value) {
         case T::path:
         case T::list:
             return {};
+        case T::servers:
+            for (const auto& item : split_list(value))
+                if (auto p = server_problem(item); !p.empty()) return p;
+            return {};
+        case T::hostport: {
+            std::string host;
+            int port = 0;
+            bool brackets = false;
+            return parse_host_port(value, 25, host, port, brackets);
+        }
+        case T::socket:
+            return socket_problem(value);
         case T::integer:
         case T::size:
             if (!parse_integer(value, v)) return "not a whole number: " + std::string(value);

@@ -19,6 +19,9 @@ enum class ParamType {
     list,      // white-space or comma separated list of words
     boolean,   // yes / no
     networks,  // addresses and networks: 127.0.0.0/8, [::1]/128 (comma or white-space separated)
+    servers,   // IP addresses with an optional port: 192.0.2.1, 192.0.2.1:53, [::1]:53 (comma or white-space separated)
+    hostport,  // [host]:port, host:port, [host] or host
+    socket,    // unix:PATH, inet:PORT@HOST, inet6:PORT@HOST
 };
 
 struct ParamDef {
@@ -29,6 +32,7 @@ struct ParamDef {
     std::int64_t max = INT64_MAX;    // upper bound
     std::string_view choices;        // choice: "a|b|c"
     std::string_view doc;            // one line for mxlanectl config and mxlane.conf
+    bool restart = false;            // the qrunner applies a change only when restarted, not on SIGHUP
 };
 
 // Every parameter mxlane knows, in the order mxlanectl config prints them.
@@ -43,5 +47,10 @@ std::string check_param_value(const ParamDef& def, std::string_view value);
 bool parse_duration(std::string_view text, std::int64_t& seconds);
 bool parse_integer(std::string_view text, std::int64_t& value);
 std::vector<std::string> split_list(std::string_view text);  // on white space and commas
+
+// "[host]:port", "host:port", "[host]", "host" (port: default_port). brackets: the host
+// was written in [ ] (no MX lookup). Returns an empty string when acceptable, else the problem.
+std::string parse_host_port(std::string_view text, int default_port, std::string& host, int& port,
+                            bool& brackets);
 
 }  // namespace mxlane

@@ -67,6 +67,9 @@ void give_queue_directory(const std::string& dir, const std::string& user, uid_t
         std::string path = it->path().string();
         if (::lstat(path.c_str(), &st) != 0) continue;  // removed meanwhile
         give(path, st, uid, gid);
+        // A queue made before the group could read it (files 0640): Berkeley DB's
+        // files become 0660. A file the group cannot read (loop.key) stays so.
+        if (S_ISREG(st.st_mode) && (st.st_mode & 0660) == 0640) ::chmod(path.c_str(), (st.st_mode & 07777) | 0020);
     }
     if (ec) throw Error("cannot walk queue_directory " + dir + ": " + ec.message());
 }
@@ -143,8 +146,11 @@ void DropPlan::drop() const {
     if (::setuid(0) == 0 || ::geteuid() == 0)
         throw Error("still able to become root after switching to mail_owner " + user_);
     // Directories the daemons make later (tmp/) need their x bits whatever umask
-    // root started them with; nothing the queue holds is for other users.
-    ::umask(027);
+    // root started them with; nothing the queue holds is for other users. The
+    // group reads the queue (mxlanectl jobs for operators in mail_owner's group):
+    // Berkeley DB's region and log files must be group read-writable for a
+    // reader to join the environment.
+    ::umask(007);
 }
 
 void act_as_queue_owner(const std::string& queue_directory) {
@@ -155,6 +161,17 @@ void act_as_queue_owner(const std::string& queue_directory) {
     if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(st.st_uid) != 0)
         throw Error("cannot become the owner of queue_directory " + queue_directory + " (uid " +
                     std::to_string(st.st_uid) + "): " + errno_text(errno));
+    ::umask(007);
+}
+
+void require_queue_owner(const std::string& queue_directory, const std::string& command) {
+    uid_t me = ::geteuid();
+    struct stat st;
+    if (me == 0 || ::stat(queue_directory.c_str(), &st) != 0 || st.st_uid == me) return;
+    struct passwd* pw = ::getpwuid(st.st_uid);
+    std::string owner = pw ? pw->pw_name : "uid " + std::to_string(st.st_uid);
+    throw Error(command + " changes the queue: only root and mail_owner (" + owner +
+                ") may; the group may read it (jobs, job, recipients, export, config)");
 }
 
 }  // namespace mxlane::privileges

@@ -38,7 +38,8 @@ public:
 
     // As root: gives the socket (now created) to mail_owner and its group, then
     // setgroups (to the group alone), setgid, setuid; checks that root cannot be
-    // regained; sets umask 027. Throws Error when any step fails.
+    // regained; sets umask 007 (the group of mail_owner reads the queue, and
+    // joins its Berkeley DB environment). Throws Error when any step fails.
     void drop() const;
 
     bool active() const { return active_; }
@@ -58,7 +59,13 @@ private:
 // other than root (the daemons gave it to mail_owner), become that user and the
 // directory's group, so that what mxlanectl adds to the store stays theirs.
 // Does nothing when not root or when the directory is missing or root's.
+// Also sets umask 007, like the daemons: the store stays readable by the group.
 void act_as_queue_owner(const std::string& queue_directory);
+
+// For the mxlanectl commands that change the queue: members of mail_owner's
+// group may read it, only root and the queue's owner may change it. Throws an
+// Error naming `command` and the owner otherwise.
+void require_queue_owner(const std::string& queue_directory, const std::string& command);
 
 }  // namespace privileges
 }  // namespace mxlane

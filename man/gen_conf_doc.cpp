@@ -55,6 +55,12 @@ std::string accepts(const ParamDef& p) {
         case ParamType::list: return "A list, separated by commas or white space.";
         case ParamType::networks:
             return "Addresses and networks (\\fB127.0.0.0/8\\fR, \\fB[::1]/128\\fR), separated by commas or white space.";
+        case ParamType::servers:
+            return "IP addresses, each with an optional port (\\fB192.0.2.1\\fR, \\fB192.0.2.1:53\\fR, \\fB[::1]:53\\fR), separated by commas or white space.";
+        case ParamType::hostport:
+            return "\\fB[\\fIhost\\fB]:\\fIport\\fR or \\fIhost\\fB:\\fIport\\fR (the port may be left out: 25).";
+        case ParamType::socket:
+            return "\\fBunix:\\fIpath\\fR, \\fBinet:\\fIport\\fB@\\fIhost\\fR or \\fBinet6:\\fIport\\fB@\\fIhost\\fR.";
         case ParamType::boolean: return "\\fByes\\fR or \\fBno\\fR.";
         case ParamType::choice: return "One of " + choices_text(p.choices) + ".";
         case ParamType::integer:
@@ -77,6 +83,7 @@ void print_parameters(std::ostream& out) {
         out << ")\n";
         out << roff(p.doc) << ".\n";
         if (std::string a = accepts(p); !a.empty()) out << a << "\n";
+        if (p.restart) out << "A change takes effect when the program restarts, not on SIGHUP.\n";
     }
 }
 

@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
     }
     log::info("starting: listening on " + spec + ", intercept_action=" + cfg.get("intercept_action") +
               ", queue_directory=" + settings.queue_directory);
+    detached();  // the parent that waits since daemonize() exits 0 now
 
     int rc = smfi_main();  // returns on SIGTERM, SIGINT or SIGHUP (libmilter calls smfi_stop)
     log::info("stopping: waiting for commits in progress");

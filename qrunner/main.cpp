@@ -15,6 +15,7 @@
 #include "libshared/daemon.hpp"
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
+#include "libshared/printable.hpp"
 #include "libshared/privileges.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/scheduler.hpp"
@@ -45,18 +46,35 @@ Options parse_options(int argc, char** argv) {
     return o;
 }
 
-void wait_for_signals(asio::signal_set& signals, qrunner::Scheduler& scheduler, const std::string& config_file) {
-    signals.async_wait([&signals, &scheduler, config_file](boost::system::error_code ec, int sig) {
+// Until the daemon has detached, a fatal error also goes to the terminal that started it
+// (the log may be syslog or log_file), and ends the waiting parent with status 1.
+bool g_terminal = false;
+
+[[noreturn]] void die(const std::string& msg) {
+    if (g_terminal) std::cerr << "mxlane-qrunner: fatal: " << printable(msg) << "\n";
+    log::fatal(msg);
+}
+
+// started: the configuration the process started with, which restart-only
+// parameters (the table's restart column) keep until the next start.
+void wait_for_signals(asio::signal_set& signals, qrunner::Scheduler& scheduler, const std::string& config_file,
+                      const Config& started) {
+    signals.async_wait([&signals, &scheduler, config_file, &started](boost::system::error_code ec, int sig) {
         if (ec) return;
         if (sig == SIGHUP) {
             log::reopen();
             try {
-                scheduler.reload(qrunner::Settings::load(Config::load(config_file)));
-                log::info("reloaded " + config_file);
+                auto next = qrunner::Settings::load(Config::load(config_file));
+                scheduler.reload(next);
+                std::string pending;
+                for (const auto& name : qrunner::restart_needed(started, next->cfg))
+                    pending += (pending.empty() ? "" : ", ") + name;
+                if (pending.empty()) log::info("reloaded " + config_file);
+                else log::warning("reloaded " + config_file + "; these changes need a restart to take effect: " + pending);
             } catch (const std::exception& e) {
                 log::warning(std::string("reload refused, keeping the running configuration: ") + e.what());
             }
-            wait_for_signals(signals, scheduler, config_file);
+            wait_for_signals(signals, scheduler, config_file, started);
             return;
         }
         log::info("stopping: finishing deliveries in flight");
@@ -75,26 +93,28 @@ int main(int argc, char** argv) {
     } catch (const ConfigError& e) {
         log::fatal(e.what());
     }
+    g_terminal = !opt.foreground;  // from here the log may be syslog or log_file
     try {  // started as root: the queue becomes mail_owner's, and so does this process
         auto drop = privileges::DropPlan::prepare(settings->cfg);
         log::open("qrunner", settings->cfg, opt.foreground);
         log::note_syslog();
         drop.drop();
     } catch (const privileges::Error& e) {
-        log::fatal(e.what());
+        die(e.what());
     }
     std::optional<PidLock> lock;  // before detaching: a second qrunner says so where it was started
     try {
         lock.emplace(settings->queue_directory + "/qrunner.pid", "mxlane-qrunner");
     } catch (const std::exception& e) {
-        if (!opt.foreground) std::cerr << "mxlane-qrunner: fatal: " << e.what() << "\n";
-        log::fatal(e.what());
-    }
-    if (!opt.foreground && !opt.once) {
-        daemonize();
-        lock->write_pid();
+        die(e.what());
     }
     try {
+        // Detached, but the parent waits: a second qrunner, a store that cannot be
+        // opened or a resolver that cannot start end the start with status 1.
+        if (!opt.foreground && !opt.once) {
+            daemonize();
+            lock->write_pid();
+        }
         store::QueueStore store(settings->queue_directory);
         if (auto n = store.recover_inflight(store::now_ms()))
             log::info("took back " + std::to_string(n) + " recipients left in flight by an earlier run");
@@ -103,6 +123,9 @@ int main(int argc, char** argv) {
         } catch (const LoopKeyError& e) {
             log::warning(std::string(e.what()) + ": mail handed to the relay is deferred until it is fixed");
         }
+        if (settings->myhostname.find('.') == std::string::npos)
+            log::warning("myhostname " + settings->myhostname +
+                         " is not fully qualified (EHLO, MAILER-DAEMON and Message-ID use it): set myhostname");
         log::info(std::string("starting") + (opt.once ? " a single run" : "") + ": delivery_mode=" +
                   settings->cfg.get("delivery_mode") + ", threads=" + settings->cfg.get("threads"));
 
@@ -110,7 +133,8 @@ int main(int argc, char** argv) {
         auto work = asio::make_work_guard(io);
         qrunner::Scheduler scheduler(io, store, settings, opt.once);
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-        wait_for_signals(signals, scheduler, opt.config);
+        const Config started = settings->cfg;
+        wait_for_signals(signals, scheduler, opt.config, started);
         asio::co_spawn(scheduler.executor(), scheduler.run(), [&](std::exception_ptr e) {
             if (e) {
                 try {
@@ -124,6 +148,8 @@ int main(int argc, char** argv) {
             work.reset();
             io.stop();
         });
+        detached();
+        g_terminal = false;
         std::vector<std::thread> threads;
         for (int i = 1; i < settings->cfg.integer("threads"); ++i) threads.emplace_back([&] { io.run(); });
         io.run();
@@ -133,7 +159,7 @@ int main(int argc, char** argv) {
                 log::info(std::to_string(n) + " recipients abandoned on the wire at shutdown are due again");
         log::info("stopped");
     } catch (const std::exception& e) {
-        log::fatal(e.what());
+        die(e.what());
     }
     return 0;
 }

@@ -30,7 +30,8 @@ const char* kUsage =
     "                                valid, invalid, unknown or catch-all\n"
     "  suppress list | add ADDR... | remove ADDR...\n"
     "                                the addresses never sent to\n"
-    "  config [-n] [-x]              the effective configuration (-n: only what the file sets)\n";
+    "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
+    "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
 using Command = int (*)(ctl::Context&);
 
@@ -50,6 +51,13 @@ const std::map<std::string, Command>& commands() {
         {"verify", ctl::cmd_verify},
     };
     return table;
+}
+
+// What the group of mail_owner may run (like mailq for anyone): nothing here writes.
+bool read_only(const std::string& command) {
+    for (const char* c : {"config", "jobs", "job", "recipients", "export"})
+        if (command == c) return true;
+    return false;
 }
 
 }  // namespace
@@ -81,9 +89,13 @@ int main(int argc, char** argv) {
         c.cfg = Config::load(config_file);
         // As root, work as the queue's owner (mail_owner) so that the daemons can use what we add.
         privileges::act_as_queue_owner(c.cfg.get("queue_directory"));
+        if (!read_only(args[0])) privileges::require_queue_owner(c.cfg.get("queue_directory"), "mxlanectl " + args[0]);
         return it->second(c);
     } catch (const ConfigError& e) {
         std::cerr << "mxlanectl: fatal: " << printable(e.what()) << "\n";
+        return 1;
+    } catch (const privileges::Error& e) {
+        std::cerr << "mxlanectl: " << printable(e.what()) << "\n";
         return 1;
     } catch (const ctl::UsageError& e) {
         std::cerr << "mxlanectl: " << printable(e.what()) << "\n";

@@ -267,7 +267,10 @@ void Notifier::finish_job(const Settings& s, std::uint64_t job_id, std::int64_t 
     if (!job || job->state != store::JobState::done || job->notified) return;
     // Never a report about a report, nor to the null sender.
     bool reportable = !job->sender.empty() && !job->name.starts_with(kNotifyJobPrefix);
-    if (reportable && s.notify == NotifyMode::summary) summarise(s, *job, due);
+    auto count = [&](RcptState st) { return job->counts[static_cast<std::size_t>(st)]; };
+    bool failures = count(RcptState::bounced) + count(RcptState::expired) > 0;
+    if (reportable && (s.notify == NotifyMode::summary || (s.notify == NotifyMode::failures && failures)))
+        summarise(s, *job, due);
     if (reportable && s.notify == NotifyMode::each) {
         std::set<std::string> have = stored_keys(job_id);
         for (auto state : {RcptState::bounced, RcptState::expired})

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "libshared/params.hpp"
+
 namespace mxlane::qrunner {
 namespace {
 
@@ -27,30 +29,20 @@ std::string RelayTarget::label() const {
 
 RelayTarget parse_relay_host(const std::string& text) {
     RelayTarget t;
-    std::string rest = text;
-    if (!rest.empty() && rest.front() == '[') {
-        auto close = rest.find(']');
-        if (close == std::string::npos) throw ConfigError("relay_host: missing ']' in " + text);
-        t.host = rest.substr(1, close - 1);
-        t.mx_lookup = false;
-        rest = rest.substr(close + 1);
-        if (!rest.empty() && rest.front() != ':') throw ConfigError("relay_host: expected :port after ] in " + text);
-    } else {
-        auto colon = rest.rfind(':');
-        t.host = rest.substr(0, colon);
-        rest = colon == std::string::npos ? "" : rest.substr(colon);
-    }
-    if (!rest.empty()) {
-        try {
-            std::size_t used = 0;
-            t.port = std::stoi(rest.substr(1), &used);
-            if (used != rest.size() - 1 || t.port < 1 || t.port > 65535) throw std::invalid_argument("port");
-        } catch (const std::exception&) {
-            throw ConfigError("relay_host: bad port in " + text);
-        }
-    }
-    if (t.host.empty()) throw ConfigError("relay_host: no host in " + text);
+    bool brackets = false;
+    if (auto problem = parse_host_port(text, 25, t.host, t.port, brackets); !problem.empty())
+        throw ConfigError("relay_host: " + problem);
+    t.mx_lookup = !brackets;
     return t;
+}
+
+std::vector<std::string> restart_needed(const Config& started, const Config& next) {
+    std::vector<std::string> out;
+    for (const ParamDef& def : param_table()) {
+        std::string name(def.name);
+        if (def.restart && started.get(name) != next.get(name)) out.push_back(name);
+    }
+    return out;
 }
 
 std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
@@ -71,7 +63,10 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     s->shutdown_timeout = secs(cfg, "shutdown_timeout");
     s->queue_directory = cfg.get("queue_directory");
     std::string notify = cfg.get("notify_sender");
-    s->notify = notify == "none" ? NotifyMode::none : notify == "each" ? NotifyMode::each : NotifyMode::summary;
+    s->notify = notify == "none"      ? NotifyMode::none
+                : notify == "each"    ? NotifyMode::each
+                : notify == "summary" ? NotifyMode::summary
+                                      : NotifyMode::failures;
     s->myhostname = cfg.get("myhostname");
     auto& o = s->smtp;
     o.helo_name = cfg.get("smtp_helo_name");

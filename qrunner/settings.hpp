@@ -14,7 +14,7 @@
 namespace mxlane::qrunner {
 
 enum class Mode { direct, relay, combined };
-enum class NotifyMode { none, summary, each };  // notify_sender
+enum class NotifyMode { none, failures, summary, each };  // notify_sender
 
 struct RelayTarget {
     std::string host;    // name or address, without brackets
@@ -25,6 +25,10 @@ struct RelayTarget {
 
 // Parses "[host]:port", "host:port", "[host]", "host" (port defaults to 25).
 RelayTarget parse_relay_host(const std::string& text);
+
+// The parameters marked restart in the table whose values differ between the
+// configuration the qrunner started with and `next` (a SIGHUP applies the rest).
+std::vector<std::string> restart_needed(const Config& started, const Config& next);
 
 struct Settings {
     Config cfg;
@@ -43,7 +47,7 @@ struct Settings {
     smtp::Options smtp;  // helo name, timeouts, TLS defaults (per destination overrides apply)
     std::string relay_password;
     std::string queue_directory;
-    NotifyMode notify = NotifyMode::summary;
+    NotifyMode notify = NotifyMode::failures;
     std::string myhostname;  // MAILER-DAEMON@myhostname signs the notifications
 
     // Reads the configuration file and the destination policy; throws ConfigError.

@@ -1,4 +1,4 @@
-// config_cmd: mxlanectl config [-n]: the effective configuration, like postconf [-n].
+// config_cmd: mxlanectl config [-n] [-x] [-r]: the effective configuration, like postconf [-n].
 #include <iostream>
 
 #include "libshared/json.hpp"
@@ -10,11 +10,13 @@ namespace mxlane::ctl {
 int cmd_config(Context& c) {
     bool only_set = c.take_flag("-n");
     bool expand = c.take_flag("-x");
+    bool restart_only = c.take_flag("-r");  // what a SIGHUP does not apply
     c.no_more_args();
     json::object doc;
     for (const ParamDef& def : param_table()) {
         std::string name(def.name);
         if (only_set && !c.cfg.set_in_file(name)) continue;
+        if (restart_only && !def.restart) continue;
         std::string value = expand ? c.cfg.get(name) : c.cfg.unexpanded(name);
         if (c.json) doc[name] = value;
         else std::cout << name << " = " << value << "\n";

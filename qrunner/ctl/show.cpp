@@ -118,7 +118,8 @@ int cmd_recipients(Context& c) {
         std::cout << "[";
         bool first = true;
         c.store().each_recipient(id, state, [&](const Recipient& r) {
-            json::object row{{"address", r.address},
+            json::object row{{"message", r.message_id},
+                             {"address", r.address},
                              {"state", store::state_name(r.state)},
                              {"attempts", r.attempts},
                              {"next_attempt", nullptr},
@@ -133,9 +134,10 @@ int cmd_recipients(Context& c) {
         std::cout << "]\n";
         return 0;
     }
-    Table t({"ADDRESS", "STATE", "ATTEMPTS", "NEXT_ATTEMPT", "DSN", "HOST", "LAST_REPLY"});
+    // MESSAGE: a job's messages may share an address (mxlanectl job lists the messages).
+    Table t({"MESSAGE", "ADDRESS", "STATE", "ATTEMPTS", "NEXT_ATTEMPT", "DSN", "HOST", "LAST_REPLY"});
     c.store().each_recipient(id, state, [&](const Recipient& r) {
-        t.add({r.address, std::string(store::state_name(r.state)), std::to_string(r.attempts),
+        t.add({std::to_string(r.message_id), r.address, std::string(store::state_name(r.state)), std::to_string(r.attempts),
                store::is_pending(r.state) ? iso_time(r.next_attempt) : "-", r.dsn.empty() ? "-" : r.dsn,
                r.host.empty() ? "-" : r.host, r.reply_text.empty() ? "-" : r.reply_text});
         return true;

@@ -167,6 +167,8 @@ for p in mxlane-milter mxlane-qrunner; do
     err=$("$SBIN/$p" -c "$FX/bad.conf" -f 2>&1 >/dev/null); rc=$?
     fx_check "$p: unknown mail_owner is fatal" test "$rc" -ne 0
     fx_check "$p: the message names mail_owner and the user" grep -q "mail_owner = no_such_user_mxl: no such user" <<<"$err"
+    fx_check "$p: and how to add it, as the README does" \
+        grep -q "adduser --system --group --home $FX/q2 --no-create-home no_such_user_mxl" <<<"$err"
     fx_check_eq "$p: in one line" 1 "$(printf '%s\n' "$err" | wc -l)"
 done
 sed -i 's/^mail_owner = .*/mail_owner = root/' "$FX/bad.conf"
@@ -191,4 +193,17 @@ fx_check_eq "make uninstall keeps only the changed mxlane.conf" "$ETC/mxlane.con
 cp "$MXLANE_SRCDIR/conf/mxlane.conf" "$ETC/mxlane.conf"
 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$B" uninstall DESTDIR="$STAGE" >> "$FX/install.out" 2>&1
 fx_check "make uninstall removes every file" test -z "$(find "$STAGE" -type f)"
+
+# ---- configure: its summary shows paths expanded; plain make leaves bench/ alone (make bench, make check build it)
+mkdir -p "$FX/conf-build"
+(cd "$FX/conf-build" && "$MXLANE_SRCDIR/configure" --prefix=/opt/mxl > configure.out 2>&1)
+fx_check_eq "a second configure succeeds" 0 "$?"
+fx_register_log "$FX/conf-build/configure.out"
+fx_check "the summary shows the config file as installed" grep -q "(config: /opt/mxl/etc/mxlane/mxlane.conf)" "$FX/conf-build/configure.out"
+fx_check "and the unit directory" grep -q "systemd units: /opt/mxl/lib/systemd/system$" "$FX/conf-build/configure.out"
+fx_check "no unexpanded \${prefix} in the summary" bash -c "! sed -n '/configured\$/,\$p' '$FX/conf-build/configure.out' | grep -qF '\${'"
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n -C "$FX/conf-build/bench" "$@" 2>/dev/null; }
+fx_check "plain make does not build bench/milter_floor" bash -c "$(declare -f mk); FX='$FX'; ! mk all | grep -q milter_floor"
+fx_check "make check builds it" bash -c "$(declare -f mk); FX='$FX'; mk check | grep -q milter_floor"
+fx_check "make bench builds it" bash -c "$(declare -f mk); FX='$FX'; mk bench | grep -q milter_floor"
 fx_done

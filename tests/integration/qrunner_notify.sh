@@ -126,4 +126,19 @@ assert sum(x[\"counts\"][\"relayed\"] for x in j)==3, j'"
 fx_check "the null-sender job bounced without a DSN" bash -c "
     '$FX_CTL' -c '$FX/mxlane.conf' recipients $job3 --json | grep -q '\"state\": *\"bounced\"'"
 fx_check_eq "the MX got each recipient at most once" "" "$(fx_pysink_rcpts "$FX/mx" | uniq -d)"
+# ---- 3. the default (failures): a report for a finished job with a bounce, none for a job without failures
+conf
+sed -i '/^notify_sender/d' "$FX/mxlane.conf"
+fx_check_eq "notify_sender defaults to failures" "notify_sender = failures" \
+    "$("$FX_CTL" -c "$FX/mxlane.conf" config | grep '^notify_sender')"
+job4=$(printf '%s\n' d@ok.test e@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+job5=$(printf '%s\n' f@ok.test hard5@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check "one report arrives, for the job with a bounce" fx_wait_eq -t 30 4 fx_pysink_count "$FX/sender"
+sleep 1
+fx_check_eq "and no more" 4 "$(fx_pysink_count "$FX/sender")"
+fx_check "the job with the bounce was reported" grep -q "$job5: sender notification: summary to <news@sender.test>" "$FX/mxlane.log"
+fx_check "the job without failures was not" bash -c "! grep -q '$job4: sender notification' '$FX/mxlane.log'"
+fx_check "the report names the bounced address" bash -c "
+    grep -q 'hard5@ok.test' '$FX/sender/127.0.0.101.mbox'"
 fx_done

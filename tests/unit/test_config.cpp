@@ -45,6 +45,8 @@ class ConfigTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(missing_file);
     CPPUNIT_TEST(policy_first_match_wins);
     CPPUNIT_TEST(policy_errors);
+    CPPUNIT_TEST(address_values_checked_when_read);
+    CPPUNIT_TEST(restart_column);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -213,6 +215,33 @@ public:
         CPPUNIT_ASSERT_MESSAGE(e, e.find("name=value") != std::string::npos);
         e = policy_error_of("a.test smtp_tls_security_level=maybe\n");
         CPPUNIT_ASSERT_MESSAGE(e, e.find("none|may|encrypt|verify") != std::string::npos);
+    }
+
+    // dns_servers, relay_host and milter_socket are checked by the table's
+    // validator, so every program refuses them with file:line at start.
+    void address_values_checked_when_read() {
+        auto e = error_of("\ndns_servers = 127.0.0.1:53, bogus\n");
+        CPPUNIT_ASSERT_MESSAGE(e, e.find("test.conf:2: dns_servers:") == 0 && e.find("bogus") != std::string::npos);
+        for (const char* bad : {"dns_servers = 127.0.0.1:99999", "dns_servers = [localhost]:53",
+                                "dns_servers = 256.1.1.1", "relay_host = [127.0.0.1", "relay_host = [h]x",
+                                "relay_host = h:0", "relay_host = :25", "milter_socket = /run/x.sock",
+                                "milter_socket = inet:x@127.0.0.1", "milter_socket = unix:"})
+            CPPUNIT_ASSERT_MESSAGE(bad, error_of(std::string(bad) + "\n").find("test.conf:1:") == 0);
+        for (const char* good : {"dns_servers = 127.0.0.1 192.0.2.1:5353, ::1, [::1]:53", "dns_servers =",
+                                 "relay_host = [127.0.0.1]:10025", "relay_host = relay.example",
+                                 "relay_host = relay.example:587", "relay_host = [::1]:25",
+                                 "milter_socket = unix:/run/mxlane/milter.sock",
+                                 "milter_socket = inet:10025@127.0.0.1", "milter_socket = inet6:10025@[::1]"})
+            CPPUNIT_ASSERT_MESSAGE(good + std::string(": ") + error_of(std::string(good) + "\n"),
+                                   error_of(std::string(good) + "\n").empty());
+    }
+
+    void restart_column() {
+        for (const char* name : {"queue_directory", "mail_owner", "threads", "milter_socket", "syslog_name",
+                                 "dns_servers"})
+            CPPUNIT_ASSERT_MESSAGE(name, mxlane::find_param(name)->restart);
+        for (const char* name : {"max_connections", "relay_host", "retry_schedule", "notify_sender"})
+            CPPUNIT_ASSERT_MESSAGE(name, !mxlane::find_param(name)->restart);
     }
 };
 
