@@ -402,6 +402,14 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
         for (auto id : touched) {
             auto& job = jobs[id];
             if (!job || job->state != JobState::active) continue;
+            // A recipient still in flight is pending: one look at the in-flight
+            // table spares summing the counters of every message of a big job.
+            bool in_flight = false;
+            scan(env_->inflight(), txn, job_key(id), job_key(id), [&](const std::string&, const std::string&) {
+                in_flight = true;
+                return false;
+            });
+            if (in_flight) continue;
             sum_counts(txn, *job);
             if (job->pending() == 0) {
                 // The one write to a job here, when it finishes (an upgrade; see the lock order).
