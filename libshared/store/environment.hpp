@@ -55,17 +55,21 @@ enum class Commit {
 // retried). Every transaction takes the databases in this order, as far as its
 // logic allows:
 //
-//   job_names -> jobs -> bodies -> messages -> recipients -> due -> suppressed -> inflight -> counts
+//   job_names -> jobs -> bodies -> messages -> recipients -> suppressed -> inflight -> due -> counts
 //
 // claim_due reads the due index first without keeping locks (read committed),
-// then takes jobs, recipients, due, suppressed, inflight, counts in that order.
-// write_results reads jobs (shared), then recipients, due, suppressed, inflight,
-// counts. Known exceptions, each rare: write_results write-locks a job record
-// it already read when the job finishes; an intake write-locks a named job it
-// read when the job was done and takes mail again; add_recipients (submission
-// into an incoming job) reads counts first for the next recipient index;
-// recover_inflight (at start) walks inflight first. Reads of a record the same
-// transaction later writes use DB_RMW (a write lock at once, no upgrade).
+// then takes jobs (shared), recipients, suppressed, inflight (marks put with
+// DB_NOOVERWRITE: a mark already there is another claim's), due, counts.
+// write_results takes jobs (shared), recipients, suppressed, inflight (whether
+// each was in flight), then due only for a recipient that goes back in the
+// index or was not in flight, then counts: a result does not wait for the due
+// index pages a claim holds. Known exceptions, each rare: write_results
+// write-locks a job record it already read when the job finishes; an intake
+// write-locks a named job it read when the job was done and takes mail again;
+// add_recipients (submission into an incoming job) reads counts first for the
+// next recipient index; recover_inflight (at start) walks inflight first.
+// Reads of a record the same transaction later writes use DB_RMW (a write lock
+// at once, no upgrade).
 
 constexpr int kSchemaVersion = 1;
 

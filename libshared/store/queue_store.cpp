@@ -251,8 +251,8 @@ Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t 
     return env_->transact([&](DbTxn* txn) {
         Claim claim;
         // The due range is read without keeping locks (read committed), so that the
-        // databases can then be taken in the lock order; an entry another claim took
-        // meanwhile is gone when this one deletes it.
+        // databases can then be taken in the lock order; a recipient another claim
+        // took meanwhile has its in-flight mark.
         std::vector<std::pair<std::string, std::string>> found;  // due key, recipient key
         if (limit > 0)
             scan(env_->due(), txn, std::string(), std::string(), [&](const std::string& dk, const std::string& rk) {
@@ -267,22 +267,18 @@ Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t 
         std::map<std::string, std::optional<std::string>> records;  // recipient key -> record, in key order
         for (const auto& f : found) records.try_emplace(f.second);
         for (auto& [key, data] : records) data = env_->get(env_->recipients(), txn, key, DB_RMW);
-        // Every entry read leaves the index: a recipient claimed is in flight, one
-        // rewritten below gets its entry back, a stale entry simply goes.
-        std::vector<std::size_t> taken;
-        for (std::size_t i = 0; i < found.size(); ++i)
-            if (env_->del(env_->due(), txn, found[i].first)) taken.push_back(i);
-
         std::vector<std::pair<std::string, std::string>> rewrites;  // recipient key, new record
-        std::vector<std::string> in_flight;
+        std::vector<std::size_t> to_flight;                         // indexes into found and claim.due
+        std::vector<Recipient> candidates;
         std::map<std::pair<std::uint64_t, std::uint64_t>, std::array<std::int64_t, kStateCount>> deltas;
-        for (std::size_t i : taken) {
+        std::vector<std::string> damaged;
+        for (std::size_t i = 0; i < found.size(); ++i) {
             const auto& [due_key, key] = found[i];
             const auto& data = records[key];
             if (!data) continue;  // stale: gone
             std::optional<Recipient> decoded = decode_or_report(key, *data);
             if (!decoded) {
-                in_flight.push_back(key);
+                damaged.push_back(key);
                 continue;
             }
             if (Recipient::due_key(key, *data) != due_key) continue;  // stale: moved on
@@ -313,16 +309,25 @@ Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t 
                     (final_state == RcptState::expired ? claim.expired : claim.suppressed).push_back(std::move(r));
                 continue;
             }
-            // In flight: out of the due index until its result puts it back or ends it.
-            in_flight.push_back(key);
-            claim.due.push_back(std::move(r));
+            to_flight.push_back(i);
+            candidates.push_back(std::move(r));
         }
         for (const auto& [key, data] : rewrites) env_->put(env_->recipients(), txn, key, data);
-        for (const auto& [key, data] : rewrites)
-            if (auto dk = Recipient::due_key(key, data)) env_->put(env_->due(), txn, *dk, key);
+        // In flight: out of the due index until its result puts it back or ends it.
+        // An in-flight mark already there means another claim took it meanwhile.
         std::string stamp;
         put_u64(stamp, static_cast<std::uint64_t>(now));
-        for (const auto& key : in_flight) env_->put(env_->inflight(), txn, key, stamp);
+        for (const auto& key : damaged) env_->put(env_->inflight(), txn, key, stamp);
+        for (std::size_t n = 0; n < to_flight.size(); ++n) {
+            const std::string& key = found[to_flight[n]].second;
+            Dbt k(const_cast<char*>(key.data()), static_cast<u_int32_t>(key.size()));
+            Dbt d(stamp.data(), static_cast<u_int32_t>(stamp.size()));
+            if (env_->inflight().put(txn, &k, &d, DB_NOOVERWRITE) == 0) claim.due.push_back(std::move(candidates[n]));
+        }
+        // Every entry read leaves the index; one rewritten above gets its new entry.
+        for (const auto& f : found) env_->del(env_->due(), txn, f.first);
+        for (const auto& [key, data] : rewrites)
+            if (auto dk = Recipient::due_key(key, data)) env_->put(env_->due(), txn, *dk, key);
         for (const auto& [k, d] : deltas)
             if (jobs[k.first]) add_counts(txn, k.first, k.second, d);
         return claim;
@@ -385,31 +390,34 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
             encoded.push_back(row.after->encode());
             env_->put(env_->recipients(), txn, key, encoded.back());
         }
-        // A recipient in flight has no due entry (its claim took it out); one put
-        // back or changed by an admin meanwhile may still have its old one.
+        for (const auto& [address, data] : suppressions) env_->put(env_->suppressed(), txn, address, data);
+        // A recipient in flight has no due entry (its claim took it out); one not
+        // in flight (changed by an admin meanwhile) may still have its old one.
+        std::vector<bool> was_in_flight;
+        for (const auto& [key, row] : rows) was_in_flight.push_back(env_->del(env_->inflight(), txn, key));
+        // A recipient of the job still in flight is pending: one look at the
+        // in-flight table spares summing the counters of every message of a big job.
+        std::set<std::uint64_t> busy;
+        for (auto id : touched)
+            scan(env_->inflight(), txn, job_key(id), job_key(id), [&](const std::string&, const std::string&) {
+                busy.insert(id);
+                return false;
+            });
         auto enc = encoded.begin();
+        auto flight = was_in_flight.begin();
         for (auto& [key, row] : rows) {
+            const bool in_flight = *flight++;
             if (!row.after) continue;
-            auto old_due = Recipient::due_key(key, row.before);
+            auto old_due = in_flight ? std::nullopt : Recipient::due_key(key, row.before);
             auto new_due = Recipient::due_key(key, *enc++);
             if (old_due && old_due != new_due) env_->del(env_->due(), txn, *old_due);
-            if (new_due) env_->put(env_->due(), txn, *new_due, key);
+            if (new_due && new_due != old_due) env_->put(env_->due(), txn, *new_due, key);
         }
-        for (const auto& [address, data] : suppressions) env_->put(env_->suppressed(), txn, address, data);
-        for (const auto& [key, row] : rows) env_->del(env_->inflight(), txn, key);
         for (const auto& [k, d] : deltas) add_counts(txn, k.first, k.second, d);
         std::vector<std::uint64_t> finished;
         for (auto id : touched) {
             auto& job = jobs[id];
-            if (!job || job->state != JobState::active) continue;
-            // A recipient still in flight is pending: one look at the in-flight
-            // table spares summing the counters of every message of a big job.
-            bool in_flight = false;
-            scan(env_->inflight(), txn, job_key(id), job_key(id), [&](const std::string&, const std::string&) {
-                in_flight = true;
-                return false;
-            });
-            if (in_flight) continue;
+            if (!job || job->state != JobState::active || busy.count(id)) continue;
             sum_counts(txn, *job);
             if (job->pending() == 0) {
                 // The one write to a job here, when it finishes (an upgrade; see the lock order).
