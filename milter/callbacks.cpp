@@ -111,6 +111,8 @@ sfsistat guarded(SMFICTX* ctx, unsigned long step, const char* what, F&& f) {
     } catch (const IntakeRefused& e) {
         return refuse(ctx, step, e.code, e.dsn, e.what());
     } catch (const std::exception& e) {
+        // A panicked store: the MTA sees the milter go and tempfails; a restart runs recovery.
+        store::fatal_if_panic(e);
         return refuse(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": " + e.what());
     } catch (...) {
         return refuse(ctx, step, "451", "4.3.0", std::string("mxlane: ") + what + ": unknown error");

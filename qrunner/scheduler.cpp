@@ -144,6 +144,7 @@ asio::awaitable<void> Scheduler::run() {
             try {
                 notifier_.sweep(*settings(), notify_due());
             } catch (const std::exception& e) {
+                store::fatal_if_panic(e);
                 log::error(std::string("cannot look for finished jobs to report on: ") + e.what());
             }
             co_return;
@@ -165,6 +166,7 @@ asio::awaitable<void> Scheduler::run() {
                 more = batch.full();
                 dispatch(batch);
             } catch (const std::exception& e) {
+                store::fatal_if_panic(e);
                 log::error(std::string("cannot read due recipients from the queue: ") + e.what());
             }
         }
@@ -252,6 +254,7 @@ asio::awaitable<void> Scheduler::watch_controls() {
                     },
                     asio::use_awaitable);
             } catch (const std::exception& e) {
+                store::fatal_if_panic(e);
                 log::error(std::string("cannot read the queue's controls (held jobs, flush): ") + e.what());
             }
             if (ids) note_held(*ids);

@@ -11,8 +11,10 @@
 #include <random>
 #include <thread>
 
+#include "libshared/log.hpp"
 #include "libshared/store/codec.hpp"
 #include "libshared/store/records.hpp"
+#include "libshared/store/scan.hpp"
 
 namespace mxlane::store {
 namespace {
@@ -22,7 +24,22 @@ void make_dir(const std::string& dir) {
         throw StoreError("cannot create queue_directory " + dir + ": " + std::strerror(errno));
 }
 
+// Errors that say nothing about the request itself: the same call may succeed later.
+bool transient_errno(int e) {
+    return e == ENOSPC || e == ENOMEM || e == EAGAIN || e == EIO || e == EBUSY || e == EINTR ||
+           e == DB_LOCK_DEADLOCK || e == DB_LOCK_NOTGRANTED;
+}
+
 }  // namespace
+
+void fatal_if_panic(const std::exception& e) {
+    if (!dynamic_cast<const StorePanic*>(&e)) return;
+    // Called from worker threads too: _Exit runs no destructors (nothing may
+    // touch the broken environment any more), and the log line is written
+    // with write(2), unbuffered. The next start runs recovery (DB_REGISTER).
+    log::error(std::string("fatal: ") + e.what() + "; exiting so that a restart runs recovery");
+    std::_Exit(1);
+}
 
 Environment::Environment(const std::string& dir) : dir_(dir) {
     try {
@@ -69,7 +86,9 @@ Environment::Environment(const std::string& dir) : dir_(dir) {
         }
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
     } catch (const DbException& e) {
-        throw StoreError("cannot open the queue store in " + dir_ + ": " + e.what());
+        if (e.get_errno() == DB_RUNRECOVERY)
+            throw StorePanic("cannot open the queue store in " + dir_ + ": " + e.what());
+        throw StoreError("cannot open the queue store in " + dir_ + ": " + e.what(), transient_errno(e.get_errno()));
     }
 }
 
@@ -127,13 +146,10 @@ void Environment::check_schema() {
 std::optional<std::string> Environment::get(Db& db, DbTxn* txn, const std::string& key,
                                              std::uint32_t flags) {
     Dbt k(const_cast<char*>(key.data()), static_cast<u_int32_t>(key.size()));
-    Dbt d;
-    d.set_flags(DB_DBT_MALLOC);
+    detail::OwnedDbt d;
     int rc = db.get(txn, &k, &d, flags);
     if (rc == DB_NOTFOUND || rc == DB_KEYEMPTY) return std::nullopt;
-    std::string out(static_cast<const char*>(d.get_data()), d.get_size());
-    std::free(d.get_data());
-    return out;
+    return detail::str(d);
 }
 
 void Environment::put(Db& db, DbTxn* txn, const std::string& key, const std::string& value) {
@@ -192,20 +208,37 @@ void Environment::maybe_checkpoint() {
 }
 
 // A checkpoint flushes dirty pages to the data files, which can take a while;
-// it runs here, beside the transactions, so that no caller waits for it.
+// it runs here, beside the transactions, so that no caller waits for it. Every
+// kLogFlushInterval the log goes to the disk, which makes write_nosync commits
+// durable against a machine crash too.
 void Environment::checkpoint_loop() {
+    using Clock = std::chrono::steady_clock;
     std::unique_lock lock(checkpoint_mu_);
+    auto next_checkpoint = Clock::now() + std::chrono::seconds(30);
     while (!stopping_) {
-        checkpoint_wake_.wait_for(lock, std::chrono::seconds(30), [&] { return stopping_ || checkpoint_wanted_; });
+        checkpoint_wake_.wait_for(lock, kLogFlushInterval, [&] { return stopping_ || checkpoint_wanted_; });
         if (stopping_) break;
+        const bool checkpoint = checkpoint_wanted_ || Clock::now() >= next_checkpoint;
         checkpoint_wanted_ = false;
         lock.unlock();
         try {
-            env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
-        } catch (const DbException&) {
-            // A failed checkpoint only means a longer recovery; the next one will try again.
+            env_.log_flush(nullptr);
+            if (checkpoint) {
+                env_.txn_checkpoint(4096, 1, 0);  // at least 4 MB of log or a minute since the last one
+                next_checkpoint = Clock::now() + std::chrono::seconds(30);
+            }
+        } catch (const DbException& e) {
+            // A failed flush or checkpoint is tried again at the next tick; a panic
+            // is noted so that the next transaction reports it.
+            if (e.get_errno() == DB_RUNRECOVERY) panicked_ = true;
         }
         lock.lock();
+    }
+    // The last write_nosync commits reach the disk before the environment closes.
+    lock.unlock();
+    try {
+        env_.log_flush(nullptr);
+    } catch (const DbException&) {
     }
 }
 
@@ -216,7 +249,31 @@ void Environment::backoff(int attempt) {
 }
 
 void Environment::retries_exhausted() {
-    throw StoreError("queue store in " + dir_ + ": transaction kept deadlocking, gave up");
+    throw StoreError("queue store in " + dir_ + ": transaction kept deadlocking, gave up", true);
+}
+
+void Environment::failed(const DbException& e) {
+    if (e.get_errno() == DB_RUNRECOVERY || dynamic_cast<const DbRunRecoveryException*>(&e)) {
+        panicked_ = true;
+        throw StorePanic("queue store in " + dir_ + " needs recovery: " + e.what());
+    }
+    throw StoreError(std::string("queue store: ") + e.what(), transient_errno(e.get_errno()));
+}
+
+void Environment::abort_quietly(DbTxn* txn) noexcept {
+    if (!txn) return;
+    try {
+        txn->abort();
+    } catch (const DbException&) {
+        // Only a panicked environment fails an abort; the caller's error says so.
+    }
+}
+
+void Environment::panic_for_test() {
+    try {
+        env_.set_flags(DB_PANIC_ENVIRONMENT, 1);
+    } catch (const DbException&) {
+    }
 }
 
 }  // namespace mxlane::store

@@ -3,6 +3,7 @@
 #include <db_cxx.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -15,10 +16,60 @@ namespace mxlane::store {
 
 // Any store failure the caller cannot fix by retrying now: the milter answers
 // tempfail, the qrunner logs and tries again later, mxlanectl prints it.
+// transient(): the same call may well succeed a little later (lock contention
+// that outlasted the retries, a full disk, memory); otherwise the request itself
+// cannot be done (e.g. a damaged record) and retrying it will not help.
 class StoreError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit StoreError(const std::string& what, bool transient = false)
+        : std::runtime_error(what), transient_(transient) {}
+    bool transient() const { return transient_; }
+
+private:
+    bool transient_;
 };
+
+// Berkeley DB reported DB_RUNRECOVERY: the environment is panicked and every
+// later call on it fails. Only a new process (recovery runs at its open) can
+// use the store again; a daemon calls fatal_if_panic() in its handlers and
+// exits, and its supervisor restarts it.
+class StorePanic : public StoreError {
+public:
+    using StoreError::StoreError;
+};
+
+// When e is a StorePanic: logs one "fatal:" line saying so and exits the
+// process (status 1). Otherwise returns. For every catch block of a daemon
+// that catches store errors and would otherwise carry on.
+void fatal_if_panic(const std::exception& e);
+
+// How a transaction's commit reaches the disk.
+enum class Commit {
+    sync,          // written and flushed to the disk before commit returns (intake: the 250 depends on it)
+    write_nosync,  // written to the OS at commit (survives a crash of the process), flushed to the disk
+                   // by the environment's flush thread within a second (what a machine crash can cost)
+};
+
+// Lock order. Berkeley DB locks B-tree pages until commit, so two transactions
+// that take the same databases in opposite orders deadlock (one is aborted and
+// retried). Every transaction takes the databases in this order, as far as its
+// logic allows:
+//
+//   job_names -> jobs -> bodies -> messages -> recipients -> suppressed -> inflight -> due -> counts
+//
+// claim_due reads the due index first without keeping locks (read committed),
+// then takes jobs (shared), recipients, suppressed, inflight (marks put with
+// DB_NOOVERWRITE: a mark already there is another claim's), due, counts.
+// write_results takes jobs (shared), recipients, suppressed, inflight (whether
+// each was in flight), then due only for a recipient that goes back in the
+// index or was not in flight, then counts: a result does not wait for the due
+// index pages a claim holds. Known exceptions, each rare: write_results
+// write-locks a job record it already read when the job finishes; an intake
+// write-locks a named job it read when the job was done and takes mail again;
+// add_recipients (submission into an incoming job) reads counts first for the
+// next recipient index; recover_inflight (at start) walks inflight first.
+// Reads of a record the same transaction later writes use DB_RMW (a write lock
+// at once, no upgrade).
 
 constexpr int kSchemaVersion = 1;
 
@@ -47,8 +98,9 @@ public:
     // Runs f(txn) in a transaction, committing durably; on deadlock aborts and
     // retries (bounded). f must only touch the store and local state, since it
     // may run more than once.
+    // commit: see Commit; intake commits sync, delivery results write_nosync.
     template <class F>
-    auto transact(F&& f) -> decltype(f(static_cast<DbTxn*>(nullptr)));
+    auto transact(F&& f, Commit commit = Commit::sync) -> decltype(f(static_cast<DbTxn*>(nullptr)));
 
     // Asks the checkpoint thread for a checkpoint when many commits went by (it
     // also writes one every 30 s); logs no longer needed are then removed.
@@ -65,13 +117,28 @@ public:
     std::uint64_t next_job_id() { return next_from(*job_seq_); }
     std::uint64_t next_message_id() { return next_from(*msg_seq_); }
 
+    // Transactions aborted for a deadlock (or a lock not granted) and retried, since open.
+    std::uint64_t deadlocks() const { return deadlocks_.load(); }
+    // Every lock conflict fails at once, as a deadlock would, instead of waiting
+    // (tests force contention with it).
+    void set_lock_nowait(bool nowait) { nowait_ = nowait; }
+    // How often transact() tries a transaction that deadlocks (50; tests lower it).
+    void set_max_attempts(int n) { max_attempts_ = n; }
+    // Marks the environment panicked, as Berkeley DB does after a fatal error (tests).
+    void panic_for_test();
+    bool panicked() const { return panicked_.load(); }
+    // How long a write_nosync commit may wait for its flush to the disk.
+    static constexpr std::chrono::milliseconds kLogFlushInterval{1000};
+
 private:
     std::unique_ptr<Db> open_db(const char* file, std::uint32_t extra_flags = 0);
     std::unique_ptr<DbSequence> open_sequence(const char* name);
     std::uint64_t next_from(DbSequence& seq);
     void check_schema();
     [[noreturn]] void retries_exhausted();
+    [[noreturn]] void failed(const DbException& e);
     void backoff(int attempt);
+    static void abort_quietly(DbTxn* txn) noexcept;
 
     std::string dir_;
     DbEnv env_{0u};
@@ -79,6 +146,10 @@ private:
         inflight_, suppressed_;
     std::unique_ptr<DbSequence> job_seq_, msg_seq_;
     std::atomic<unsigned> commits_{0};
+    std::atomic<std::uint64_t> deadlocks_{0};
+    std::atomic<bool> panicked_{false};
+    std::atomic<int> max_attempts_{50};
+    std::atomic<bool> nowait_{false};
 
     void checkpoint_loop();
     std::thread checkpointer_;
@@ -86,40 +157,45 @@ private:
     std::condition_variable checkpoint_wake_;
     bool stopping_ = false;
     bool checkpoint_wanted_ = false;
+
 };
 
 template <class F>
-auto Environment::transact(F&& f) -> decltype(f(static_cast<DbTxn*>(nullptr))) {
-    for (int attempt = 0; attempt < 50; ++attempt) {
+auto Environment::transact(F&& f, Commit commit) -> decltype(f(static_cast<DbTxn*>(nullptr))) {
+    const std::uint32_t commit_flags = commit == Commit::sync ? 0 : DB_TXN_WRITE_NOSYNC;
+    for (int attempt = 0; attempt < max_attempts_; ++attempt) {
+        if (panicked_) throw StorePanic("queue store in " + dir_ + " needs recovery (DB_RUNRECOVERY)");
         DbTxn* txn = nullptr;
         try {
-            env_.txn_begin(nullptr, &txn, 0);
+            env_.txn_begin(nullptr, &txn, nowait_ ? DB_TXN_NOWAIT : 0);
             if constexpr (std::is_void_v<decltype(f(txn))>) {
                 f(txn);
                 DbTxn* t = txn;
                 txn = nullptr;
-                t->commit(0);
+                t->commit(commit_flags);
                 ++commits_;
                 return;
             } else {
                 auto result = f(txn);
                 DbTxn* t = txn;
                 txn = nullptr;
-                t->commit(0);
+                t->commit(commit_flags);
                 ++commits_;
                 return result;
             }
         } catch (const DbDeadlockException&) {
-            if (txn) txn->abort();
+            abort_quietly(txn);
+            ++deadlocks_;
             backoff(attempt);
         } catch (const DbLockNotGrantedException&) {
-            if (txn) txn->abort();
+            abort_quietly(txn);
+            ++deadlocks_;
             backoff(attempt);
         } catch (const DbException& e) {
-            if (txn) txn->abort();
-            throw StoreError(std::string("queue store: ") + e.what());
+            abort_quietly(txn);
+            failed(e);
         } catch (...) {
-            if (txn) txn->abort();
+            abort_quietly(txn);
             throw;
         }
     }

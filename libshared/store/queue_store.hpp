@@ -84,10 +84,16 @@ public:
     // Takes up to `limit` recipients due at or before `until` in time order, in one
     // transaction: expired and suppressed ones get their final state, the others
     // leave the due index and are marked in flight until their result is written
-    // (or, if this process dies, until recover_inflight at the next start).
+    // (or, if this process dies, until recover_inflight at the next start). A
+    // recipient whose job is held is not returned: it becomes held. Committed
+    // write_nosync (see Commit).
     Claim claim_due(std::int64_t until, std::size_t limit, std::int64_t now, std::int64_t lifetime_ms);
     // Writes results in one transaction; returns the ids of jobs that just finished.
+    // Committed write_nosync (see Commit). When the job is held, an undecided outcome
+    // (deferred, or put back untried) leaves the recipient held instead of due.
     std::vector<std::uint64_t> write_results(std::span<const Outcome> outcomes);
+    // Ids of the jobs on hold (the scheduler polls them to stop what it holds of them).
+    std::vector<std::uint64_t> held_jobs();
     // Earliest next_attempt in the due index, if any.
     std::optional<std::int64_t> next_due();
 
@@ -114,8 +120,6 @@ public:
     std::size_t hold(std::uint64_t job_id);
     std::size_t release(std::uint64_t job_id, std::int64_t now);
     std::size_t inflight_count(std::uint64_t job_id);
-    // Ids of the jobs on hold (the scheduler polls this while it delivers).
-    std::vector<std::uint64_t> held_jobs();
     void remove_job(std::uint64_t job_id);
     void set_notified(std::uint64_t job_id);
 
@@ -135,7 +139,9 @@ private:
     Job find_or_create_job(DbTxn* txn, const Intake& in, std::int64_t now, bool& created);
     void store_text(DbTxn* txn, Message& m, std::istream& text);
     void insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
-                           std::span<const NewRecipient> rcpts, std::int64_t now);
+                           std::span<const NewRecipient> rcpts, std::int64_t now, bool new_message);
+    // The recipient, or nothing (logged, with its job and seq) when its record cannot be decoded.
+    std::optional<Recipient> decode_or_report(const std::string& key, std::string_view data);
     // Adds deltas to a message's per-state counters.
     void add_counts(DbTxn* txn, std::uint64_t job_id, std::uint64_t msg_id,
                     const std::array<std::int64_t, kStateCount>& delta);

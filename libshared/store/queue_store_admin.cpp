@@ -21,7 +21,7 @@ std::size_t QueueStore::rewrite_recipients(std::uint64_t job_id, const std::func
             scan(env_->recipients(), txn, start, prefix, [&](const std::string& k, const std::string& d) {
                 rows.emplace_back(k, d);
                 return rows.size() < kBatch;
-            });
+            }, DB_RMW);
             std::map<std::uint64_t, std::array<std::int64_t, kStateCount>> deltas;
             std::size_t count = 0;
             for (auto& [k, d] : rows) {
@@ -97,22 +97,14 @@ std::size_t QueueStore::release(std::uint64_t job_id, std::int64_t now) {
         if (job->state == JobState::held) job->state = JobState::active;
         save_job(txn, *job);
     });
-    return rewrite_recipients(job_id, [&](DbTxn*, Recipient& r) {
+    return rewrite_recipients(job_id, [&](DbTxn* txn, Recipient& r) {
         if (r.state != RcptState::held) return false;
+        // Held while in delivery: its result decides (the job is active again), or,
+        // should this qrunner die, recover_inflight makes it due.
+        if (env_->get(env_->inflight(), txn, r.key())) return false;
         r.state = r.attempts ? RcptState::deferred : RcptState::queued;
         r.next_attempt = now;
         return true;
-    });
-}
-
-std::vector<std::uint64_t> QueueStore::held_jobs() {
-    return env_->transact([&](DbTxn* txn) {
-        std::vector<std::uint64_t> out;
-        scan(env_->jobs(), txn, std::string(), std::string(), [&](const std::string& k, const std::string& d) {
-            if (Job::decode(get_u64(k, 0), d).state == JobState::held) out.push_back(get_u64(k, 0));
-            return true;
-        });
-        return out;
     });
 }
 
@@ -140,7 +132,7 @@ void QueueStore::remove_job(std::uint64_t job_id) {
                 scan(*db, txn, prefix, prefix, [&](const std::string& k, const std::string& d) {
                     rows.emplace_back(k, d);
                     return rows.size() < kBatch;
-                });
+                }, DB_RMW);
                 for (const auto& [k, d] : rows) {
                     if (db == &env_->recipients())
                         if (auto due = Recipient::due_key(k, d)) env_->del(env_->due(), txn, *due);
@@ -161,7 +153,7 @@ void QueueStore::remove_job(std::uint64_t job_id) {
     env_->transact([&](DbTxn* txn) {
         auto job = load_job(txn, job_id, DB_RMW);
         if (job && !job->name.empty()) {
-            auto mapped = env_->get(env_->job_names(), txn, job->name);
+            auto mapped = env_->get(env_->job_names(), txn, job->name, DB_RMW);
             if (mapped && get_u64(*mapped, 0) == job_id) env_->del(env_->job_names(), txn, job->name);
         }
         env_->del(env_->jobs(), txn, job_key(job_id));
