@@ -3,6 +3,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <deque>
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,8 +17,12 @@
 
 namespace mxlane::qrunner {
 
-// Everything but `wake` is guarded by the scheduler's mutex.
-struct Destination {
+// One destination's own state, behind a small interface: its queue of
+// transactions, its limits (connections, rates, backoff) and its pause when
+// every host was unreachable. Everything is guarded by the scheduler's mutex;
+// the scheduler decides, the destination keeps count.
+class Destination {
+public:
     explicit Destination(boost::asio::any_io_executor ex) : wake(ex) {}
 
     std::string key;          // "mx:a.test,b.test" (domains sharing MX hosts share it; " tls=LEVEL" is
@@ -26,33 +31,69 @@ struct Destination {
     Path path = Path::direct;
     std::vector<dns::MxHost> hosts;  // from the latest lookup, in the order to try
     int port = 25;
-    std::deque<OwnedWork> queue;  // transactions waiting for a connection or for the rate
-    int active = 0;           // connections open or opening
-    int idle = 0;             // of those, waiting for max_messages_per_hour to allow the next
-    int messages_per_connection = 100;
 
-    // Shaping (destination_policy): destination_concurrency after backoff,
-    // max_messages_per_hour (one token per transaction), max_connections_per_minute.
-    AdaptiveConcurrency concurrency;
-    TokenBucket messages;
-    TokenBucket connections;
-    Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
+    // ---- the queue: transactions waiting for a connection or for the rate
+    void enqueue(OwnedWork w) { queue_.push_back(std::move(w)); }
+    bool has_waiting() const { return !queue_.empty(); }
+    std::size_t waiting() const { return queue_.size(); }
+    OwnedWork take_next();  // the oldest
+    OwnedWork take_last();  // the newest (parked first when the rate holds work back)
+    std::vector<OwnedWork> take_all();
+    // Takes out (and hands to f) every waiting transaction of the given jobs.
+    template <class Pred, class F>
+    void take_matching(Pred&& matches, F&& f);
 
-    // Wakes the destination when its rate or pause allows more (guarded by
-    // the scheduler's mutex too); wake_at is when it is set for, if at all.
-    boost::asio::steady_timer wake;
-    std::optional<Clock::time_point> wake_at;
-
-    // Every host unreachable: until this time new work fails at once with
-    // pause_reply instead of each transaction trying to connect again.
-    Clock::time_point paused_until{};
-    Reply pause_reply;
-    std::string pause_relay = "none";
-
-    bool paused(Clock::time_point now) const { return now < paused_until; }
+    // ---- limits (destination_policy): connections after backoff, the rates
+    // A new connection may open now (the caller checks the global limit).
+    bool may_open(Clock::time_point now) const;
+    // A connection opens: takes its rate tokens and a slot. closed() frees the slot.
+    void opened(Clock::time_point now);
+    void closed() { --active_; }
+    int active() const { return active_; }
+    // Connections waiting for max_messages_per_hour to allow their next message.
+    int idle() const { return idle_; }
+    void idle_started() { ++idle_; }
+    void idle_ended() { --idle_; }
     int limit() const { return concurrency.limit(); }
     // Paused by a throttling reply: work waits instead of failing.
     bool backing_off(Clock::time_point now) const { return concurrency.paused(now); }
+
+    AdaptiveConcurrency concurrency;  // destination_concurrency, halved by backoff
+    TokenBucket messages;             // max_messages_per_hour (one token per transaction)
+    TokenBucket connections;          // max_connections_per_minute
+    int messages_per_connection = 100;
+    Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
+
+    // ---- the pause when every host was unreachable: until it ends, new work
+    // fails at once with its reply instead of each transaction trying to connect.
+    void pause(Clock::time_point until, Reply why, std::string relay);
+    // Ends a pause now (mxlanectl flush, a reload); false when there was none.
+    bool end_pause(Clock::time_point now);
+    bool paused(Clock::time_point now) const { return now < paused_until_; }
+    const Reply& pause_reply() const { return pause_reply_; }
+    const std::string& pause_relay() const { return pause_relay_; }
+
+    // Wakes the destination when its rate or pause allows more; wake_at is
+    // when it is set for, if at all.
+    boost::asio::steady_timer wake;
+    std::optional<Clock::time_point> wake_at;
+
+private:
+    std::deque<OwnedWork> queue_;
+    int active_ = 0;  // connections open or opening
+    int idle_ = 0;    // of those, waiting for the message rate
+    Clock::time_point paused_until_{};
+    Reply pause_reply_;
+    std::string pause_relay_ = "none";
 };
+
+template <class Pred, class F>
+void Destination::take_matching(Pred&& matches, F&& f) {
+    std::erase_if(queue_, [&](OwnedWork& w) {
+        if (!matches(w)) return false;
+        f(w);
+        return true;
+    });
+}
 
 }  // namespace mxlane::qrunner

@@ -11,7 +11,7 @@
 #include "qrunner/work.hpp"
 
 namespace mxlane::qrunner {
-struct Destination;
+class Destination;
 }
 
 namespace mxlane::qrunner {

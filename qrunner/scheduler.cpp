@@ -181,10 +181,7 @@ asio::awaitable<void> Scheduler::run() {
     {
         std::lock_guard lock(mu_);
         for (auto& [key, d] : destinations_)
-            while (!d->queue.empty()) {
-                waiting.push_back(std::move(d->queue.front()));
-                d->queue.pop_front();
-            }
+            for (auto& w : d->take_all()) waiting.push_back(std::move(w));
     }
     const std::int64_t now = store::now_ms();
     for (auto& w : waiting) w.put_back(now);
@@ -283,10 +280,7 @@ void Scheduler::clear_pauses(const std::string& why) {
         std::lock_guard lock(mu_);
         const auto now = Clock::now();
         for (auto& [key, d] : destinations_)
-            if (d->paused(now)) {
-                d->paused_until = {};
-                ++n;
-            }
+            if (d->end_pause(now)) ++n;
     }
     if (n) log::info(why + ": " + std::to_string(n) + " destinations paused as unreachable are tried again");
     wake();
@@ -459,12 +453,12 @@ void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<Owned
     {
         std::lock_guard lock(mu_);
         if (!d->paused(Clock::now()) && !stopping_) {
-            for (auto& w : works) d->queue.push_back(std::move(w));
+            for (auto& w : works) d->enqueue(std::move(w));
             collect_starts(d, starts);
             works.clear();
         } else {
-            paused = d->pause_reply;
-            relay = d->pause_relay;
+            paused = d->pause_reply();
+            relay = d->pause_relay();
         }
     }
     spawn(starts);

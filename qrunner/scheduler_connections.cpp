@@ -62,41 +62,35 @@ void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& st
     if (d->paused(now)) return;
     // A connection idle for the message rate takes the next token itself.
     drop_held(*d);
-    while (!d->queue.empty() && !stopping_ && !d->backing_off(now) && d->idle == 0 && d->active < d->limit() &&
-           connections_ < settings_->max_connections && d->messages.ready_at(now) <= now &&
-           d->connections.ready_at(now) <= now) {
-        d->messages.try_take(now);
-        d->connections.try_take(now);
-        starts.emplace_back(d, std::move(d->queue.front()));
-        d->queue.pop_front();
-        ++d->active;
+    while (d->has_waiting() && !stopping_ && connections_ < settings_->max_connections && d->may_open(now)) {
+        d->opened(now);
+        starts.emplace_back(d, d->take_next());
         ++connections_;
     }
     hold_or_park(d, now);
 }
 
 void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_point now) {
-    if (d->queue.empty() || stopping_) return;
+    if (!d->has_waiting() || stopping_) return;
     const Clock::time_point resume = d->backing_off(now) ? d->concurrency.paused_until() : now;
     // When the i-th waiting transaction (from 0) may go, as far as the rate and the pause tell.
     auto ready = [&](std::size_t i) {
-        auto t = std::max(resume, d->messages.ready_at(now, static_cast<double>(i + 1 + d->idle)));
-        return d->active == 0 ? std::max(t, d->connections.ready_at(now)) : t;
+        auto t = std::max(resume, d->messages.ready_at(now, static_cast<double>(i + 1 + d->idle())));
+        return d->active() == 0 ? std::max(t, d->connections.ready_at(now)) : t;
     };
     std::size_t parked = 0;
     Clock::time_point latest = now;
-    while (!d->queue.empty() && ready(d->queue.size() - 1) - now > kHoldLimit) {
-        const auto when = ready(d->queue.size() - 1);
+    while (d->has_waiting() && ready(d->waiting() - 1) - now > kHoldLimit) {
+        const auto when = ready(d->waiting() - 1);
         if (parked == 0) latest = when;
-        d->queue.back().put_back(wall_ms(when, now));
-        d->queue.pop_back();
+        d->take_last().put_back(wall_ms(when, now));
         ++parked;
     }
     if (parked)
         notes_.push_back("destination " + d->policy_name + " (" + d->key + "): " + std::to_string(parked) +
                   " transactions back to the queue, due within " + seconds_text(latest - now) +
                   (d->backing_off(now) ? " (backing off)" : " (max_messages_per_hour)"));
-    if (d->queue.empty()) return;
+    if (!d->has_waiting()) return;
     const auto next = std::max({resume, d->messages.ready_at(now), d->connections.ready_at(now)});
     if (next > now) wake_at(d, next);
 }
@@ -134,7 +128,7 @@ void Scheduler::put_back(const Work& w, std::int64_t due_ms) {
 
 void Scheduler::collect_waiting(Starts& starts) {
     for (auto& [key, d] : destinations_)
-        if (!d->queue.empty()) collect_starts(d, starts);
+        if (d->has_waiting()) collect_starts(d, starts);
 }
 
 void Scheduler::spawn(Starts& starts) {
@@ -147,27 +141,25 @@ void Scheduler::spawn(Starts& starts) {
 
 Scheduler::Next Scheduler::take_work(Destination& d, int sent, bool waited) {
     std::lock_guard lock(mu_);
-    if (waited) --d.idle;
+    if (waited) d.idle_ended();
     const auto now = Clock::now();
     drop_held(d);
-    if (stopping_ || d.queue.empty() || d.paused(now) || d.backing_off(now) || sent >= d.messages_per_connection)
+    if (stopping_ || !d.has_waiting() || d.paused(now) || d.backing_off(now) || sent >= d.messages_per_connection)
         return {};
     if (!d.messages.try_take(now)) {
         auto ready = d.messages.ready_at(now);
         if (ready - now > kIdleLimit) return {};
-        ++d.idle;
+        d.idle_started();
         return {OwnedWork(), std::min(ready, now + std::chrono::seconds(1))};
     }
-    OwnedWork w = std::move(d.queue.front());
-    d.queue.pop_front();
-    return {std::move(w), std::nullopt};
+    return {d.take_next(), std::nullopt};
 }
 
 void Scheduler::connection_done(const std::shared_ptr<Destination>& d) {
     Starts starts;
     {
         std::lock_guard lock(mu_);
-        --d->active;
+        d->closed();
         --connections_;
         collect_waiting(starts);
     }
@@ -220,16 +212,11 @@ void Scheduler::destination_unreachable(const std::shared_ptr<Destination>& d, O
         const auto& retry = settings_->retry_schedule;
         auto pause = std::chrono::seconds(retry.empty() ? 300 : retry.front());
         if (why.temporary()) {
-            d->paused_until = Clock::now() + pause;
-            d->pause_reply = why;
-            d->pause_relay = relay;
+            d->pause(Clock::now() + pause, why, relay);
             notes_.push_back("destination " + d->key + " paused for " + std::to_string(pause.count()) +
                              "s: every host failed: " + why.text);
         }
-        while (!d->queue.empty()) {
-            failed.push_back(std::move(d->queue.front()));
-            d->queue.pop_front();
-        }
+        for (auto& w : d->take_all()) failed.push_back(std::move(w));
     }
     flush_notes();
     for (auto& w : failed) w.conclude_all(why, relay);
@@ -247,11 +234,9 @@ void Scheduler::flush_notes() {
 void Scheduler::drop_held(Destination& d) {
     if (held_jobs_.empty()) return;
     const std::int64_t now = store::now_ms();
-    std::erase_if(d.queue, [&](OwnedWork& w) {
-        if (w.work().rcpts.empty() || !held_jobs_.contains(w.work().rcpts.front().job_id)) return false;
-        w.put_back(now);  // the store makes it held
-        return true;
-    });
+    d.take_matching(
+        [&](const OwnedWork& w) { return !w.work().rcpts.empty() && held_jobs_.contains(w.work().rcpts.front().job_id); },
+        [&](OwnedWork& w) { w.put_back(now); });  // the store makes it held
 }
 
 }  // namespace mxlane::qrunner
