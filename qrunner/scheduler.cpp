@@ -7,7 +7,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <tuple>
 #include <utility>
 
 #include "libshared/address.hpp"
@@ -25,10 +24,8 @@ using store::RcptState;
 namespace {
 
 constexpr std::size_t kClaimBatch = 2000;
-// How often the store is asked for held jobs while recipients are in flight,
-// and (every kFlushPollTicks of those) whether mxlanectl flush was run.
+// How often the store is asked for held jobs while recipients are in flight.
 constexpr auto kHoldPoll = std::chrono::milliseconds(200);
-constexpr int kFlushPollTicks = 5;
 
 }  // namespace
 
@@ -150,7 +147,7 @@ asio::awaitable<void> Scheduler::run() {
             co_return;
         },
         asio::use_awaitable);
-    asio::co_spawn(control_, watch_controls(), [](std::exception_ptr e) { log_exception(e, "watching the queue"); });
+    asio::co_spawn(control_, watch_holds(), [](std::exception_ptr e) { log_exception(e, "watching for held jobs"); });
     for (;;) {
         if (stopping_) break;
         auto s = settings();
@@ -224,41 +221,24 @@ asio::awaitable<void> Scheduler::drain_results() {
                             asio::use_awaitable);
 }
 
-// What mxlanectl changes under a running qrunner, polled from the store:
-// - a job held while it is delivered: once the transactions on the wire have
-//   ended, nothing more of it is sent (claim_due skips held jobs, and their
-//   results become held in the store);
-// - a flush: destinations paused as unreachable are tried again at once.
-asio::awaitable<void> Scheduler::watch_controls() {
+// A job held while it is delivered: once the transactions on the wire have
+// ended, nothing more of it is sent (claim_due skips held jobs, their results
+// become held in the store, and this drops what waits in the destinations).
+asio::awaitable<void> Scheduler::watch_holds() {
     asio::steady_timer timer(control_);
-    std::optional<std::uint64_t> flushes;
-    for (int tick = 0; !stopping_; ++tick) {
-        const bool holds = outstanding_ > 0, flush = tick % kFlushPollTicks == 0;
-        if (holds || flush) {
+    while (!stopping_) {
+        if (outstanding_ > 0) {
             std::optional<std::vector<std::uint64_t>> ids;
-            std::optional<std::uint64_t> generation;
             try {
-                std::tie(ids, generation) = co_await asio::co_spawn(
+                ids = co_await asio::co_spawn(
                     store_thread_.get_executor(),
-                    [this, holds, flush]() -> asio::awaitable<
-                                               std::pair<std::optional<std::vector<std::uint64_t>>,
-                                                         std::optional<std::uint64_t>>> {
-                        std::optional<std::vector<std::uint64_t>> held;
-                        std::optional<std::uint64_t> gen;
-                        if (holds) held = store_.held_jobs();
-                        if (flush) gen = store_.flush_generation();
-                        co_return std::make_pair(std::move(held), gen);
-                    },
+                    [this]() -> asio::awaitable<std::vector<std::uint64_t>> { co_return store_.held_jobs(); },
                     asio::use_awaitable);
             } catch (const std::exception& e) {
                 store::fatal_if_panic(e);
-                log::error(std::string("cannot read the queue's controls (held jobs, flush): ") + e.what());
+                log::error(std::string("cannot read held jobs from the queue: ") + e.what());
             }
             if (ids) note_held(*ids);
-            if (generation) {
-                if (flushes && *generation != *flushes) clear_pauses("mxlanectl flush");
-                flushes = generation;
-            }
         }
         timer.expires_after(kHoldPoll);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -291,6 +271,12 @@ Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
     b.now = store::now_ms();
     b.limit = limit;
     auto s = settings();
+    // mxlanectl flush ran: destinations paused as unreachable are tried again,
+    // before the recipients it made due are claimed (else they would meet the
+    // old pause and be deferred with its stale reply).
+    const std::uint64_t flushes = store_.flush_generation();
+    if (flushes_seen_ && *flushes_seen_ != flushes) clear_pauses("mxlanectl flush");
+    flushes_seen_ = flushes;
     b.claim = store_.claim_due(until, limit, b.now, s->lifetime_ms);
     outstanding_ += b.claim.due.size();
     settle(b.claim);

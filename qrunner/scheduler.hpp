@@ -115,8 +115,8 @@ private:
     // Under mu_: work of held jobs (held_jobs_) leaves d's queue for the store,
     // where it becomes held, so that nothing more of a held job is sent.
     void drop_held(Destination& d);
-    // Polls the store for what mxlanectl changed: held jobs, flush.
-    boost::asio::awaitable<void> watch_controls();
+    // Polls the store for held jobs while recipients are in flight.
+    boost::asio::awaitable<void> watch_holds();
     void note_held(const std::vector<std::uint64_t>& ids);
     // Destinations paused as unreachable are tried again at once.
     void clear_pauses(const std::string& why);
@@ -164,6 +164,7 @@ private:
     std::atomic<bool> abandoned_{false};
     std::shared_ptr<OutcomeGate> gate_ = std::make_shared<OutcomeGate>(*this);
     std::set<std::uint64_t> held_jobs_;  // jobs on hold, as last read from the store
+    std::optional<std::uint64_t> flushes_seen_;  // store thread only: flush_generation() at the last claim
     std::vector<std::string> notes_;     // log lines made under mu_, for flush_notes()
     std::mt19937 rng_{std::random_device{}()};
     std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only

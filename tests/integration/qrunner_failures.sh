@@ -1,7 +1,7 @@
 #!/bin/bash
 # qrunner_failures: the failure paths: a 5xx greeting defers (next MX, never a bounce); an exception inside
 # a delivery still gives every recipient an outcome (--once ends); SIGTERM does not wait for a server that
-# never answers (shutdown_timeout); MX limits and smtp_prohibited_networks; a job held while it is delivered stops once its transactions end.
+# never answers (shutdown_timeout); mxlanectl flush retries a destination paused as unreachable; MX limits and smtp_prohibited_networks; a job held while it is delivered stops once its transactions end.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_failures
 fx_need_built "$FX_QRUNNER" "$FX_CTL"
@@ -18,6 +18,7 @@ fx_dns_start \
   'mx-host=y-secure.test,mx.shared.test,10' 'mx-host=z-plain.test,mx.shared.test,10' \
   'host-record=mx.shared.test,127.0.0.82' \
   'mx-host=loop.test,mx.loop.test,10' 'host-record=mx.loop.test,127.0.0.89' \
+  'mx-host=fix.test,mx.fix.test,10' 'host-record=mx.fix.test,127.0.0.90' \
   'mx-host=zero.test,mx.zero.test,10' 'host-record=mx.zero.test,0.0.0.0' \
   'mx-host=banned.test,mx.banned.test,10' 'host-record=mx.banned.test,127.0.0.85' \
   'mx-host=three.test,mx1.three.test,10' 'mx-host=three.test,mx2.three.test,20' 'mx-host=three.test,mx3.three.test,30' \
@@ -171,5 +172,22 @@ fx_check_eq "delivered as the sink counted" "$after" "$(state_count "$j6" delive
 "$FX_CTL" -c "$CONF" release "$j6" >/dev/null
 all_delivered() { [ "$(state_count "$1" delivered)" = 120 ]; }
 fx_check "release sends the rest" fx_wait_for -t 60 all_delivered "$j6"
+fx_stop_pid "$qr"
+
+# ---- 6. A destination paused as unreachable: once the server is there, mxlanectl flush retries it at
+# once (it does not replay the old "Connection refused" and push the retry an hour out).
+CONF=$FX/flush.conf
+mkdir -p "$FX/q6"
+fx_write_conf "$CONF" "queue_directory = $FX/q6" "smtp_port = $P" "retry_schedule = 1h"
+j9=$(printf '%s\n' f1@fix.test | "$MKJOB" "$FX/q6" "$FX/msg.txt")
+fx_spawn flush "$FX_QRUNNER" -c "$CONF" -f
+qr=$FX_LAST_PID
+state_is() { [ "$(recipients "$1")" = "$2" ]; }
+fx_check "nothing listens yet: deferred" fx_wait_for -t 20 state_is "$j9" "f1@fix.test deferred 4.4.1"
+fx_pysink_start "$FX/sink2" "127.0.0.90:$P"
+"$FX_CTL" -c "$CONF" flush >/dev/null
+fx_check "after flush the paused destination is tried again and delivers" \
+  fx_wait_for -t 15 state_is "$j9" "f1@fix.test delivered 2.0.0"
+fx_check "the qrunner says why" grep -q 'mxlanectl flush: 1 destinations paused as unreachable are tried again' "$FX/flush.out"
 fx_stop_pid "$qr"
 fx_done
