@@ -153,6 +153,12 @@ asio::awaitable<void> Scheduler::run() {
         auto s = settings();
         const std::size_t cap = std::max<std::size_t>(kClaimBatch, s->max_connections * 50);
         bool more = false;
+        // A --once run ends after a claim that found nothing while nothing was
+        // in flight before it: a result written after the claim began (results
+        // commit on their own thread) may have stored a notification the claim
+        // did not see, so idleness is taken before the claim, not after.
+        const bool quiet = idle();
+        std::size_t scanned = 1;
         if (outstanding_ < cap) {
             std::size_t limit = std::min(kClaimBatch, cap - outstanding_);
             std::int64_t until = once_ ? start : store::now_ms();
@@ -161,13 +167,15 @@ asio::awaitable<void> Scheduler::run() {
                     store_thread_.get_executor(),
                     [&]() -> asio::awaitable<ClaimBatch> { co_return claim(until, limit); }, asio::use_awaitable);
                 more = batch.full();
+                scanned = batch.claim.scanned;
                 dispatch(batch);
             } catch (const std::exception& e) {
                 store::fatal_if_panic(e);
                 log::error(std::string("cannot read due recipients from the queue: ") + e.what());
+                scanned = 0;  // a --once run that cannot claim ends as before
             }
         }
-        if (once_ && !more && idle()) break;
+        if (once_ && quiet && scanned == 0) break;
         if (more && outstanding_ < cap) continue;
         if (std::exchange(woken_, false)) continue;
         wake_timer_.expires_after(more ? std::chrono::seconds(1) : s->queue_run_delay);
