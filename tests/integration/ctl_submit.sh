@@ -133,10 +133,10 @@ sender_of() {  # sender_of FROM-HEADER-VALUE: the envelope sender submit takes f
   ctl delete "$id" >/dev/null
 }
 printf 'address\nann@a.test\n' > "$FX/one.csv"
-fx_check_eq "an address in a From: comment is not the sender" "attacker@evil.test" \
-  "$(sender_of 'attacker@evil.test (<ceo@bank.test>)')"
-fx_check_eq "an address in a quoted display name is not the sender" "attacker@evil.test" \
-  "$(sender_of '"ceo@bank.test" <attacker@evil.test>')"
+fx_check_eq "an address in a From: comment is not the sender" "other@elsewhere.test" \
+  "$(sender_of 'other@elsewhere.test (<news@shop.test>)')"
+fx_check_eq "an address in a quoted display name is not the sender" "other@elsewhere.test" \
+  "$(sender_of '"news@shop.test" <other@elsewhere.test>')"
 fx_check_eq "a display name with a comma and a comment" "ann@example.com" \
   "$(sender_of '"Smith, Ann" (sales) <ann@example.com>')"
 fx_check_eq "a group of one mailbox" "ann@example.com" "$(sender_of 'Sales: Ann <ann@example.com>;')"
@@ -170,7 +170,7 @@ rm -f "$FX/huge.txt"
 # ---- CSV cells a spreadsheet would run as formulas are exported with a leading ', and submit takes them back
 cat > "$FX/formula.csv" <<'CSV'
 address,note,amount
--minus@a.test,"=HYPERLINK(""http://evil.test"",""x"")",-5
+-minus@a.test,"=HYPERLINK(""http://elsewhere.test"",""x"")",-5
 +plus@a.test,@SUM(A1),+7
 'quote@a.test,'already quoted,3
 CSV
@@ -184,7 +184,7 @@ for row in rows:
     for cell in row:
         assert not cell or cell[0] not in "=+-@\t\r", (cell, row)
 by = {r[0]: r for r in rows[1:]}
-assert by["\x27-minus@a.test"][6:] == ["\x27=HYPERLINK(\"http://evil.test\",\"x\")", "\x27-5"], by
+assert by["\x27-minus@a.test"][6:] == ["\x27=HYPERLINK(\"http://elsewhere.test\",\"x\")", "\x27-5"], by
 assert by["\x27+plus@a.test"][6:] == ["\x27@SUM(A1)", "\x27+7"], by
 assert by["\x27\x27quote@a.test"][6:] == ["\x27\x27already quoted", "3"], by' "$FX/formula_export.csv"
 again=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula_export.csv" --name formula-again)

@@ -52,15 +52,15 @@ public:
     }
 
     void comments_are_not_addresses() {
-        CPPUNIT_ASSERT_EQUAL(std::string("attacker@evil.test"), one("attacker@evil.test (<ceo@bank.test>)"));
+        CPPUNIT_ASSERT_EQUAL(std::string("other@elsewhere.test"), one("other@elsewhere.test (<news@shop.test>)"));
         CPPUNIT_ASSERT_EQUAL(std::string("ann@example.com"), one("ann@example.com (Ann (the (nested)) \\) one)"));
-        CPPUNIT_ASSERT_EQUAL(std::string("ann@example.com"), one("(ceo@bank.test) Ann <(x) ann@example.com (y)>"));
+        CPPUNIT_ASSERT_EQUAL(std::string("ann@example.com"), one("(news@shop.test) Ann <(x) ann@example.com (y)>"));
         CPPUNIT_ASSERT_EQUAL(std::string("ann@example.com"), one("ann(c)@(c)example.com"));
     }
 
     void quoted_strings() {
-        CPPUNIT_ASSERT_EQUAL(std::string("attacker@evil.test"), one("\"ceo@bank.test\" <attacker@evil.test>"));
-        CPPUNIT_ASSERT_EQUAL(std::string("attacker@evil.test"), one("\"<ceo@bank.test>, x\" <attacker@evil.test>"));
+        CPPUNIT_ASSERT_EQUAL(std::string("other@elsewhere.test"), one("\"news@shop.test\" <other@elsewhere.test>"));
+        CPPUNIT_ASSERT_EQUAL(std::string("other@elsewhere.test"), one("\"<news@shop.test>, x\" <other@elsewhere.test>"));
         CPPUNIT_ASSERT_EQUAL(std::string("\"ann smith\"@example.com"), one("\"ann smith\"@example.com"));
         CPPUNIT_ASSERT_EQUAL(std::string("ann@example.com"), one("\"ann\"@example.com"));
         CPPUNIT_ASSERT_EQUAL(std::string("\"a\\\"b\"@example.com"), one("<\"a\\\"b\"@example.com>"));

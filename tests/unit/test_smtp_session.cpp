@@ -313,7 +313,7 @@ public:
 
     void hostile_overlong_line() {
         PySink sink("hostile-longline");
-        Outcome o = deliver(sink.ep(), "evil.test", options(), {message({"a@x.test"})});
+        Outcome o = deliver(sink.ep(), "elsewhere.test", options(), {message({"a@x.test"})});
         CPPUNIT_ASSERT(!o.opened);
         CPPUNIT_ASSERT(o.error.temporary() && o.error.synthetic);
         CPPUNIT_ASSERT_MESSAGE(o.error.text, contains(o.error.text, "longer than 8192 bytes"));
@@ -322,7 +322,7 @@ public:
 
     void hostile_garbage() {
         PySink sink("hostile-garbage");
-        Outcome o = deliver(sink.ep(), "evil.test", options(), {message({"a@x.test"})});
+        Outcome o = deliver(sink.ep(), "elsewhere.test", options(), {message({"a@x.test"})});
         CPPUNIT_ASSERT(!o.opened);
         CPPUNIT_ASSERT(o.stage == Stage::helo);
         CPPUNIT_ASSERT_EQUAL(std::string("4.5.0"), o.error.enhanced);
@@ -347,14 +347,14 @@ public:
 
     void hostile_disconnect_mid_data() {
         PySink sink("hostile-dropdata");
-        Outcome o = deliver(sink.ep(), "evil.test", options(),
+        Outcome o = deliver(sink.ep(), "elsewhere.test", options(),
                             {message({"a@x.test"}, std::string(3 * 1024 * 1024, 'x') + "\n")});
         CPPUNIT_ASSERT(o.opened);
         const auto& r = o.results.at(0);
         CPPUNIT_ASSERT_EQUAL(250, r.rcpts.at(0).code);
         CPPUNIT_ASSERT(r.connection_lost);
         CPPUNIT_ASSERT(r.data.temporary() && r.data.synthetic);
-        CPPUNIT_ASSERT_MESSAGE(r.data.text, contains(r.data.text, "lost connection with evil.test["));
+        CPPUNIT_ASSERT_MESSAGE(r.data.text, contains(r.data.text, "lost connection with elsewhere.test["));
         CPPUNIT_ASSERT(!o.usable_after);
         CPPUNIT_ASSERT(o.seconds < 15);
     }
@@ -363,7 +363,7 @@ public:
         PySink sink("hostile-drip");
         Options opts = options();
         opts.timeouts.helo = seconds(2);
-        Outcome o = deliver(sink.ep(), "evil.test", opts, {message({"a@x.test"})});
+        Outcome o = deliver(sink.ep(), "elsewhere.test", opts, {message({"a@x.test"})});
         CPPUNIT_ASSERT(!o.opened);
         CPPUNIT_ASSERT(o.stage == Stage::greeting);
         CPPUNIT_ASSERT_MESSAGE(o.error.text,
@@ -658,7 +658,7 @@ public:
         CPPUNIT_ASSERT(refused.failure == ConnectFailure::connect && refused.stage == Stage::connect);
         // Garbage in reply to EHLO: malformed, a protocol error.
         PySink garbage("hostile-garbage");
-        Outcome g = deliver(garbage.ep(), "evil.test", options(), {});
+        Outcome g = deliver(garbage.ep(), "elsewhere.test", options(), {});
         CPPUNIT_ASSERT_MESSAGE(std::string(to_string(g.failure)), g.failure == ConnectFailure::protocol);
         // A greeting that never comes: lost (timed out), not refused.
         ScriptedServer silent([](ScriptedServer::Conn& c) { c.line(); });
