@@ -9,6 +9,7 @@
 
 #include "libshared/address.hpp"
 #include "libshared/log.hpp"
+#include "libshared/header_section.hpp"
 #include "libshared/loop_token.hpp"
 #include "libshared/store/records.hpp"
 
@@ -246,8 +247,8 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
             m.facts.bulk_header_seen = true;
             return go_on(c, SMFIP_NR_HDR);
         }
-        if (to_lower(n) == to_lower(kLoopHeader)) m.loop_tokens.emplace_back(v);
-        if (to_lower(n) == "received" && is_own_trace(v, g_settings->myhostname)) m.sent_by_us = true;
+        if (same_field_name(n, kLoopHeader)) m.loop_tokens.emplace_back(v);
+        if (same_field_name(n, "Received") && is_own_trace(v, g_settings->myhostname)) m.sent_by_us = true;
         m.add_header(n, v, c->lead_space);
         return m.too_large() ? too_large(ctx, SMFIP_NR_HDR, m) : go_on(c, SMFIP_NR_HDR);
     });
