@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <map>
 #include <mutex>
 
+#include "libshared/address.hpp"
 #include "libshared/text.hpp"
 
 namespace mxlane {
@@ -78,12 +80,7 @@ void create_key_file(const std::string& dir, const std::string& path) {
     if (!ok) throw LoopKeyError("cannot create " + path + ": " + std::strerror(e));
 }
 
-std::string hmac_hex(const std::string& key, std::string_view text) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-              reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len))
-        throw LoopKeyError("HMAC-SHA256 failed");
+std::string to_hex(const unsigned char* md, unsigned int len) {
     static const char digits[] = "0123456789abcdef";
     std::string out;
     out.reserve(len * 2);
@@ -92,6 +89,15 @@ std::string hmac_hex(const std::string& key, std::string_view text) {
         out += digits[md[i] & 15];
     }
     return out;
+}
+
+std::string hmac_hex(const std::string& key, std::string_view text) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+              reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len))
+        throw LoopKeyError("HMAC-SHA256 failed");
+    return to_hex(md, len);
 }
 
 bool parse_i64(std::string_view s, std::int64_t& v) {
@@ -146,19 +152,59 @@ bool is_own_trace(std::string_view value, std::string_view host) {
     return value.size() >= want.size() && strncasecmp(value.data(), want.data(), want.size()) == 0;
 }
 
+struct BodyDigest::Impl {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Impl() { EVP_MD_CTX_free(ctx); }
+};
+
+BodyDigest::BodyDigest() : impl_(std::make_unique<Impl>()) {
+    if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1)
+        throw LoopKeyError("SHA-256 unavailable");
+}
+
+BodyDigest::~BodyDigest() = default;
+
+void BodyDigest::add(std::string_view chunk) {
+    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!chunk.empty()) {
+        std::size_t run = 0;
+        while (run < chunk.size() && !is_space(chunk[run])) ++run;
+        if (run > 0) EVP_DigestUpdate(impl_->ctx, chunk.data(), run);
+        while (run < chunk.size() && is_space(chunk[run])) ++run;
+        chunk.remove_prefix(run);
+    }
+}
+
+std::string BodyDigest::hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(impl_->ctx, md, &len) != 1) throw LoopKeyError("SHA-256 failed");
+    return to_hex(md, len);
+}
+
+std::string loop_binding_text(const LoopBinding& b) {
+    std::vector<std::string> rcpts;
+    for (const auto& r : b.recipients) rcpts.push_back(to_lower(r));
+    std::sort(rcpts.begin(), rcpts.end());
+    // No address holds a line end (RFC 5321): the fields cannot run into each other.
+    std::string text = "\n" + to_lower(b.sender);
+    for (const auto& r : rcpts) text += "\n" + r;
+    return text + "\n" + b.body_digest;
+}
+
 std::string loop_token_make_at(const std::string& queue_directory, std::string_view job_id,
-                               std::uint64_t message_id, std::int64_t now) {
+                               std::uint64_t message_id, std::int64_t now, const LoopBinding& binding) {
     std::string text = std::string(job_id) + "." + std::to_string(message_id) + "." + std::to_string(now);
-    return text + "." + hmac_hex(loop_key(queue_directory), text);
+    return text + "." + hmac_hex(loop_key(queue_directory), text + loop_binding_text(binding));
 }
 
 std::string loop_token_make(const std::string& queue_directory, std::string_view job_id,
-                            std::uint64_t message_id) {
-    return loop_token_make_at(queue_directory, job_id, message_id, std::time(nullptr));
+                            std::uint64_t message_id, const LoopBinding& binding) {
+    return loop_token_make_at(queue_directory, job_id, message_id, std::time(nullptr), binding);
 }
 
 bool loop_token_valid_at(const std::string& queue_directory, std::string_view token,
-                         std::int64_t max_age_seconds, std::int64_t now) {
+                         std::int64_t max_age_seconds, std::int64_t now, const LoopBinding& binding) {
     // Header values may arrive with folding white space around them.
     token = trim(token);
     auto mac_dot = token.rfind('.');
@@ -169,13 +215,13 @@ bool loop_token_valid_at(const std::string& queue_directory, std::string_view to
     std::int64_t made = 0;
     if (!parse_i64(text.substr(time_dot + 1), made)) return false;
     if (made > now + kFutureSkew || now - made > max_age_seconds) return false;
-    std::string want = hmac_hex(loop_key(queue_directory), text);
+    std::string want = hmac_hex(loop_key(queue_directory), std::string(text) + loop_binding_text(binding));
     return CRYPTO_memcmp(want.data(), token.data() + mac_dot + 1, want.size()) == 0;
 }
 
 bool loop_token_valid(const std::string& queue_directory, std::string_view token,
-                      std::int64_t max_age_seconds) {
-    return loop_token_valid_at(queue_directory, token, max_age_seconds, std::time(nullptr));
+                      std::int64_t max_age_seconds, const LoopBinding& binding) {
+    return loop_token_valid_at(queue_directory, token, max_age_seconds, std::time(nullptr), binding);
 }
 
 }  // namespace mxlane

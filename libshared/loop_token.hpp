@@ -1,9 +1,11 @@
 // loop_token: the X-Mxlane-Relayed header value that keeps relayed mail from being captured again.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mxlane {
 
@@ -28,21 +30,54 @@ bool is_own_trace(std::string_view received_value, std::string_view host);
 // made anew), so that every program follows the key on disk. Throws LoopKeyError.
 std::string loop_key(const std::string& queue_directory);
 
-// "<job id>.<message id>.<unix time>.<hex HMAC-SHA256 of the part before it>".
+// What a token is bound to: the transaction that carries it. A token copied
+// into other mail (another sender, other recipients, another body) is not valid
+// there.
+struct LoopBinding {
+    std::string sender;                   // envelope sender, without <>
+    std::vector<std::string> recipients;  // envelope recipients, without <>, any order
+    std::string body_digest;              // BodyDigest::hex() of the message body
+};
+
+// SHA-256 of a message body over every byte except white space (SP, HTAB, CR,
+// LF): line-end conversion and re-wrapping of long lines on the way through an
+// MTA do not change it; dot-stuffing must be undone before (the bytes are the
+// body as the MTA stores it). Fed in chunks as the body streams past.
+class BodyDigest {
+public:
+    BodyDigest();
+    ~BodyDigest();
+    BodyDigest(const BodyDigest&) = delete;
+    BodyDigest& operator=(const BodyDigest&) = delete;
+    void add(std::string_view chunk);
+    std::string hex();  // lower-case hex; ends the digest
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// The text the HMAC covers after the token's own fields:
+// "\n" SENDER ("\n" RCPT)... "\n" DIGEST, addresses lower-cased and the
+// recipients sorted, so that the milter, which sees them one by one, gets the same.
+std::string loop_binding_text(const LoopBinding& b);
+
+// "<job id>.<message id>.<unix time>.<hex HMAC-SHA256>": the HMAC covers
+// "<job id>.<message id>.<unix time>" followed by loop_binding_text(binding).
 std::string loop_token_make(const std::string& queue_directory, std::string_view job_id,
-                            std::uint64_t message_id);
+                            std::uint64_t message_id, const LoopBinding& binding);
 
 // True when the token was made with this queue's secret no more than
-// max_age_seconds ago (and not from the future, beyond a little clock skew).
-// A malformed or forged token is simply false; a secret that cannot be read
-// throws LoopKeyError, so that the caller fails safe instead of capturing again.
+// max_age_seconds ago (and not from the future, beyond a little clock skew),
+// for this binding. A malformed, forged or replayed token is simply false; a
+// secret that cannot be read throws LoopKeyError, so that the caller fails safe
+// instead of capturing again.
 bool loop_token_valid(const std::string& queue_directory, std::string_view token,
-                      std::int64_t max_age_seconds);
+                      std::int64_t max_age_seconds, const LoopBinding& binding);
 
-// The same check at a given time (for tests).
+// The same at a given time (for tests).
 bool loop_token_valid_at(const std::string& queue_directory, std::string_view token,
-                         std::int64_t max_age_seconds, std::int64_t now);
+                         std::int64_t max_age_seconds, std::int64_t now, const LoopBinding& binding);
 std::string loop_token_make_at(const std::string& queue_directory, std::string_view job_id,
-                               std::uint64_t message_id, std::int64_t now);
+                               std::uint64_t message_id, std::int64_t now, const LoopBinding& binding);
 
 }  // namespace mxlane

@@ -138,11 +138,20 @@ sfsistat decide_at(SMFICTX* ctx, Connection* c, Step step, unsigned long nr_bit)
     return go_on(c, nr_bit);
 }
 
-// A message the qrunner relayed carries our token: it is on its way out, not in.
-bool relayed_by_us(const MessageContext& m) {
+// A message the qrunner relayed carries our token, made for this very
+// transaction: its envelope and body. A token copied into other mail is not ours.
+bool relayed_by_us(MessageContext& m) {
+    if (m.loop_tokens.empty()) return false;
+    const LoopBinding seen{m.sender(), m.recipients(), m.body_digest()};
     for (const auto& token : m.loop_tokens)
-        if (loop_token_valid(g_settings->queue_directory, token, kLoopTokenMaxAge)) return true;
+        if (loop_token_valid(g_settings->queue_directory, token, kLoopTokenMaxAge, seen)) return true;
     return false;
+}
+
+// Back to the MTA untouched, with a line saying why.
+void log_returned(SMFICTX* ctx, const std::string& why) {
+    std::string qid = host_queue_id(ctx);
+    log::info((qid.empty() ? "NOQUEUE" : qid) + ": " + why + ", returned to the MTA");
 }
 
 // The macros we read: the SASL login at MAIL, and the queue id at MAIL (Sendmail
@@ -259,15 +268,13 @@ sfsistat on_eoh(SMFICTX* ctx) {
         Connection* c = connection(ctx);
         sfsistat r = decide_at(ctx, c, Step::eoh, SMFIP_NR_EOH);
         if (!c->msg) return r;
-        if (const bool relayed = relayed_by_us(*c->msg); relayed || c->msg->sent_by_us) {
-            std::string qid = host_queue_id(ctx);
-            log::info((qid.empty() ? "NOQUEUE" : qid) +
-                      (relayed ? ": relayed by mxlane (valid " + std::string(kLoopHeader) + "), "
-                               : std::string(": sent by this host's mxlane already (its Received: line), ")) +
-                      "returned to the MTA");
+        if (c->msg->sent_by_us) {
+            log_returned(ctx, "sent by this host's mxlane already (its Received: line)");
             c->msg.reset();
             return let_go(c, SMFIP_NR_EOH);
         }
+        // A relay token is checked at the end, against the body it was made for.
+        if (!c->msg->loop_tokens.empty()) c->msg->start_body_digest();
         c->msg->discount_mta_fields(host_queue_id(ctx));
         c->msg->end_of_headers();
         return r;
@@ -289,6 +296,11 @@ sfsistat on_eom(SMFICTX* ctx) {
         if (auto r = pending_refusal(ctx, c, 0)) return *r;
         if (!c->msg) return SMFIS_CONTINUE;
         MessageContext& m = *c->msg;
+        if (relayed_by_us(m)) {
+            log_returned(ctx, "relayed by mxlane (valid " + std::string(kLoopHeader) + ")");
+            c->msg.reset();
+            return SMFIS_CONTINUE;
+        }
         if (m.too_large()) return too_large(ctx, 0, m);
         std::string queue_id = host_queue_id(ctx);
         // The commit is durable before any answer: from here on the job is ours.

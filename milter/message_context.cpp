@@ -105,7 +105,19 @@ void MessageContext::discount_mta_fields(std::string_view queue_id) {
 
 void MessageContext::end_of_headers() { append("\r\n"); }
 
-void MessageContext::add_body(std::string_view chunk) { append(chunk); }
+void MessageContext::add_body(std::string_view chunk) {
+    if (digest_) digest_->add(chunk);
+    append(chunk);
+}
+
+void MessageContext::start_body_digest() { digest_ = std::make_unique<BodyDigest>(); }
+
+std::string MessageContext::body_digest() {
+    if (!digest_) return {};
+    std::string hex = digest_->hex();
+    digest_.reset();
+    return hex;
+}
 
 void MessageContext::append(std::string_view bytes) {
     size_ += bytes.size();

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "libshared/loop_token.hpp"
 #include "milter/intake_policy.hpp"
 
 namespace mxlane::milter {
@@ -57,6 +58,10 @@ public:
     void discount_mta_fields(std::string_view queue_id);
     void end_of_headers();
     void add_body(std::string_view chunk);
+    // From now on the body is digested too (BodyDigest), for a relay token's check.
+    void start_body_digest();
+    // The digest of the body so far ("" when not started); ends the digest.
+    std::string body_digest();
 
     std::size_t size() const { return size_; }
     // What the client sent, as far as the milter can tell: size() less the fields the MTA inserted.
@@ -86,6 +91,7 @@ private:
         std::size_t bytes = 0;
     };
     std::vector<Field> fields_;       // the stored header fields, in order
+    std::unique_ptr<BodyDigest> digest_;  // the body's, when a relay token is to be checked
     std::string mem_;                 // the text while it is small
     std::unique_ptr<std::fstream> file_;  // the text once spilled (already unlinked)
     std::unique_ptr<std::istringstream> mem_stream_;

@@ -32,7 +32,7 @@ std::shared_ptr<const std::string> wire_for(const Work& w, const Settings& s) {
             m.received + smtp::to_wire(render_template(m.text, m.meta.field_names, r.fields, r.address)).text);
     }
     if (w.path != Path::relay) return wire;
-    return m.relay_wire(*wire, s.queue_directory, store::now_ms() / 1000);
+    return m.relay_wire(*wire, w, s.queue_directory, store::now_ms() / 1000);
 }
 
 smtp::Envelope envelope_for(const Work& w, std::size_t size) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libshared/store/records.hpp"
@@ -11,6 +12,8 @@
 namespace mxlane::qrunner {
 
 using Clock = std::chrono::steady_clock;
+
+struct Work;
 
 // One stored message ready for the wire: loaded once, shared by every
 // transaction that sends it.
@@ -25,11 +28,16 @@ struct MessageData {
 
     // `wire` (this message's wire text, shared or rendered) with the
     // loop-prevention header in front, for the relay. The token is made anew
-    // for every transaction (at `now`, unix seconds): a job that relays for
-    // longer than the token's lifetime must not send stale ones.
-    std::shared_ptr<const std::string> relay_wire(const std::string& wire, const std::string& queue_directory,
-                                                  std::int64_t now) const;
+    // for every transaction (at `now`, unix seconds), bound to its envelope and
+    // body: a job that relays for longer than the token's lifetime must not send
+    // stale ones, and a token copied into other mail is worth nothing.
+    std::shared_ptr<const std::string> relay_wire(const std::string& wire, const Work& work,
+                                                  const std::string& queue_directory, std::int64_t now) const;
 };
+
+// BodyDigest of the body of a wire text (CRLF, dot-stuffed): the body as the
+// receiving MTA stores it and shows a milter, stuffing undone.
+std::string wire_body_digest(std::string_view wire);
 
 // Which way a recipient goes on this attempt.
 enum class Path { direct, relay };

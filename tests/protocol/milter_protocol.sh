@@ -96,20 +96,24 @@ fx_check "no spill file left behind" bash -c "[ -z \"\$(ls -A '$FX/rules/queue/t
 key=$FX/rules/queue/loop.key
 fx_check "the milter created loop.key, mode 0600, 32 bytes" \
     bash -c "[ \$(stat -c %a '$key') = 600 ] && [ \$(stat -c %s '$key') = 32 ]"
-# token TEXT: TEXT.hex(HMAC-SHA256(loop.key, TEXT)), made here with openssl as the qrunner makes it in C++
+# token TEXT KEY: TEXT.hex(HMAC-SHA256(loop.key, TEXT + BINDING)), made here with openssl as the
+# qrunner makes it in C++. BINDING is the transaction tokens.lua sends: "\n" sender "\n" recipient
+# "\n" SHA-256 of the body without white space (the body is "Hello.\r\n").
+binding=$(printf '\nboss@corp.test\na@a.test\n%s' "$(printf %s Hello. | sha256sum | cut -d' ' -f1)")
 token() {
     local hexkey mac
     hexkey=$(od -An -tx1 -v "$2" | tr -d ' \n')
-    mac=$(printf %s "$1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" | sed 's/^.*= //')
+    mac=$(printf %s "$1$binding" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" | sed 's/^.*= //')
     echo "$1.$mac"
 }
 now=$(date +%s)
 head -c 32 /dev/urandom > "$FX/other.key"
-fx_check "valid, forged and stale relay tokens" mt_run tokens "$SOCK_rules" tokens.lua \
+fx_check "valid, forged, stale and replayed relay tokens" mt_run tokens "$SOCK_rules" tokens.lua \
     "valid=$(token "J00002A.7.$now" "$key")" "forged=$(token "J00002A.7.$now" "$FX/other.key")" \
     "stale=$(token "J00002A.7.$((now - 7200))" "$key")"
 fx_check "relayed messages were not captured, the others were" jobs_check "$CONF_rules" \
-    'not named("relayed") and not named("second-valid") and named("forged") and named("stale") and named("garbage")'
+    'not named("relayed") and not named("relayed-spread") and not named("second-valid") and named("forged") and named("stale") and named("garbage")' \
+    ' and named("replayed-body") and named("replayed-rcpts") and named("replayed-sender")'
 fx_check "sent by this host's mxlane (its Received: line): not captured; another host's: captured" \
     jobs_check "$CONF_rules" 'not named("our-trace") and named("their-trace")'
 

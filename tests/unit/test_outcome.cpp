@@ -172,12 +172,24 @@ public:
             CPPUNIT_ASSERT(text.ends_with(wire));
             return text.substr(colon + 2, end - colon - 2);
         };
-        std::string first = token_of(*m.relay_wire(wire, dir.path(), t0));
+        m.meta.sender = "News@Shop.test";
+        Work w;
+        w.rcpts.resize(2);
+        w.rcpts[0].address = "b@two.test";
+        w.rcpts[1].address = "a@one.test";
+        std::string first = token_of(*m.relay_wire(wire, w, dir.path(), t0));
         // Two hours later, for a job still relaying: the token must still be good.
-        std::string later = token_of(*m.relay_wire(wire, dir.path(), t0 + 7200));
-        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), first, 3600, t0 + 10));
-        CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), first, 3600, t0 + 7200));
-        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), later, 3600, t0 + 7200));
+        std::string later = token_of(*m.relay_wire(wire, w, dir.path(), t0 + 7200));
+        // What the milter at the relay sees: the envelope (recipients in any order) and the body.
+        BodyDigest body;
+        body.add("body\r\n");
+        const LoopBinding seen{"news@shop.test", {"a@one.test", "b@two.test"}, body.hex()};
+        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), first, 3600, t0 + 10, seen));
+        CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), first, 3600, t0 + 7200, seen));
+        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), later, 3600, t0 + 7200, seen));
+        LoopBinding fewer = seen;
+        fewer.recipients.pop_back();
+        CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), first, 3600, t0 + 10, fewer));
     }
 };
 
