@@ -268,13 +268,14 @@ sfsistat on_eoh(SMFICTX* ctx) {
         Connection* c = connection(ctx);
         sfsistat r = decide_at(ctx, c, Step::eoh, SMFIP_NR_EOH);
         if (!c->msg) return r;
-        if (c->msg->sent_by_us) {
+        // A relay token is checked at the end, against the body it was made for.
+        if (!c->msg->loop_tokens.empty()) {
+            c->msg->start_body_digest();
+        } else if (c->msg->sent_by_us) {
             log_returned(ctx, "sent by this host's mxlane already (its Received: line)");
             c->msg.reset();
             return let_go(c, SMFIP_NR_EOH);
         }
-        // A relay token is checked at the end, against the body it was made for.
-        if (!c->msg->loop_tokens.empty()) c->msg->start_body_digest();
         c->msg->discount_mta_fields(host_queue_id(ctx));
         c->msg->end_of_headers();
         return r;
@@ -296,8 +297,9 @@ sfsistat on_eom(SMFICTX* ctx) {
         if (auto r = pending_refusal(ctx, c, 0)) return *r;
         if (!c->msg) return SMFIS_CONTINUE;
         MessageContext& m = *c->msg;
-        if (relayed_by_us(m)) {
-            log_returned(ctx, "relayed by mxlane (valid " + std::string(kLoopHeader) + ")");
+        if (const bool relayed = relayed_by_us(m); relayed || m.sent_by_us) {
+            log_returned(ctx, relayed ? "relayed by mxlane (valid " + std::string(kLoopHeader) + ")"
+                                      : std::string("sent by this host's mxlane already (its Received: line)"));
             c->msg.reset();
             return SMFIS_CONTINUE;
         }

@@ -22,8 +22,8 @@ namespace {
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The wire text for this transaction: shared for a plain message, rendered
-// for the one recipient of a personalised one; with a fresh loop header for the relay.
-std::shared_ptr<const std::string> wire_for(const Work& w, const Settings& s) {
+// for the one recipient of a personalised one.
+std::shared_ptr<const std::string> wire_for(const Work& w) {
     const MessageData& m = *w.message;
     std::shared_ptr<const std::string> wire = m.wire;
     if (m.meta.personalised) {
@@ -31,17 +31,24 @@ std::shared_ptr<const std::string> wire_for(const Work& w, const Settings& s) {
         wire = std::make_shared<const std::string>(
             m.received + smtp::to_wire(render_template(m.text, m.meta.field_names, r.fields, r.address)).text);
     }
-    if (w.path != Path::relay) return wire;
-    return m.relay_wire(*wire, w, s.queue_directory, store::now_ms() / 1000);
+    return wire;
 }
 
-smtp::Envelope envelope_for(const Work& w, std::size_t size) {
+smtp::Envelope envelope_for(const Work& w, std::size_t size, const Settings& s) {
     smtp::Envelope env;
     env.mail_from = w.message->meta.sender;
     for (const auto& r : w.rcpts) env.rcpts.push_back(r.address);
     env.smtputf8 = w.message->meta.smtputf8;
     env.eight_bit = w.message->eight_bit;
     env.size = size;
+    if (w.path == Path::relay) {
+        // The relay gets the loop header, made for the recipients it takes.
+        env.size += 128;
+        env.leading_fields = [m = w.message, dir = s.queue_directory](const std::vector<std::string>& accepted,
+                                                                     const std::string& data) {
+            return m->relay_field(accepted, data, dir, store::now_ms() / 1000);
+        };
+    }
     return env;
 }
 
@@ -154,8 +161,8 @@ asio::awaitable<void> run_connection(Scheduler& sch, const std::shared_ptr<Desti
     int sent = 0;
     while (w) {
         auto t1 = Clock::now();
-        auto data = wire_for(w.work(), *s);
-        auto res = co_await session->send(envelope_for(w.work(), data->size()), data);
+        auto data = wire_for(w.work());
+        auto res = co_await session->send(envelope_for(w.work(), data->size(), *s), data);
         ++sent;
         std::vector<Reply> replies;
         std::vector<std::string> details;

@@ -1,4 +1,4 @@
-// work: the loop-prevention header added to the wire text of a message sent to the relay.
+// work: the loop-prevention header put before a message sent to the relay.
 #include "libshared/loop_token.hpp"
 #include "qrunner/work.hpp"
 
@@ -20,16 +20,11 @@ std::string wire_body_digest(std::string_view wire) {
     return digest.hex();
 }
 
-std::shared_ptr<const std::string> MessageData::relay_wire(const std::string& wire, const Work& work,
-                                                          const std::string& queue_directory,
-                                                          std::int64_t now) const {
-    LoopBinding binding{meta.sender, {}, wire_body_digest(wire)};
-    for (const auto& r : work.rcpts) binding.recipients.push_back(r.address);
-    std::string token = loop_token_make_at(queue_directory, job_token, meta.id, now, binding);
-    auto text = std::make_shared<std::string>();
-    text->reserve(wire.size() + token.size() + 32);
-    text->append(kLoopHeader).append(": ").append(token).append("\r\n").append(wire);
-    return text;
+std::string MessageData::relay_field(const std::vector<std::string>& accepted, const std::string& wire,
+                                     const std::string& queue_directory, std::int64_t now) const {
+    const LoopBinding binding{meta.sender, accepted, wire_body_digest(wire)};
+    return std::string(kLoopHeader) + ": " + loop_token_make_at(queue_directory, job_token, meta.id, now, binding) +
+           "\r\n";
 }
 
 }  // namespace mxlane::qrunner

@@ -13,7 +13,6 @@ namespace mxlane::qrunner {
 
 using Clock = std::chrono::steady_clock;
 
-struct Work;
 
 // One stored message ready for the wire: loaded once, shared by every
 // transaction that sends it.
@@ -26,13 +25,14 @@ struct MessageData {
     int hops = 0;            // Received: lines in the stored message
     bool eight_bit = false;
 
-    // `wire` (this message's wire text, shared or rendered) with the
-    // loop-prevention header in front, for the relay. The token is made anew
-    // for every transaction (at `now`, unix seconds), bound to its envelope and
-    // body: a job that relays for longer than the token's lifetime must not send
-    // stale ones, and a token copied into other mail is worth nothing.
-    std::shared_ptr<const std::string> relay_wire(const std::string& wire, const Work& work,
-                                                  const std::string& queue_directory, std::int64_t now) const;
+    // The loop-prevention header field (wire form) that goes before `wire` (this
+    // message's wire text as it goes out) to the relay. The token is made anew
+    // for every transaction (at `now`, unix seconds), bound to the sender, the
+    // recipients the relay accepted and the body: a job that relays for longer
+    // than the token's lifetime must not send stale ones, and a token copied
+    // into other mail is worth nothing.
+    std::string relay_field(const std::vector<std::string>& accepted, const std::string& wire,
+                            const std::string& queue_directory, std::int64_t now) const;
 };
 
 // BodyDigest of the body of a wire text (CRLF, dot-stuffed): the body as the

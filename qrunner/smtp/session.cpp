@@ -395,7 +395,15 @@ awaitable<TransactionResult> Session::do_send(const Envelope& env, std::shared_p
         res.data_stage = Stage::data;
     } else if (res.data_stage == Stage::data && res.data.code == 354) {
         static const std::string empty;
-        co_await transfer(data ? *data : empty, res);
+        const std::string& text = data ? *data : empty;
+        std::string leading;
+        if (env.leading_fields) {
+            std::vector<std::string> accepted;
+            for (std::size_t i = 0; i < env.rcpts.size(); ++i)
+                if (res.rcpts[i].positive()) accepted.push_back(env.rcpts[i]);
+            leading = env.leading_fields(accepted, text);
+        }
+        co_await transfer(leading, text, res);
     }
     res.connection_lost = lost_;
     co_return res;
@@ -454,13 +462,15 @@ awaitable<void> Session::lockstep(const Envelope& env, const std::string& mail, 
 
 // RFC 5321 4.5.3.2.5/6: one data_xfer limit per block written, then the
 // data_done limit for the reply to the final dot.
-awaitable<void> Session::transfer(const std::string& data, TransactionResult& res) {
+awaitable<void> Session::transfer(const std::string& leading, const std::string& data, TransactionResult& res) {
     static const std::string dot = ".\r\n";
     std::size_t block = std::max<std::size_t>(opts_.data_block, 512);
     std::size_t at = 0;
     do {
         std::size_t n = std::min(block, data.size() - at);
-        Buffers buffers{asio::buffer(data.data() + at, n)};
+        Buffers buffers;
+        if (at == 0 && !leading.empty()) buffers.push_back(asio::buffer(leading));
+        buffers.push_back(asio::buffer(data.data() + at, n));
         at += n;
         if (at == data.size()) buffers.push_back(asio::buffer(dot));
         if (auto failed = co_await write(std::move(buffers), Stage::data_xfer, opts_.timeouts.data_xfer)) {

@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,10 @@ struct Envelope {
     std::size_t size = 0;               // SIZE= when offered (RFC 1870); 0: not sent
     std::string extra_mail_params;      // appended to MAIL FROM as is ("RET=HDRS ENVID=...")
     bool stop_before_data = false;      // address probe (mxlanectl verify): MAIL and RCPT only, no DATA
+    // Header fields (wire form) to send before the data, made after the 354,
+    // when the recipients the server took and the data as it goes out (7-bit
+    // downgrade included) are known: the relay's loop token is bound to them.
+    std::function<std::string(const std::vector<std::string>& accepted, const std::string& data)> leading_fields;
 };
 
 struct TransactionResult {
@@ -197,7 +202,7 @@ private:
     boost::asio::awaitable<TransactionResult> do_send(const Envelope& env, std::shared_ptr<const std::string> data);
     boost::asio::awaitable<void> pipelined(const Envelope& env, const std::string& mail, TransactionResult& res);
     boost::asio::awaitable<void> lockstep(const Envelope& env, const std::string& mail, TransactionResult& res);
-    boost::asio::awaitable<void> transfer(const std::string& data, TransactionResult& res);
+    boost::asio::awaitable<void> transfer(const std::string& leading, const std::string& data, TransactionResult& res);
     boost::asio::awaitable<void> do_rset();
     boost::asio::awaitable<void> do_quit();
 

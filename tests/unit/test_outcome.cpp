@@ -3,6 +3,8 @@
 // the relay's loop token is fresh for every transaction.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <cstring>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -164,25 +166,22 @@ public:
         MessageData m;
         m.job_token = "J00002A";
         m.meta.id = 17;
-        const std::string wire = "Subject: x\r\n\r\nbody\r\n";
-        const std::int64_t t0 = 1700000000;
-        auto token_of = [&](const std::string& text) {
-            auto colon = text.find(": "), end = text.find("\r\n");
-            CPPUNIT_ASSERT(text.starts_with(kLoopHeader));
-            CPPUNIT_ASSERT(text.ends_with(wire));
-            return text.substr(colon + 2, end - colon - 2);
-        };
         m.meta.sender = "News@Shop.test";
-        Work w;
-        w.rcpts.resize(2);
-        w.rcpts[0].address = "b@two.test";
-        w.rcpts[1].address = "a@one.test";
-        std::string first = token_of(*m.relay_wire(wire, w, dir.path(), t0));
+        // As it goes out: dot-stuffed. The relay's milter sees the body unstuffed.
+        const std::string wire = "Subject: x\r\n\r\nbody\r\n..dot\r\n";
+        const std::int64_t t0 = 1700000000;
+        const std::vector<std::string> accepted{"b@two.test", "a@one.test"};
+        auto token_of = [&](const std::string& field) {
+            CPPUNIT_ASSERT(field.starts_with(std::string(kLoopHeader) + ": "));
+            CPPUNIT_ASSERT(field.ends_with("\r\n"));
+            return field.substr(std::strlen(kLoopHeader) + 2, field.size() - std::strlen(kLoopHeader) - 4);
+        };
+        std::string first = token_of(m.relay_field(accepted, wire, dir.path(), t0));
         // Two hours later, for a job still relaying: the token must still be good.
-        std::string later = token_of(*m.relay_wire(wire, w, dir.path(), t0 + 7200));
+        std::string later = token_of(m.relay_field(accepted, wire, dir.path(), t0 + 7200));
         // What the milter at the relay sees: the envelope (recipients in any order) and the body.
         BodyDigest body;
-        body.add("body\r\n");
+        body.add("body\r\n.dot\r\n");
         const LoopBinding seen{"news@shop.test", {"a@one.test", "b@two.test"}, body.hex()};
         CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), first, 3600, t0 + 10, seen));
         CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), first, 3600, t0 + 7200, seen));
@@ -190,6 +189,11 @@ public:
         LoopBinding fewer = seen;
         fewer.recipients.pop_back();
         CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), first, 3600, t0 + 10, fewer));
+        LoopBinding stuffed = seen;
+        BodyDigest as_sent;
+        as_sent.add("body\r\n..dot\r\n");
+        stuffed.body_digest = as_sent.hex();
+        CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), first, 3600, t0 + 10, stuffed));
     }
 };
 

@@ -54,6 +54,7 @@ class SmtpSessionTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(helo_fallback);
     CPPUNIT_TEST(connection_refused);
     CPPUNIT_TEST(per_recipient_replies);
+    CPPUNIT_TEST(leading_fields_for_the_accepted);
     CPPUNIT_TEST(rset_between_messages);
     CPPUNIT_TEST(address_probe);
     CPPUNIT_TEST(smtputf8_not_offered);
@@ -193,6 +194,25 @@ public:
         Outcome d = deliver(sink.ep(), "py.test", options(), {message({"datahard@x.test"})});
         CPPUNIT_ASSERT_EQUAL(554, d.results.at(0).data.code);
         CPPUNIT_ASSERT(d.results.at(0).data_stage == Stage::data_done);
+    }
+
+    // The relay's loop header is made after the RCPT replies, for the recipients
+    // the server took and the text as it goes out, and goes before that text.
+    void leading_fields_for_the_accepted() {
+        PySink sink;
+        Message m = message({"ann@x.test", "hard1@x.test", "bob@x.test"}, "Subject: s\n\nbody\n");
+        std::vector<std::string> seen_rcpts;
+        std::string seen_data;
+        m.env.leading_fields = [&](const std::vector<std::string>& accepted, const std::string& data) {
+            seen_rcpts = accepted;
+            seen_data = data;
+            return std::string("X-Lead: for ") + std::to_string(accepted.size()) + "\r\n";
+        };
+        Outcome o = deliver(sink.ep(), "py.test", options(), {m});
+        CPPUNIT_ASSERT_EQUAL(250, o.results.at(0).data.code);
+        CPPUNIT_ASSERT((seen_rcpts == std::vector<std::string>{"ann@x.test", "bob@x.test"}));
+        CPPUNIT_ASSERT_EQUAL(to_wire(m.text).text, seen_data);
+        CPPUNIT_ASSERT(contains(sink.mbox(), "X-Lead: for 2\nSubject: s\n"));
     }
 
     void rset_between_messages() {
