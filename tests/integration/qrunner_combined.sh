@@ -56,7 +56,7 @@ fx_check_eq "the MX got only a" "a@ok.test" "$(fx_pysink_rcpts "$FX/direct" | tr
 beyond() { fx_pysink_rcpts "$FX/beyond" | tr '\n' ' ' | sed 's/ $//'; }
 # (soft1@ok.test stays in Postfix's queue: the far sink answers 451 to it too; Postfix owns it now)
 fx_check "Postfix delivered the handed-over ones" fx_wait_eq -t 30 "t@timeout.test x@refused.test y@refused.test" beyond
-fx_check "Postfix got them from mxlane on the reinjection port" grep -q "postfix/reinject/smtpd.*client=" "$FX_PF_LOG"
+fx_check "Postfix got them from mxlane on the reinjection port" grep -q "postfix/mxlane-reinject/smtpd.*client=" "$FX_PF_LOG"
 fx_check_eq "nothing delivered twice" "" "$( (fx_pysink_rcpts "$FX/direct"; fx_pysink_rcpts "$FX/beyond") | sort | uniq -d)"
 
 # A second run has nothing to do: relayed is final.

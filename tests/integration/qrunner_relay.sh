@@ -62,7 +62,11 @@ job2=$(printf '%s\n' c@sink.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from new
 timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
 fx_check_eq "reinjection port: relayed" "relayed 2.0.0 1" "$(state "$job2" c@sink.test)"
 fx_check "c arrives at the sink" fx_wait_for -t 20 grep -q '"c@sink.test"' "$FX/sink/accepted.jsonl"
-fx_check "Postfix took it on the reinjection port" grep -q "postfix/reinject/smtpd.*client=" "$FX_PF_LOG"
+fx_check "Postfix took it on the reinjection port" grep -q "postfix/mxlane-reinject/smtpd.*client=" "$FX_PF_LOG"
+fx_check "the reinjection listener's cleanup dropped the loop header (c's copy has none)" "$FX_PYTHON" -c "
+import mailbox, sys
+copies = [m for m in mailbox.mbox('$FX/sink/127.0.0.71.mbox') if m['X-Sink-Rcpt-To'] == '<c@sink.test>']
+sys.exit(0 if len(copies) == 1 and copies[0]['X-Mxlane-Relayed'] is None and copies[0]['Subject'] == 'via the relay' else 1)"
 
 # ---- 3. max_messages_per_hour on the relay: 3600 an hour is one a second
 conf "relay_host=[127.0.0.1]:$FX_PF_REINJECT_PORT" "max_messages_per_hour=3600"
