@@ -117,17 +117,19 @@ std::string render_summary(const JobReport& r, std::int64_t now) {
              << (r.truncated ? "the first " + std::to_string(r.failed.size()) : std::string("all of them"))
              << ". `mxlanectl export " << r.job_token << "` writes the full list.\n\n";
         for (std::size_t i = 0; i < r.failed.size() && i < kListedInText; ++i)
-            text << "<" << one_line(r.failed[i].address) << ">: " << store::state_name(r.failed[i].state) << ": "
-                 << failure_text(r.failed[i]) << "\n";
+            text << "<" << one_line(r.failed[i].address) << ">: " << store::state_name(r.failed[i].state)
+                 << (store::failure_class(r.failed[i]).empty() ? "" : " (" + std::string(store::failure_class(r.failed[i])) + ")")
+                 << ": " << failure_text(r.failed[i]) << "\n";
         if (r.failed.size() > kListedInText) text << "... and " << (failed - kListedInText) << " more\n";
     }
 
     std::ostringstream csv;
-    write_csv_record(csv, {"address", "state", "dsn", "reply", "host", "attempts", "last_attempt"});
+    write_csv_record(csv, {"address", "state", "dsn", "reply", "host", "attempts", "last_attempt", "class"});
     for (const auto& f : r.failed)
         write_csv_record(csv,
                          {one_line(f.address), std::string(store::state_name(f.state)), f.dsn,
-                          one_line(f.reply_text), f.host, std::to_string(f.attempts), iso_time(f.last_attempt)},
+                          one_line(f.reply_text), f.host, std::to_string(f.attempts), iso_time(f.last_attempt),
+                          std::string(store::failure_class(f))},
                          CsvCells::inert);
 
     std::string b = boundary_for(r.job_token, now, "summary");

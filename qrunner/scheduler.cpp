@@ -317,7 +317,9 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
 void Scheduler::dispatch(ClaimBatch& batch) {
     for (const auto& r : batch.claim.expired)
         log_final(r, "expired", r.dsn.empty() ? "4.4.7" : r.dsn,
-                  "message has been in the queue too long" + (r.reply_text.empty() ? "" : ": " + r.reply_text), batch.now);
+                  "message has been in the queue too long" + (r.reply_text.empty() ? "" : ": " + r.reply_text) +
+                      (store::failure_class(r).empty() ? "" : " [class=" + std::string(store::failure_class(r)) + "]"),
+                  batch.now);
     for (const auto& r : batch.claim.suppressed)
         log_final(r, "suppressed", "5.0.0", "recipient address is on the suppression list", batch.now);
 

@@ -2,6 +2,7 @@
 #include <boost/asio/co_spawn.hpp>
 
 #include "libshared/address.hpp"
+#include "libshared/bounce_class.hpp"
 #include "libshared/log.hpp"
 #include "qrunner/retry.hpp"
 #include "qrunner/scheduler.hpp"
@@ -27,8 +28,17 @@ std::string status_word(RcptState s) {
     }
 }
 
-// RFC 3463 3.2: X.1.Y is about the address itself; such an address is not tried again.
-bool bad_mailbox(const std::string& dsn) { return dsn.size() > 4 && dsn.compare(0, 4, "5.1.") == 0; }
+// Only a dead address (no such mailbox, no such domain) is never tried again: a
+// policy, authentication or content refusal says nothing about the address.
+bool dead_address(const Reply& reply) {
+    const BounceClass c = classify_reply(reply.code, reply.dsn(), reply.str());
+    return c == BounceClass::invalid_recipient || c == BounceClass::bad_domain;
+}
+
+// The failure's class at the end of the log line's detail: " [class=rate-limit]".
+std::string with_class(BounceClass c) {
+    return c == BounceClass::none ? std::string() : " [class=" + std::string(class_name(c)) + "]";
+}
 
 }  // namespace
 
@@ -62,6 +72,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         line.detail = i < details.size() && !details[i].empty() ? details[i] : reply.synthetic ? reply.text : reply.str();
         if (to_relay) line.detail += "; handing over to the relay " + s->relay.label();
         if (state == RcptState::expired) line.detail = "message has been in the queue too long: " + line.detail;
+        if (!reply.positive()) line.detail += with_class(classify_reply(reply.code, reply.dsn(), reply.str()));
         log::delivery(line);
 
         if (to_relay) {
@@ -106,7 +117,7 @@ void Scheduler::record(const store::Recipient& r, RcptState state, const Reply& 
         }
         o.next_attempt = next_attempt_ms(settings()->retry_schedule, r.attempts + 1, now, x);
     }
-    o.suppress = state == RcptState::bounced && bad_mailbox(o.dsn);
+    o.suppress = state == RcptState::bounced && dead_address(reply);
     // Noted before the result is queued, so that the commit that holds it finds the note.
     if ((state == RcptState::bounced || state == RcptState::expired) && settings()->notify == NotifyMode::each)
         notifier_.failed(r.job_id, r.seq);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "libshared/bounce_class.hpp"
 #include "libshared/store/codec.hpp"
 
 namespace mxlane::store {
@@ -195,6 +196,11 @@ Recipient Recipient::decode(std::string_view key, std::string_view data) {
     r.host = d.str();
     r.path = d.str();
     return r;
+}
+
+std::string_view failure_class(const Recipient& r) {
+    if (r.state == RcptState::delivered || r.state == RcptState::relayed) return {};
+    return class_name(classify_reply(r.reply_code, r.dsn, r.reply_text));
 }
 
 std::optional<std::string> Recipient::due_key(std::string_view key, std::string_view data) {

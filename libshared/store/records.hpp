@@ -109,6 +109,10 @@ struct Recipient {
     static std::optional<std::string> due_key(std::string_view key, std::string_view data);
 };
 
+// The class of a recipient's last failed attempt ("invalid-recipient", ... see
+// bounce_class), or "" when it has none (never tried, sent, suppressed unsent).
+std::string_view failure_class(const Recipient& r);
+
 std::string job_key(std::uint64_t job_id);
 std::string message_key(std::uint64_t job_id, std::uint64_t msg_id);
 std::string recipient_key(std::uint64_t job_id, std::uint64_t seq);

@@ -49,9 +49,11 @@ private:
 };
 
 // The columns export writes before the personalisation fields; submit recognises
-// them in a recipients file, so that an export can be submitted again as it is.
-inline constexpr std::array<std::string_view, 6> kExportColumns = {"address", "state",  "attempts",
-                                                                   "last_reply", "dsn", "host"};
+// them in a recipients file, so that an export can be submitted again as it is
+// (also one written before "class" was added: the first six alone).
+inline constexpr std::array<std::string_view, 7> kExportColumns = {"address", "state", "attempts", "last_reply",
+                                                                   "dsn",     "host",  "class"};
+inline constexpr std::size_t kExportColumnsBefore = 6;
 
 int cmd_config(Context& c);
 int cmd_jobs(Context& c);

@@ -35,7 +35,7 @@ FieldColumns field_columns(const std::vector<store::Message>& messages) {
 
 std::vector<std::string> row(const Recipient& r, const FieldColumns& fc) {
     std::vector<std::string> out = {r.address, std::string(store::state_name(r.state)), std::to_string(r.attempts),
-                                    r.reply_text, r.dsn, r.host};
+                                    r.reply_text, r.dsn, r.host, std::string(store::failure_class(r))};
     out.resize(kExportColumns.size() + fc.names.size());
     const auto& where = fc.by_message.at(r.message_id);
     for (std::size_t i = 0; i < r.fields.size() && i < where.size(); ++i)

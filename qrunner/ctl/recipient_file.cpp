@@ -57,9 +57,11 @@ private:
         if (!read_row()) throw UsageError(path_ + ":1: empty list: no header row and no recipients");
         columns_ = row_.size();
         address_column = trim(row_[0]);
-        exported_ = row_.size() >= kExportColumns.size() &&
-                    std::equal(kExportColumns.begin() + 1, kExportColumns.end(), row_.begin() + 1);
-        first_field_ = exported_ ? kExportColumns.size() : 1;
+        auto exported_as = [&](std::size_t n) {
+            return row_.size() >= n && std::equal(kExportColumns.begin() + 1, kExportColumns.begin() + n, row_.begin() + 1);
+        };
+        exported_ = exported_as(kExportColumnsBefore);
+        first_field_ = exported_as(kExportColumns.size()) ? kExportColumns.size() : exported_ ? kExportColumnsBefore : 1;
         std::unordered_set<std::string> seen;
         for (std::size_t i = first_field_; i < row_.size(); ++i) {
             std::string name(trim(cell(row_[i])));

@@ -125,6 +125,7 @@ int cmd_recipients(Context& c) {
                              {"next_attempt", nullptr},
                              {"last_reply", r.reply_text},
                              {"dsn", r.dsn},
+                             {"class", store::failure_class(r)},
                              {"host", r.host}};
             if (store::is_pending(r.state)) row["next_attempt"] = iso_time(r.next_attempt);
             std::cout << (first ? "" : ",") << json::serialize(std::move(row));

@@ -53,7 +53,7 @@ assert [r["state"] for r in json.loads(sys.argv[1])] == ["delivered"] * 3' "$(ct
 printf 'From: news@sender.test\nSubject: plain\n\nno fields here\n' > "$FX/plain.txt"
 plain=$(ctl submit --message "$FX/plain.txt" --recipients "$FX/list.csv" --json | py 'import json,sys; d=json.load(sys.stdin); assert d["personalised"] is False, d; print(d["job"])')
 fx_check "a message without placeholders is not personalised" test -n "$plain"
-fx_check_eq "and its export has no field columns" "address,state,attempts,last_reply,dsn,host" \
+fx_check_eq "and its export has no field columns" "address,state,attempts,last_reply,dsn,host,class" \
   "$(ctl export "$plain" | head -n 1 | tr -d '\r')"
 ctl delete "$plain" >/dev/null
 
@@ -96,7 +96,7 @@ refuse "no --message" "submit needs --message" --recipients "$FX/list.csv"
 # ---- export round trip: export -> submit gives the same recipients and fields
 ctl export "$job" > "$FX/export.csv"
 fx_check_eq "export exits 0" 0 $?
-fx_check_eq "export header" "address,state,attempts,last_reply,dsn,host,first,city" \
+fx_check_eq "export header" "address,state,attempts,last_reply,dsn,host,class,first,city" \
   "$(head -n 1 "$FX/export.csv" | tr -d '\r')"
 fx_check "export rows carry state, attempts, reply, dsn and host" py 'import csv,sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))

@@ -44,7 +44,7 @@ fx_check_eq "NXDOMAIN: bounced, not handed over" "bounced 1 " "$(state q@nxdomai
 # The log says which path each recipient took: the direct failure, then the relay's acceptance.
 log=$FX/mxlane.log
 fx_check "direct failure names the hand-over" grep -qE \
-    "$job: to=<x@refused.test>, relay=none, .*status=deferred \(connect to mx.refused.test\[127.0.0.82\]:$P: Connection refused; handing over to the relay \[127.0.0.1\]:$FX_PF_REINJECT_PORT\)" "$log"
+    "$job: to=<x@refused.test>, relay=none, .*status=deferred \(connect to mx.refused.test\[127.0.0.82\]:$P: Connection refused; handing over to the relay \[127.0.0.1\]:$FX_PF_REINJECT_PORT \[class=network\]\)" "$log"
 fx_check "then the relay took it" grep -qE \
     "$job: to=<x@refused.test>, relay=127.0.0.1\[127.0.0.1\]:$FX_PF_REINJECT_PORT, .*dsn=2.0.0, status=sent" "$log"
 fx_check "the 451 was handed over too" grep -qE "to=<soft1@ok.test>, relay=mx.ok.test.*status=deferred .*handing over to the relay" "$log"

@@ -62,7 +62,7 @@ assert max(n) <= 2 and max(n) == 2, n"
 # Log lines in Postfix's shape, counted by pflogsumm.
 log=$FX/mxlane.log
 fx_check "sent line shape" grep -qE "mxlane/qrunner\[[0-9]+\]: $job: to=<a@ok.test>, relay=mx.ok.test\[127.0.0.61\]:$P, delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2.0.0, status=sent \(250 " "$log"
-fx_check "bounce line names the host and command" grep -qE "to=<hard1@ok.test>, .*dsn=5.1.1, status=bounced \(host mx.ok.test\[127.0.0.61\] said: 550 5.1.1 .*\(in reply to RCPT TO command\)\)" "$log"
+fx_check "bounce line names the host and command" grep -qE "to=<hard1@ok.test>, .*dsn=5.1.1, status=bounced \(host mx.ok.test\[127.0.0.61\] said: 550 5.1.1 .*\(in reply to RCPT TO command\) \[class=invalid-recipient\]\)" "$log"
 fx_check "deferred line" grep -qE "to=<t@timeout.test>, relay=none, .*dsn=4.4.3, status=deferred" "$log"
 if command -v pflogsumm >/dev/null; then
   sum=$(pflogsumm --syslog-name=mxlane "$log" 2>/dev/null)

@@ -113,12 +113,13 @@ public:
         CPPUNIT_ASSERT(has(t, "\nAuto-Submitted: auto-replied\n"));
         CPPUNIT_ASSERT(has(t, "Content-Type: multipart/mixed; boundary="));
         CPPUNIT_ASSERT(has(t, "  delivered:  8\n"));
-        CPPUNIT_ASSERT(has(t, "<bob@x.test>: bounced: host mx.x.test[192.0.2.7]:25 said: 550 5.1.1 no such user"));
+        CPPUNIT_ASSERT(
+            has(t, "<bob@x.test>: bounced (invalid-recipient): host mx.x.test[192.0.2.7]:25 said: 550 5.1.1 no such user"));
         CPPUNIT_ASSERT(has(t, "Content-Disposition: attachment; filename=\"J00002A-failed.csv\""));
         // The CSV: a header row, the reply quoted for its comma, CRLF record ends.
-        CPPUNIT_ASSERT(has(t, "address,state,dsn,reply,host,attempts,last_attempt\r\n"));
+        CPPUNIT_ASSERT(has(t, "address,state,dsn,reply,host,attempts,last_attempt,class\r\n"));
         CPPUNIT_ASSERT(has(t, "bob@x.test,bounced,5.1.1,\"550 5.1.1 no such user, sorry\",mx.x.test[192.0.2.7]:25,2,"
-                              "2023-11-28T19:54:05Z\r\n"));
+                              "2023-11-28T19:54:05Z,invalid-recipient\r\n"));
         CPPUNIT_ASSERT(has(t, "cy@y.test,expired,4.4.1,,,2,"));
         CPPUNIT_ASSERT(has(t, "Content-Transfer-Encoding: 7bit"));
         CPPUNIT_ASSERT(!has(t, "8bit"));
