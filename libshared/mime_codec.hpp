@@ -27,8 +27,8 @@ std::string base64_encode(std::string_view bytes);
 std::string base64_decode(std::string_view encoded);
 
 // RFC 2047 encoded-words for a UTF-8 text, each at most 75 characters, a
-// multi-byte character never split between two; Q when most of the text is
-// ASCII, else B. The words are meant to be joined by one space (a space
+// multi-byte character never split between two; Q unless it would be a
+// third longer than B. The words are meant to be joined by one space (a space
 // between encoded-words is not part of the text). Q words use only the
 // characters allowed in a phrase (RFC 2047 5 (3)), so they fit any field.
 std::vector<std::string> encode_words(std::string_view utf8);
