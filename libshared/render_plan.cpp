@@ -16,8 +16,11 @@ constexpr int kMaxDepth = 20;          // parts nested deeper are copied as they
 constexpr std::size_t kMaxLine = 998;  // RFC 5322 2.1.1
 
 struct RenderPlan::Piece {
-    enum class Kind { literal, field, part } kind = Kind::literal;
-    std::size_t a = 0, b = 0;  // literal: text_[a, b); field, part: index a
+    // raw: a range outside the decoded pieces that holds placeholders as written (a
+    // Content-Disposition filename, a non-text part's text): rendered as written,
+    // line breaks in values made spaces, so that they cannot add a line.
+    enum class Kind { literal, raw, field, part } kind = Kind::literal;
+    std::size_t a = 0, b = 0;  // literal, raw: text_[a, b); field, part: index a
 };
 
 // A text part with placeholders: its header fields and its decoded text.
@@ -111,7 +114,12 @@ public:
         }
     }
 
-    void run() { entity(0, lines_.size(), true, {}, 0); }
+    void run() {
+        entity(0, lines_.size(), true, {}, 0);
+        for (auto& piece : p_.pieces_)
+            if (piece.kind == RenderPlan::Piece::Kind::literal && has_placeholders(text_.substr(piece.a, piece.b - piece.a)))
+                piece.kind = RenderPlan::Piece::Kind::raw;
+    }
 
 private:
     std::size_t at(std::size_t line) const { return line < lines_.size() ? lines_[line].begin : text_.size(); }
@@ -256,10 +264,15 @@ RenderPlan::~RenderPlan() = default;
 RenderPlan::RenderPlan(RenderPlan&&) noexcept = default;
 RenderPlan& RenderPlan::operator=(RenderPlan&&) noexcept = default;
 
-bool RenderPlan::personalised() const { return !fields_.empty() || !parts_.empty(); }
+bool RenderPlan::personalised() const {
+    return !fields_.empty() || !parts_.empty() ||
+           std::any_of(pieces_.begin(), pieces_.end(), [](const Piece& p) { return p.kind == Piece::Kind::raw; });
+}
 
 std::string RenderPlan::template_text() const {
     std::string out;
+    for (const auto& p : pieces_)
+        if (p.kind == Piece::Kind::raw) out.append(text_, p.a, p.b - p.a).append("\n");
     for (const auto& f : fields_) out += f.template_text() + "\n";
     for (const auto& p : parts_) out += p.content + "\n";
     return out;
@@ -342,6 +355,9 @@ std::string RenderPlan::render(const PlaceholderValue& value, bool utf8) const {
     for (const auto& piece : pieces_) {
         switch (piece.kind) {
             case Piece::Kind::literal: out.append(text_, piece.a, piece.b - piece.a); break;
+            case Piece::Kind::raw:
+                substitute(out, std::string_view(text_).substr(piece.a, piece.b - piece.a), value, ValueBreaks::space);
+                break;
             case Piece::Kind::field: out += fields_[piece.a].render(value, utf8); break;
             case Piece::Kind::part: out += render_part(parts_[piece.a], text_, value); break;
         }

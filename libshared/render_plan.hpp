@@ -24,7 +24,9 @@ namespace mxlane::mime {
 // unlabelled part whose rendered text would not be valid in it (non-ASCII in
 // 7bit, a line over 998 bytes, a line that starts like one of its enclosing
 // boundaries) is sent as quoted-printable instead; a message without MIME
-// headers gets them then. Values are never scanned for placeholders.
+// headers gets them then. Placeholders elsewhere (a part's header fields, a
+// non-text part's text) are rendered as written, line breaks in values made
+// spaces. Values are never scanned for placeholders.
 class RenderPlan {
 public:
     explicit RenderPlan(std::string text);

@@ -84,6 +84,7 @@ class MimeTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(header_grammar);
     CPPUNIT_TEST(charsets);
     CPPUNIT_TEST(seven_bit_parts);
+    CPPUNIT_TEST(placeholders_elsewhere);
     CPPUNIT_TEST(renaming);
     CPPUNIT_TEST_SUITE_END();
 
@@ -211,6 +212,19 @@ public:
         CPPUNIT_ASSERT(out.find("Content-Transfer-Encoding: quoted-printable\r\n\r\n=2D-b--\r\n--b--") != std::string::npos);
         CPPUNIT_ASSERT(render(RenderPlan(msg), {"name"}, {"Ann"}, "", false).find("\r\n\r\nAnn\r\n--b--") !=
                        std::string::npos);
+    }
+
+    void placeholders_elsewhere() {
+        // A filename in a part's header and a non-text part's text: rendered as written, on one line.
+        std::string msg = "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+                          "Content-Type: application/json\nContent-Disposition: attachment; filename=\"{{name}}.json\"\n\n"
+                          "{\"n\": \"{{name}}\"}\n--b--\n";
+        RenderPlan plan(msg);
+        CPPUNIT_ASSERT(plan.personalised());
+        CPPUNIT_ASSERT_EQUAL(std::string("name\n"), placeholders(plan.template_text()).at(0) + "\n");
+        std::string out = render(plan, {"name"}, {"a\r\nb"}, "", false);
+        CPPUNIT_ASSERT(out.find("filename=\"a  b.json\"\r\n\r\n{\"n\": \"a  b\"}\r\n--b--") != std::string::npos);
+        CPPUNIT_ASSERT(!RenderPlan("Subject: x\n\nno placeholders\n").personalised());
     }
 
     void renaming() {
