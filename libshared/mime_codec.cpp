@@ -205,38 +205,65 @@ std::string base64_decode(std::string_view in) {
     return out;
 }
 
+namespace {
+
+// B words' byte ranges: each a whole number of characters and, but for the last, of 3 bytes, so
+// that no word but the last has "=" padding (decoders that join adjacent words' encoded text
+// before decoding, GMime among them, stop at padding). nullopt when the text cannot be cut so.
+std::optional<std::vector<std::string_view>> b_chunks(std::string_view s) {
+    std::vector<std::size_t> ends;  // character boundaries
+    for (std::size_t i = 0; i < s.size();) {
+        i += std::min(utf8_length(static_cast<unsigned char>(s[i])), s.size() - i);
+        ends.push_back(i);
+    }
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    while (start < s.size()) {
+        if (s.size() - start <= kWordBytesB) {
+            out.push_back(s.substr(start));
+            break;
+        }
+        std::size_t cut = 0;
+        for (std::size_t e : ends)
+            if (e > start && e - start <= kWordBytesB && (e - start) % 3 == 0) cut = e;
+        if (cut == 0) return std::nullopt;
+        out.push_back(s.substr(start, cut - start));
+        start = cut;
+    }
+    return out;
+}
+
+}  // namespace
+
 std::vector<std::string> encode_words(std::string_view s) {
     std::size_t q_len = 0;
     for (char c : s) q_len += (q_literal(static_cast<unsigned char>(c)) || c == ' ') ? 1 : 3;
-    bool use_q = q_len * 3 <= (s.size() + 2) / 3 * 4 * 4;  // Q, easier to read, unless a third longer than B
+    // Q, easier to read, unless it is a third longer than B (and B can be cut without padding).
     std::vector<std::string> words;
-    const std::string open = use_q ? "=?UTF-8?Q?" : "=?UTF-8?B?";
-    std::string payload;   // Q: encoded text; B: raw bytes
-    auto flush = [&] {
-        if (payload.empty()) return;
-        words.push_back(open + (use_q ? payload : base64_encode(payload)) + "?=");
-        payload.clear();
-    };
+    if (q_len * 3 > (s.size() + 2) / 3 * 4 * 4) {
+        if (auto chunks = b_chunks(s)) {
+            for (auto c : *chunks) words.push_back("=?UTF-8?B?" + base64_encode(c) + "?=");
+            return words;
+        }
+    }
+    std::string payload;
     for (std::size_t i = 0; i < s.size();) {
         std::size_t n = std::min(utf8_length(static_cast<unsigned char>(s[i])), s.size() - i);
-        std::string_view ch = s.substr(i, n);
-        if (use_q) {
-            std::string enc;
-            for (char c : ch) {
-                auto u = static_cast<unsigned char>(c);
-                if (c == ' ') enc += '_';
-                else if (q_literal(u)) enc += c;
-                else append_escape(enc, u);
-            }
-            if (payload.size() + enc.size() > kWordPayload) flush();
-            payload += enc;
-        } else {
-            if (payload.size() + n > kWordBytesB) flush();
-            payload += ch;
+        std::string enc;
+        for (char c : s.substr(i, n)) {
+            auto u = static_cast<unsigned char>(c);
+            if (c == ' ') enc += '_';
+            else if (q_literal(u)) enc += c;
+            else append_escape(enc, u);
         }
+        if (payload.size() + enc.size() > kWordPayload) {
+            words.push_back("=?UTF-8?Q?" + payload + "?=");
+            payload.clear();
+        }
+        payload += enc;
         i += n;
     }
-    flush();
+    if (!payload.empty()) words.push_back("=?UTF-8?Q?" + payload + "?=");
     return words;
 }
 

@@ -28,7 +28,9 @@ std::string base64_decode(std::string_view encoded);
 
 // RFC 2047 encoded-words for a UTF-8 text, each at most 75 characters, a
 // multi-byte character never split between two; Q unless it would be a
-// third longer than B. The words are meant to be joined by one space (a space
+// third longer than B. B words but the last hold a multiple of 3 bytes (no
+// "=" padding: GMime and others join adjacent words before decoding); a text
+// that cannot be cut so is written in Q. The words are meant to be joined by one space (a space
 // between encoded-words is not part of the text). Q words use only the
 // characters allowed in a phrase (RFC 2047 5 (3)), so they fit any field.
 std::vector<std::string> encode_words(std::string_view utf8);

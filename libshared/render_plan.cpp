@@ -166,7 +166,8 @@ private:
         bool mime = !top || find_header_field(fields, "mime-version") || ctf;
         std::string media = ctf ? to_lower(trim(std::string_view(ctf->value).substr(0, ctf->value.find(';')), blank_chars))
                                 : "text/plain";
-        std::string cte = ctef ? to_lower(trim(ctef->value, blank_chars)) : "";
+        // Without MIME-Version and Content-Type a message is plain text, whatever else it says.
+        std::string cte = ctef && mime ? to_lower(trim(ctef->value, blank_chars)) : "";
         std::string boundary = ctf ? param_of(ctf->value, "boundary") : "";
         if (mime && identity(cte) && media.starts_with("multipart/") && !boundary.empty()) {
             if (top) top_fields(fields, begin, blank);
@@ -334,8 +335,9 @@ std::string render_part(const RenderPlan::Part& p, std::string_view text, const 
     }
     std::string out;
     for (const auto& [a, b] : p.fields) out += text.substr(a, b - a);
-    if (!p.mime && cte != p.cte) out += "MIME-Version: 1.0\r\n";
-    if (relabel || (!p.mime && cte != p.cte)) out += "Content-Type: " + with_utf8_charset(p.ct_value) + "\r\n";
+    const bool upgrade = !p.mime && (cte != p.cte || relabel);  // a plain message becomes MIME
+    if (upgrade) out += "MIME-Version: 1.0\r\n";
+    if (relabel || upgrade) out += "Content-Type: " + with_utf8_charset(p.ct_value) + "\r\n";
     else out += p.ct_field;
     if (cte != p.cte) out += "Content-Transfer-Encoding: " + cte + "\r\n";
     else out += p.cte_field;
