@@ -117,7 +117,8 @@ public:
     void run() {
         entity(0, lines_.size(), true, {}, 0);
         for (auto& piece : p_.pieces_)
-            if (piece.kind == RenderPlan::Piece::Kind::literal && has_placeholders(text_.substr(piece.a, piece.b - piece.a)))
+            if (piece.kind == RenderPlan::Piece::Kind::literal &&
+                has_placeholders(text_.substr(piece.a, piece.b - piece.a)))
                 piece.kind = RenderPlan::Piece::Kind::raw;
     }
 
@@ -164,8 +165,8 @@ private:
         const HeaderField* ctf = find_header_field(fields, "content-type");
         const HeaderField* ctef = find_header_field(fields, "content-transfer-encoding");
         bool mime = !top || find_header_field(fields, "mime-version") || ctf;
-        std::string media = ctf ? to_lower(trim(std::string_view(ctf->value).substr(0, ctf->value.find(';')), blank_chars))
-                                : "text/plain";
+        std::string media =
+            ctf ? to_lower(trim(std::string_view(ctf->value).substr(0, ctf->value.find(';')), blank_chars)) : "text/plain";
         // Without MIME-Version and Content-Type a message is plain text, whatever else it says.
         std::string cte = ctef && mime ? to_lower(trim(ctef->value, blank_chars)) : "";
         std::string boundary = ctf ? param_of(ctf->value, "boundary") : "";
