@@ -31,7 +31,6 @@ struct RenderPlan::Part {
     std::string cte;                  // lower case; "" when absent
     std::string charset;              // lower case; "" when none is named
     bool mime = true;                 // false: a message without MIME-Version or Content-Type
-    bool top = false;                 // the message's own body (its fields are pieces of their own)
     std::string content;              // decoded, CRLF line breaks, no final one
     std::optional<std::string> content_utf8;  // content in UTF-8, when the charset is another one
     std::vector<std::string> boundaries;      // "--" + each enclosing multipart's boundary
@@ -190,7 +189,6 @@ private:
         part->cte = cte;
         part->charset = ctf ? to_lower(param_of(ctf->value, "charset")) : "";
         part->mime = mime;
-        part->top = top;
         part->boundaries = bounds;
         auto raw = [&](const HeaderField* f) {
             return f ? std::string(text_.substr(at(f->first_line), at(f->end_line) - at(f->first_line))) : "";
