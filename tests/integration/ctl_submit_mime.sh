@@ -1,12 +1,13 @@
 #!/bin/bash
-# ctl_submit_mime: a newsletter built by Python's email package (QP text, base64 HTML, a Latin-1 part), personalised per recipient; every part and header decodes to the exact values.
+# ctl_submit_mime: a newsletter built by Python's email package (QP text, base64 HTML, a Latin-1 part), personalised per recipient; every part and header decodes to the exact values, in RFC 2047 form or, sent with SMTPUTF8, raw UTF-8.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init ctl_submit_mime
 for p in "$FX_CTL" "$FX_QRUNNER"; do [ -x "$p" ] || fx_fatal "$p not built (run make first)"; done
 P=$(fx_port 5)
 fx_dns_start 'mx-host=a.test,mx.a.test,10' 'host-record=mx.a.test,127.0.0.21' \
-             'mx-host=b.test,mx.a.test,10'
+             'mx-host=b.test,mx.a.test,10' 'mx-host=u.test,mx.u.test,10' 'host-record=mx.u.test,127.0.0.22'
 fx_pysink_start "$FX/sink" "127.0.0.21:$P"
+fx_pysink_start "$FX/sink8" "127.0.0.22:$P=smtputf8"
 fx_write_conf "$FX/mxlane.conf" smtp_port="$P" dns_timeout=1s retry_schedule=1h smtp_tls_security_level=none
 ctl() { "$FX_CTL" -c "$FX/mxlane.conf" "$@"; }
 py() { "$FX_PYTHON" "$@"; }
@@ -101,6 +102,27 @@ for raw in mailbox.mbox(sys.argv[1]):
     # The boundary in a value did not end any part.
     assert len(m.get_payload()) == 2 and len(m.get_payload()[0].get_payload()) == 2
 assert seen == set(rows), seen
+PY
+
+# ---- sent with SMTPUTF8 (a UTF-8 address in the list): header fields carry raw UTF-8 (RFC 6532)
+printf 'email,name,link,note\nzoë@u.test,Zoë ☃,https://shop.test/z?a=1&b=3D,x\n' > "$FX/list8.csv"
+job8=$(ctl submit --message "$FX/msg.eml" --recipients "$FX/list8.csv" --name utf8)
+fx_check "submit of a list with a UTF-8 address" test -n "$job8"
+timeout -k 5 "${QRUNNER_ONCE_TIMEOUT:-60}" "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check_eq "one message at the SMTPUTF8 sink" 1 "$(fx_pysink_count "$FX/sink8")"
+fx_check "its Subject and To: are raw UTF-8, its parts decode to the values" py - "$FX/sink8/127.0.0.22.mbox" <<'PY'
+import mailbox, sys, email
+from email import policy
+(raw,) = list(mailbox.mbox(sys.argv[1]))
+data = raw.as_bytes()
+head = data.split(b'\n\n', 1)[0]
+assert 'Subject: Hallo Zoë ☃, your offer'.encode() in head, head
+assert 'To: "Zoë ☃" <zoë@u.test>'.encode() in head, head
+m = email.message_from_string(data.decode('utf-8'), policy=policy.default)
+text, html, latin = [p for p in m.walk() if not p.is_multipart()]
+assert text.get_content().replace('\r\n', '\n').startswith('Hallo Zoë ☃,\nyour offer: https://shop.test/z?a=1&b=3D\n')
+assert '<a href="https://shop.test/z?a=1&b=3D">' in html.get_content()
+assert latin.get_content_charset() == 'utf-8' and latin.get_content().startswith('Grüße an Zoë ☃')
 PY
 
 # ---- a placeholder with no column, hidden in the base64 part: refused, nothing stored
