@@ -1,4 +1,4 @@
-// mime_codec: MIME transfer encodings (RFC 2045 quoted-printable, base64), RFC 2047 encoded-words, charsets.
+// mime_codec: MIME transfer encodings (RFC 2045 quoted-printable, base64), Content-Type parameters, RFC 2047 encoded-words, charsets.
 #include "libshared/mime_codec.hpp"
 
 #include <iconv.h>
@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "libshared/address.hpp"
+#include "libshared/text.hpp"
 
 namespace mxlane::mime {
 namespace {
@@ -286,6 +287,38 @@ std::string decode_words(std::string_view v) {
         out += v[i++];
     }
     return out;
+}
+
+std::string media_type(std::string_view value) { return to_lower(trim(value.substr(0, value.find(';')), blank_chars)); }
+
+std::string content_type_param(std::string_view value, std::string_view name) {
+    std::size_t i = value.find(';');
+    while (i != std::string_view::npos && i < value.size()) {
+        ++i;
+        std::size_t eq = value.find_first_of("=;", i);
+        if (eq == std::string_view::npos) break;
+        if (value[eq] == ';') {
+            i = eq;
+            continue;
+        }
+        bool match = to_lower(trim(value.substr(i, eq - i), blank_chars)) == name;
+        i = eq + 1;
+        while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+        std::string param;
+        if (i < value.size() && value[i] == '"') {
+            for (++i; i < value.size() && value[i] != '"'; ++i) {
+                if (value[i] == '\\' && i + 1 < value.size()) ++i;
+                param += value[i];
+            }
+            i = value.find(';', i);
+        } else {
+            std::size_t stop = value.find(';', i);
+            param = std::string(trim(value.substr(i, stop == std::string_view::npos ? stop : stop - i), blank_chars));
+            i = stop;
+        }
+        if (match) return param;
+    }
+    return "";
 }
 
 bool has_encoded_word_marker(std::string_view value) { return value.find("=?") != std::string_view::npos; }

@@ -1,4 +1,4 @@
-// mime_codec: MIME transfer encodings (RFC 2045 quoted-printable, base64), RFC 2047 encoded-words, charsets.
+// mime_codec: MIME transfer encodings (RFC 2045 quoted-printable, base64), Content-Type parameters, RFC 2047 encoded-words, charsets.
 #pragma once
 #include <optional>
 #include <string>
@@ -39,6 +39,13 @@ std::vector<std::string> encode_words(std::string_view utf8);
 // (white space between two encoded-words dropped); a word in a charset that
 // cannot be converted is left as it is.
 std::string decode_words(std::string_view value);
+
+// "Text/HTML; charset=x" -> "text/html": a Content-Type value's media type, lower case.
+std::string media_type(std::string_view value);
+
+// A parameter of a Content-Type value (RFC 2045 5.1), quotes and backslash
+// escapes undone; `name` in lower case; "" when absent.
+std::string content_type_param(std::string_view value, std::string_view name);
 
 // True when the value looks like it holds an encoded-word ("=?").
 bool has_encoded_word_marker(std::string_view value);

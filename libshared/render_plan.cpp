@@ -38,37 +38,6 @@ struct RenderPlan::Part {
 
 namespace {
 
-// A parameter of a Content-Type value ("" when absent), unquoted.
-std::string param_of(std::string_view value, std::string_view name) {
-    std::size_t i = value.find(';');
-    while (i != std::string_view::npos && i < value.size()) {
-        ++i;
-        std::size_t eq = value.find_first_of("=;", i);
-        if (eq == std::string_view::npos) break;
-        if (value[eq] == ';') {
-            i = eq;
-            continue;
-        }
-        bool match = to_lower(trim(value.substr(i, eq - i), blank_chars)) == name;
-        i = eq + 1;
-        while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
-        std::string param;
-        if (i < value.size() && value[i] == '"') {
-            for (++i; i < value.size() && value[i] != '"'; ++i) {
-                if (value[i] == '\\' && i + 1 < value.size()) ++i;
-                param += value[i];
-            }
-            i = value.find(';', i);
-        } else {
-            std::size_t stop = value.find(';', i);
-            param = std::string(trim(value.substr(i, stop == std::string_view::npos ? stop : stop - i), blank_chars));
-            i = stop;
-        }
-        if (match) return param;
-    }
-    return "";
-}
-
 // The Content-Type value with its charset parameter set to utf-8.
 std::string with_utf8_charset(std::string_view value) {
     std::string out;
@@ -164,11 +133,10 @@ private:
         const HeaderField* ctf = find_header_field(fields, "content-type");
         const HeaderField* ctef = find_header_field(fields, "content-transfer-encoding");
         bool mime = !top || find_header_field(fields, "mime-version") || ctf;
-        std::string media =
-            ctf ? to_lower(trim(std::string_view(ctf->value).substr(0, ctf->value.find(';')), blank_chars)) : "text/plain";
+        std::string media = ctf ? media_type(ctf->value) : "text/plain";
         // Without MIME-Version and Content-Type a message is plain text, whatever else it says.
         std::string cte = ctef && mime ? to_lower(trim(ctef->value, blank_chars)) : "";
-        std::string boundary = ctf ? param_of(ctf->value, "boundary") : "";
+        std::string boundary = ctf ? content_type_param(ctf->value, "boundary") : "";
         if (mime && identity(cte) && media.starts_with("multipart/") && !boundary.empty()) {
             if (top) top_fields(fields, begin, blank);
             else lines(begin, blank);
@@ -187,7 +155,7 @@ private:
         }
         part->ct_value = ctf ? ctf->value : "";
         part->cte = cte;
-        part->charset = ctf ? to_lower(param_of(ctf->value, "charset")) : "";
+        part->charset = ctf ? to_lower(content_type_param(ctf->value, "charset")) : "";
         part->mime = mime;
         part->boundaries = bounds;
         auto raw = [&](const HeaderField* f) {

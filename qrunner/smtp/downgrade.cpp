@@ -17,8 +17,6 @@ constexpr int kMaxDepth = 20;          // nested multiparts deeper than this are
 
 using Lines = std::vector<std::string_view>;
 
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
 // Wire form -> lines without their CRLF, the dot-stuffing undone.
 Lines split_wire(std::string_view wire) {
     Lines out;
@@ -41,36 +39,7 @@ struct ContentType {
 };
 
 ContentType parse_content_type(std::string_view value) {
-    ContentType ct;
-    std::size_t semi = value.find(';');
-    ct.media = to_lower(trim(value.substr(0, semi), wsp_chars));
-    std::size_t i = semi;
-    while (i != std::string_view::npos && i < value.size()) {
-        ++i;  // past ';'
-        while (i < value.size() && is_space(value[i])) ++i;
-        std::size_t eq = value.find_first_of("=;", i);
-        if (eq == std::string_view::npos || value[eq] == ';') {
-            i = eq;
-            continue;
-        }
-        std::string name = to_lower(trim(value.substr(i, eq - i), wsp_chars));
-        i = eq + 1;
-        while (i < value.size() && is_space(value[i])) ++i;
-        std::string param;
-        if (i < value.size() && value[i] == '"') {
-            for (++i; i < value.size() && value[i] != '"'; ++i) {
-                if (value[i] == '\\' && i + 1 < value.size()) ++i;
-                param += value[i];
-            }
-            i = value.find(';', i);
-        } else {
-            std::size_t stop = value.find(';', i);
-            param = std::string(trim(value.substr(i, stop == std::string_view::npos ? std::string_view::npos : stop - i), wsp_chars));
-            i = stop;
-        }
-        if (name == "boundary" && ct.boundary.empty()) ct.boundary = std::move(param);
-    }
-    return ct;
+    return ContentType{mime::media_type(value), mime::content_type_param(value, "boundary")};
 }
 
 class Downgrader {
