@@ -105,7 +105,7 @@ int cmd_submit(Context& c) {
     RecipientFileFacts facts = rcpts.check(checked);  // the whole file, before anything is stored
     checked.done();
     check_placeholders(msg, facts, rcpt_path);
-    if (facts.address_column != "address") 
+    if (facts.address_column != "address")
         msg.set_text(mime::rename_placeholder_mime(msg.text(), facts.address_column, "address"));
     msg.add_missing_headers(store::now_ms(), domain_of(sender));
 
