@@ -41,18 +41,22 @@ namespace {
 // The Content-Type value with its charset parameter set to utf-8.
 std::string with_utf8_charset(std::string_view value) {
     std::string out;
-    bool done = false;
-    std::size_t pos = 0;
-    for (;;) {
-        std::size_t semi = value.find(';', pos);
-        std::string_view p = trim(value.substr(pos, semi == std::string_view::npos ? semi : semi - pos), blank_chars);
-        if (pos > 0 && to_lower(p.substr(0, 8)) == "charset=") {
+    bool done = false, quoted = false;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= value.size(); ++i) {
+        if (i < value.size()) {
+            if (quoted && value[i] == '\\') ++i;
+            else if (value[i] == '"') quoted = !quoted;
+            if (i < value.size() && (quoted || value[i] != ';')) continue;
+        }
+        // One parameter (or the media type), a ';' outside quotes after it.
+        std::string_view p = trim(value.substr(start, std::min(i, value.size()) - start), blank_chars);
+        if (start > 0 && to_lower(p.substr(0, 8)) == "charset=") {
             p = "charset=utf-8";
             done = true;
         }
         if (!p.empty()) out += (out.empty() ? "" : "; ") + std::string(p);
-        if (semi == std::string_view::npos) break;
-        pos = semi + 1;
+        start = i + 1;
     }
     if (out.empty()) out = "text/plain";
     if (!done) out += "; charset=utf-8";

@@ -198,6 +198,12 @@ public:
         out = render(plan, {"name"}, {"José ☃"}, "a@b.test", false);  // no snowman in Latin-1
         CPPUNIT_ASSERT(out.find("Content-Type: text/plain; charset=utf-8\r\n") != std::string::npos);
         CPPUNIT_ASSERT(out.find("Gr=C3=BC=C3=9Fe Jos=C3=A9 =E2=98=83") != std::string::npos);
+        // Other parameters kept as written, a ';' inside quotes too.
+        std::string named = "MIME-Version: 1.0\nContent-Type: text/plain; name=\"a;b.txt\"; charset=us-ascii; format=flowed\n\n"
+                            "Hi {{name}}\n";
+        out = render(RenderPlan(named), {"name"}, {"José"}, "a@b.test", false);
+        CPPUNIT_ASSERT(out.find("Content-Type: text/plain; name=\"a;b.txt\"; charset=utf-8; format=flowed\r\n") !=
+                       std::string::npos);
     }
 
     void seven_bit_parts() {
