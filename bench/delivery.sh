@@ -1,6 +1,7 @@
 #!/bin/bash
 # delivery: recipients/s that mxlane-qrunner and Postfix deliver from a pre-loaded queue to the same
-# smtp-sink receivers on loopback, in the same run: (a) one-recipient messages, (b) 100-recipient
+# smtp-sink receivers on loopback, in the same run: (a) one-recipient messages (personalised on
+# mxlane's side: a two-part QP/base64 template rendered per recipient), (b) 100-recipient
 # messages, (c) recipients over 100 domains (mxlane by MX records from dnsmasq, Postfix by
 # transport_maps); then a store of 1,000,000 recipients: load time, claim time, qrunner memory.
 #
@@ -138,14 +139,33 @@ report() {
 
 echo "delivery: mxlane-qrunner vs Postfix from a pre-loaded queue to smtp-sink on loopback ($(nproc) cores, body $SIZE bytes)"
 
-# ---- (a) one-recipient messages
-seq 1 "$N_A" | sed 's/.*/r&@bench.test/' > "$FX/rcpts-a"
+# ---- (a) one-recipient messages, personalised on mxlane's side: a two-part template as mail
+# libraries write it (quoted-printable text/plain, base64 text/html), {{name}} in the Subject and
+# both parts, {{link}} in both; one message of N_A recipients (as mxlanectl submit stores it), each
+# recipient's message rendered and re-encoded by the qrunner.
+"$FX_PYTHON" - "$FX/template-a.txt" "$SENDER" "$SIZE" <<'PY' || fx_fatal "cannot write the template for (a)"
+import sys
+from email.message import EmailMessage
+path, sender, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+para = "Hallo {{name}}, this week's offer is at {{link}} (only for you).\n"
+text = "Grüße!\n" + para * max(1, size // 2 // len(para))
+m = EmailMessage()
+m["From"] = "Bench Shop <%s>" % sender
+m["To"] = "{{name}} <{{address}}>"
+m["Subject"] = "Hallo {{name}}, your offer"
+m.set_content(text, charset="utf-8", cte="quoted-printable")
+m.add_alternative("<html><body>" + text.replace("\n", "<br>\n") + "</body></html>\n", subtype="html",
+                  charset="utf-8", cte="base64")
+open(path, "w").write(m.as_string())
+PY
+seq 1 "$N_A" | awk '{ printf "r%d@bench.test\tJosé Müller %d\thttps://shop.test/o?id=%d&u=3D9\n", $1, $1, $1 }' > "$FX/rcpts-a"
 pf_load_source "$N_A" 1
 pf_deliver "$N_A"
 mx_conf a
-mx_load a "$FX/rcpts-a" 1
+"$MKJOB" "$FX/q-a" "$FX/template-a.txt" --name bench-a --from "$SENDER" --fields name,link \
+    < "$FX/rcpts-a" > "$FX/mkjob-a.out" 2>&1 || fx_fatal "mkjob failed: $(tail -n 2 "$FX/mkjob-a.out")"
 mx_deliver a "$N_A"
-report "(a) $N_A msgs x 1 rcpt" "$N_A" "one destination"
+report "(a) $N_A msgs x 1 rcpt" "$N_A" "one destination; mxlane personalised (QP/base64 template)"
 
 # ---- (b) 100-recipient messages
 seq 1 $((M_B * 100)) | sed 's/.*/r&@bench.test/' > "$FX/rcpts-b"

@@ -86,6 +86,30 @@ std::string render_template(std::string_view text, const std::vector<std::string
     return out;
 }
 
+void substitute(std::string& out, std::string_view text, const PlaceholderValue& value, ValueBreaks breaks) {
+    std::size_t done = 0;
+    for (auto p = next_placeholder(text, 0); p; p = next_placeholder(text, p->end)) {
+        auto v = value(p->name);
+        if (!v) continue;
+        out += text.substr(done, p->begin - done);
+        if (breaks == ValueBreaks::space) {
+            append_value(out, *v, true);
+        } else {
+            for (std::size_t i = 0; i < v->size(); ++i) {
+                char c = (*v)[i];
+                if (c == '\r' || c == '\n') {
+                    if (c == '\r' && i + 1 < v->size() && (*v)[i + 1] == '\n') ++i;
+                    out += "\r\n";
+                } else {
+                    out += c;
+                }
+            }
+        }
+        done = p->end;
+    }
+    out += text.substr(done);
+}
+
 std::string rename_placeholder(std::string_view text, std::string_view from, std::string_view to) {
     std::string out;
     std::size_t done = 0;

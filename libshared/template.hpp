@@ -1,5 +1,7 @@
 // template: {{column}} personalisation of a message text for one recipient.
 #pragma once
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +33,19 @@ std::size_t placeholder_offset(std::string_view text, std::string_view name);
 // field can never add a header line.
 std::string render_template(std::string_view text, const std::vector<std::string>& names,
                             const std::vector<std::string>& values, std::string_view address);
+
+// The value for a placeholder name; nullopt leaves the placeholder as it is.
+using PlaceholderValue = std::function<std::optional<std::string_view>(std::string_view name)>;
+
+// How line breaks inside a value are written.
+enum class ValueBreaks {
+    space,  // each CR and LF a space (a header field value: it can never add a line)
+    crlf,   // CRLF, LF and a bare CR each CRLF (a text body in canonical form)
+};
+
+// Appends `text` to `out` with each placeholder that `value` knows replaced by
+// its value (never scanned again), line breaks in values written as `breaks` says.
+void substitute(std::string& out, std::string_view text, const PlaceholderValue& value, ValueBreaks breaks);
 
 // The text with every placeholder named `from` renamed to `to`; the rest unchanged.
 std::string rename_placeholder(std::string_view text, std::string_view from, std::string_view to);

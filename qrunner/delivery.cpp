@@ -8,6 +8,7 @@
 
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
+#include "libshared/render_plan.hpp"
 #include "libshared/template.hpp"
 #include "qrunner/mx_connect.hpp"
 #include "qrunner/scheduler.hpp"
@@ -21,6 +22,12 @@ namespace {
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The message for one recipient of a personalised one, final (the text to sign and send).
+std::string render_for(const MessageData& m, const store::Recipient& r) {
+    if (!m.plan) return render_template(m.text, m.meta.field_names, r.fields, r.address);
+    return mime::render_message(*m.plan, m.meta.field_names, r.fields, r.address, m.meta.smtputf8);
+}
+
 // The wire text for this transaction: shared for a plain message, rendered
 // for the one recipient of a personalised one.
 std::shared_ptr<const std::string> wire_for(const Work& w) {
@@ -29,7 +36,7 @@ std::shared_ptr<const std::string> wire_for(const Work& w) {
     if (m.meta.personalised) {
         const store::Recipient& r = w.rcpts.front();
         wire = std::make_shared<const std::string>(
-            m.received + smtp::to_wire(render_template(m.text, m.meta.field_names, r.fields, r.address)).text);
+            m.received + smtp::to_wire(render_for(m, r)).text);
     }
     return wire;
 }

@@ -7,7 +7,7 @@
 #include "libshared/dates.hpp"
 #include "libshared/header_section.hpp"
 #include "libshared/log.hpp"
-#include "libshared/template.hpp"
+#include "libshared/render_plan.hpp"
 #include "qrunner/smtp/message_data.hpp"
 
 namespace mxlane::qrunner {
@@ -318,7 +318,9 @@ bool Notifier::report_failure(const Settings& s, const store::Recipient& r, std:
     rep.job_token = store::format_job_id(r.job_id);
     rep.sender = m.sender;
     rep.arrival = m.created;
-    rep.original_headers = m.personalised ? render_template(m.headers, m.field_names, r.fields, r.address) : m.headers;
+    rep.original_headers =
+        m.personalised ? mime::render_message(mime::RenderPlan(m.headers), m.field_names, r.fields, r.address, false)
+                       : m.headers;
     rep.rcpt = r;
     store_notification(r.job_id, std::string(kDsnKey) + std::to_string(r.seq), m.sender,
                        render_dsn(rep, store::now_ms()), due);

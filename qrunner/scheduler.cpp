@@ -307,7 +307,8 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     m->hops = hop_count(m->text);
     auto wire = smtp::to_wire(m->text);
     m->eight_bit = wire.eight_bit || meta->eight_bit;
-    if (!meta->personalised) m->wire = std::make_shared<const std::string>(m->received + wire.text);
+    if (meta->personalised) m->plan = std::make_shared<const mime::RenderPlan>(m->text);
+    else m->wire = std::make_shared<const std::string>(m->received + wire.text);
     messages_[msg_id] = m;
     return m;
 }

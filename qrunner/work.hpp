@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "libshared/render_plan.hpp"
 #include "libshared/store/records.hpp"
 
 namespace mxlane::qrunner {
@@ -21,6 +22,7 @@ struct MessageData {
     std::string job_token;   // "J00002A": the id in log lines
     std::string text;        // as stored (templates are rendered from this)
     std::shared_ptr<const std::string> wire;  // CRLF + dot-stuffed, our Received: line first; null when personalised
+    std::shared_ptr<const mime::RenderPlan> plan;  // personalised: `text` parsed once, rendered per recipient
     std::string received;    // our Received: line, wire form (it starts a personalised one's wire too)
     int hops = 0;            // Received: lines in the stored message
     bool eight_bit = false;

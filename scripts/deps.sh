@@ -8,8 +8,9 @@ PACKAGES=(
   # tests and demo: real MTAs, milter driver, DNS, sinks, mail-log reader
   postfix miltertest dnsmasq-base swaks python3-aiosmtpd pflogsumm dnsutils openssl
   iproute2 util-linux procps
-  # crash tests (db5.3_verify) and fuzzers (clang, libFuzzer's runtime)
-  db5.3-util clang libclang-rt-14-dev
+  # crash tests (db5.3_verify) and fuzzers (clang, libFuzzer's runtime; GMime, the reference the
+  # mime_gmime target checks mxlane's MIME encoders against)
+  db5.3-util clang libclang-rt-14-dev libgmime-3.0-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,6 +11,8 @@ out=${MXLANE_FUZZ_OUT:-$top/build/fuzz}
 jobs=${MXLANE_FUZZ_JOBS:-2}
 
 command -v clang++ >/dev/null || { echo "fuzz: clang++ not installed (scripts/deps.sh installs clang)" >&2; exit 1; }
+pkg-config --exists gmime-3.0 ||
+    { echo "fuzz: GMime not installed (the mime_gmime target needs it): apt-get install libgmime-3.0-dev (scripts/deps.sh)" >&2; exit 1; }
 mkdir -p "$out"
 if ! make -s -j"$jobs" -f "$top/fuzz/Makefile" SRCDIR="$top" OUT="$out" > "$out/build.log" 2>&1; then
     echo "fuzz: build failed:"; tail -30 "$out/build.log"

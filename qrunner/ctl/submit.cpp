@@ -6,6 +6,7 @@
 
 #include "libshared/address.hpp"
 #include "libshared/json.hpp"
+#include "libshared/render_plan.hpp"
 #include "libshared/template.hpp"
 #include "qrunner/ctl/ctl.hpp"
 #include "qrunner/ctl/message_file.hpp"
@@ -29,10 +30,13 @@ std::string required(Context& c, const std::string& option) {
 // Every placeholder must name a column; {{address}} and the first column's name mean the address.
 void check_placeholders(const MessageFile& msg, const RecipientFileFacts& facts, const std::string& rcpt_path) {
     const std::unordered_set<std::string> columns(facts.field_names.begin(), facts.field_names.end());
-    for (const auto& name : placeholders(msg.text())) {
+    // Read in decoded form: placeholders in base64 or quoted-printable parts and encoded-words count.
+    for (const auto& name : placeholders(mime::RenderPlan(msg.text()).template_text())) {
         if (name == "address" || name == facts.address_column || columns.contains(name)) continue;
-        throw UsageError(msg.path() + ":" + std::to_string(msg.line_of(placeholder_offset(msg.text(), name))) +
-                         ": placeholder {{" + name + "}} has no column in " + rcpt_path);
+        std::size_t at = placeholder_offset(msg.text(), name);
+        std::string where = at == std::string::npos ? " (in an encoded part or field)"
+                                                    : ":" + std::to_string(msg.line_of(at));
+        throw UsageError(msg.path() + where + ": placeholder {{" + name + "}} has no column in " + rcpt_path);
     }
 }
 
@@ -50,7 +54,7 @@ store::Intake intake_for(const std::string& name, const std::string& sender, con
     store::Intake in;
     in.job_name = name;
     in.sender = sender;
-    in.personalised = has_placeholders(msg.text());
+    in.personalised = mime::RenderPlan(msg.text()).personalised();
     // A non-personalised message needs no fields: the qrunner then batches recipients per domain.
     if (in.personalised) in.field_names = facts.field_names;
     in.eight_bit = smtp::has_eight_bit(msg.text()) || (in.personalised && facts.eight_bit_fields);
@@ -101,7 +105,8 @@ int cmd_submit(Context& c) {
     RecipientFileFacts facts = rcpts.check(checked);  // the whole file, before anything is stored
     checked.done();
     check_placeholders(msg, facts, rcpt_path);
-    if (facts.address_column != "address") msg.set_text(rename_placeholder(msg.text(), facts.address_column, "address"));
+    if (facts.address_column != "address")
+        msg.set_text(mime::rename_placeholder_mime(msg.text(), facts.address_column, "address"));
     msg.add_missing_headers(store::now_ms(), domain_of(sender));
 
     store::Intake in = intake_for(name, sender, msg, facts);

@@ -6,6 +6,7 @@
 
 #include "libshared/address.hpp"
 #include "libshared/header_section.hpp"
+#include "libshared/mime_codec.hpp"
 #include "libshared/text.hpp"
 #include "qrunner/smtp/message_data.hpp"
 
@@ -13,11 +14,8 @@ namespace mxlane::smtp {
 namespace {
 
 constexpr int kMaxDepth = 20;          // nested multiparts deeper than this are sent as they are
-constexpr std::size_t kQpLine = 76;    // RFC 2045 6.7 rule 5, the soft break's "=" included
 
 using Lines = std::vector<std::string_view>;
-
-bool is_space(char c) { return c == ' ' || c == '\t'; }
 
 // Wire form -> lines without their CRLF, the dot-stuffing undone.
 Lines split_wire(std::string_view wire) {
@@ -41,67 +39,7 @@ struct ContentType {
 };
 
 ContentType parse_content_type(std::string_view value) {
-    ContentType ct;
-    std::size_t semi = value.find(';');
-    ct.media = to_lower(trim(value.substr(0, semi), wsp_chars));
-    std::size_t i = semi;
-    while (i != std::string_view::npos && i < value.size()) {
-        ++i;  // past ';'
-        while (i < value.size() && is_space(value[i])) ++i;
-        std::size_t eq = value.find_first_of("=;", i);
-        if (eq == std::string_view::npos || value[eq] == ';') {
-            i = eq;
-            continue;
-        }
-        std::string name = to_lower(trim(value.substr(i, eq - i), wsp_chars));
-        i = eq + 1;
-        while (i < value.size() && is_space(value[i])) ++i;
-        std::string param;
-        if (i < value.size() && value[i] == '"') {
-            for (++i; i < value.size() && value[i] != '"'; ++i) {
-                if (value[i] == '\\' && i + 1 < value.size()) ++i;
-                param += value[i];
-            }
-            i = value.find(';', i);
-        } else {
-            std::size_t stop = value.find(';', i);
-            param = std::string(trim(value.substr(i, stop == std::string_view::npos ? std::string_view::npos : stop - i), wsp_chars));
-            i = stop;
-        }
-        if (name == "boundary" && ct.boundary.empty()) ct.boundary = std::move(param);
-    }
-    return ct;
-}
-
-// One line of text as quoted-printable lines (RFC 2045 6.7): all but the last
-// end in a soft break "="; none is longer than 76 characters.
-std::vector<std::string> qp_encode_line(std::string_view line) {
-    static const char hex[] = "0123456789ABCDEF";
-    std::vector<std::string> out;
-    std::string cur;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        auto c = static_cast<unsigned char>(line[i]);
-        bool last = i + 1 == line.size();
-        // Space and tab stay as they are except at the end of the line (rule 3).
-        bool literal = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last);
-        // Room for the soft break's "=" unless this is the line's last token.
-        if (cur.size() + (literal ? 1 : 3) > (last ? kQpLine : kQpLine - 1)) {
-            out.push_back(cur + "=");
-            cur.clear();
-        }
-        // A continuation line never starts with "-": text that ran on from "x--boundary"
-        // must not turn into a multipart delimiter line.
-        if (c == '-' && cur.empty() && !out.empty()) literal = false;
-        if (literal) {
-            cur += static_cast<char>(c);
-        } else {
-            cur += '=';
-            cur += hex[c >> 4];
-            cur += hex[c & 15];
-        }
-    }
-    out.push_back(std::move(cur));
-    return out;
+    return ContentType{mime::media_type(value), mime::content_type_param(value, "boundary")};
 }
 
 class Downgrader {
@@ -206,7 +144,14 @@ private:
     }
 
     void qp_line(std::string_view line) {
-        for (const auto& l : qp_encode_line(line)) emit(l);
+        std::string encoded = mime::qp_encode(line);
+        std::size_t pos = 0;
+        for (;;) {
+            std::size_t end = encoded.find("\r\n", pos);
+            emit(std::string_view(encoded).substr(pos, end == std::string::npos ? end : end - pos));
+            if (end == std::string::npos) return;
+            pos = end + 2;
+        }
     }
 
     const Lines& lines_;
@@ -220,20 +165,6 @@ std::string downgrade_to_7bit(std::string_view wire) {
     return Downgrader(lines).run();
 }
 
-std::string quoted_printable(std::string_view body) {
-    std::string out;
-    std::size_t pos = 0;
-    for (;;) {
-        std::size_t end = body.find("\r\n", pos);
-        bool last = end == std::string_view::npos;
-        auto encoded = qp_encode_line(body.substr(pos, last ? std::string_view::npos : end - pos));
-        for (std::size_t i = 0; i < encoded.size(); ++i) {
-            out += encoded[i];
-            if (i + 1 < encoded.size() || !last) out += "\r\n";
-        }
-        if (last) return out;
-        pos = end + 2;
-    }
-}
+std::string quoted_printable(std::string_view body) { return mime::qp_encode(body); }
 
 }  // namespace mxlane::smtp

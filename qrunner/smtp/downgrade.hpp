@@ -21,7 +21,7 @@ namespace mxlane::smtp {
 std::string downgrade_to_7bit(std::string_view wire);
 
 // RFC 2045 6.7 quoted-printable of one body (CRLF lines stay hard line
-// breaks; output lines are at most 76 characters). Not dot-stuffed.
+// breaks; output lines are at most 76 characters): mime::qp_encode. Not dot-stuffed.
 std::string quoted_printable(std::string_view body);
 
 }  // namespace mxlane::smtp

@@ -1,5 +1,6 @@
 // mkjob: test tool that puts a job straight into a queue store (recipients on stdin, one a line).
-// usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K]
+// usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K] [--fields F1,F2...]
+// With --fields the job is personalised: each stdin line is the address and the fields' values, tab-separated.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -10,16 +11,24 @@ using namespace mxlane::store;
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::cerr << "usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K]\n";
+        std::cerr << "usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K] [--fields F1,F2...]\n";
         return 1;
     }
     std::string queue = argv[1], message_file = argv[2], name, from = "sender@mxlane.test";
     std::size_t per_message = 0;
+    std::vector<std::string> fields;
+    auto split = [](const std::string& s, char sep) {
+        std::vector<std::string> out;
+        std::stringstream ss(s);
+        for (std::string item; std::getline(ss, item, sep);) out.push_back(item);
+        return out;
+    };
     for (int i = 3; i + 1 < argc; i += 2) {
         std::string o = argv[i];
         if (o == "--name") name = argv[i + 1];
         else if (o == "--from") from = argv[i + 1];
         else if (o == "--per-message") per_message = std::stoul(argv[i + 1]);
+        else if (o == "--fields") fields = split(argv[i + 1], ',');
         else {
             std::cerr << "mkjob: unknown option " << o << "\n";
             return 1;
@@ -36,13 +45,21 @@ int main(int argc, char** argv) {
     std::vector<NewRecipient> all;
     std::string line;
     while (std::getline(std::cin, line))
-        if (!line.empty()) all.push_back({line, {}});
+        if (line.empty()) continue;
+        else if (fields.empty()) all.push_back({line, {}});
+        else {
+            auto cols = split(line, '\t');
+            all.push_back({cols.at(0), std::vector<std::string>(cols.begin() + 1, cols.end())});
+            all.back().fields.resize(fields.size());
+        }
     if (per_message == 0) per_message = all.size();
     std::uint64_t job = 0;
     for (std::size_t i = 0; i < all.size(); i += per_message) {
         Intake intake;
         intake.job_name = name;
         intake.sender = from;
+        intake.personalised = !fields.empty();
+        intake.field_names = fields;
         intake.recipients.assign(all.begin() + i, all.begin() + std::min(all.size(), i + per_message));
         std::istringstream body(text.str());
         auto res = q.add_message(intake, body, now_ms());

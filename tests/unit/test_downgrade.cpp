@@ -163,9 +163,12 @@ public:
     }
 
     void dot_stuffing_kept() {
-        // a body line starting with "." stays stuffed; an encoded one that starts with "." too
+        // a body line starting with "." in an encoded part: its "." is written =2E, so no line starts with "."
         std::string out = down("From: a@b.test\n\n.\xe9\n..two\n");
-        CPPUNIT_ASSERT(out.find("\r\n\r\n..=E9\r\n...two\r\n") != std::string::npos);
+        CPPUNIT_ASSERT(out.find("\r\n\r\n=2E=E9\r\n=2E.two\r\n") != std::string::npos);
+        // one that stays as it is stays stuffed
+        out = down("From: a@b.test\nContent-Transfer-Encoding: base64\n\n.\xe9\n");
+        CPPUNIT_ASSERT(out.find("\r\n\r\n..\xe9\r\n") != std::string::npos);
     }
 
     void hostile_structure() {

@@ -85,6 +85,7 @@ class NotifyTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(dsn_without_remote_host);
     CPPUNIT_TEST(summary_stored_once);
     CPPUNIT_TEST(each_failure_stored_once);
+    CPPUNIT_TEST(dsn_headers_rendered_for_the_recipient);
     CPPUNIT_TEST(never_about_null_sender_or_notifications);
     CPPUNIT_TEST(none_marks_without_sending);
     CPPUNIT_TEST(summary_csv_formulas);
@@ -235,6 +236,27 @@ public:
             CPPUNIT_ASSERT(has(text, "Subject: news\n"));
         }
         CPPUNIT_ASSERT(q.job(job)->notified);
+    }
+
+    void dsn_headers_rendered_for_the_recipient() {
+        // A personalised job: the DSN quotes the headers the recipient was sent, in RFC 2047 form.
+        TempDir dir;
+        store::QueueStore q(dir.path());
+        store::Intake in;
+        in.sender = "news@sender.test";
+        in.personalised = true;
+        in.field_names = {"name"};
+        in.recipients.push_back({"hard1@ok.test", {"José"}});
+        std::istringstream body("From: news@sender.test\nTo: {{name}} <{{address}}>\nSubject: Hallo {{name}}\n\nhi\n");
+        auto job = q.add_message(in, body, kNow).job_id;
+        Notifier n(q);
+        n.after_commit(settings(NotifyMode::each), finish_all(q, &n), kNow + 5);
+        auto msgs = notifications_for(q, job);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), msgs.size());
+        std::string text = q.text(msgs[0]);
+        CPPUNIT_ASSERT(has(text, "To: =?UTF-8?Q?Jos=C3=A9?= <hard1@ok.test>\r\n"));
+        CPPUNIT_ASSERT(has(text, "Subject: =?UTF-8?Q?Hallo_Jos=C3=A9?=\r\n"));
+        CPPUNIT_ASSERT(!has(text, "{{name}}"));
     }
 
     void never_about_null_sender_or_notifications() {
