@@ -184,18 +184,25 @@ for row in rows:
     for cell in row:
         assert not cell or cell[0] not in "=+-@\t\r", (cell, row)
 by = {r[0]: r for r in rows[1:]}
-assert by["\x27-minus@a.test"][6:] == ["\x27=HYPERLINK(\"http://elsewhere.test\",\"x\")", "\x27-5"], by
-assert by["\x27+plus@a.test"][6:] == ["\x27@SUM(A1)", "\x27+7"], by
-assert by["\x27\x27quote@a.test"][6:] == ["\x27\x27already quoted", "3"], by' "$FX/formula_export.csv"
+assert by["\x27-minus@a.test"][7:] == ["\x27=HYPERLINK(\"http://elsewhere.test\",\"x\")", "\x27-5"], by
+assert by["\x27+plus@a.test"][7:] == ["\x27@SUM(A1)", "\x27+7"], by
+assert by["\x27\x27quote@a.test"][7:] == ["\x27\x27already quoted", "3"], by' "$FX/formula_export.csv"
 again=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula_export.csv" --name formula-again)
 fx_check "the export submits again" test -n "$again"
 fields() { ctl export "$1" | py 'import csv,sys
 for r in sorted(list(csv.reader(sys.stdin))[1:]): print(r[0], r[6:])'; }
 fx_check_eq "the same addresses and fields after the round trip" "$(fields "$formula")" "$(fields "$again")"
+# An export written before the class column (six columns before the fields) is still recognised.
+py 'import csv,sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+csv.writer(open(sys.argv[2], "w", newline="")).writerows(r[:6] + r[7:] for r in rows)' \
+    "$FX/formula_export.csv" "$FX/formula_export_old.csv"
+older=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula_export_old.csv" --name formula-older)
+fx_check_eq "an export without the class column submits again the same" "$(fields "$formula")" "$(fields "$older")"
 fx_check "the stored values have no added '" py 'import json,sys
 assert sorted(r["address"] for r in json.load(sys.stdin)) == ["\x27quote@a.test", "+plus@a.test", "-minus@a.test"]' \
   < <(ctl recipients "$again" --json)
-ctl delete "$formula" >/dev/null; ctl delete "$again" >/dev/null
+ctl delete "$formula" >/dev/null; ctl delete "$again" >/dev/null; ctl delete "$older" >/dev/null
 
 # ---- 80,000 columns: the column names are checked in linear time
 py 'import sys
@@ -206,7 +213,7 @@ with open(sys.argv[1], "w") as f:
 printf 'From: news@sender.test\nSubject: wide {{c79999}}\n\n{{c0}}\n' > "$FX/wide.txt"
 wide=$(timeout 60 "$FX_CTL" -c "$FX/mxlane.conf" submit --message "$FX/wide.txt" --recipients "$FX/wide.csv")
 fx_check "a list of 80,000 columns is taken" test -n "$wide"
-fx_check_eq "its export has all of them" 80006 "$(ctl export "$wide" | head -n 1 | tr ',' '\n' | wc -l)"
+fx_check_eq "its export has all of them" 80007 "$(ctl export "$wide" | head -n 1 | tr ',' '\n' | wc -l)"
 py 'import sys
 with open(sys.argv[1], "w") as f: f.write("address," + ",".join("c%d" % i for i in range(80000)) + ",c5\nann@a.test" + ",x" * 80001 + "\n")' "$FX/wide_dup.csv"
 before=$(ctl jobs --json)

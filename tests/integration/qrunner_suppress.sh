@@ -1,13 +1,15 @@
 #!/bin/bash
 # qrunner_suppress: a 5.1.x bounce puts the address on the suppression list; in a later job it becomes
 # suppressed without being sent to; other bounces do not; a job left with only suppressed ones finishes.
+# Each failure's class (recipients --json, export, the log): only invalid-recipient and bad-domain suppress.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_suppress
 fx_need_built "$FX_QRUNNER" "$FX_CTL"
 MKJOB=$MXLANE_BUILDDIR/tests/tools/mkjob
 P=$(fx_port 5)
 
-fx_dns_start 'mx-host=ok.test,mx.ok.test,10' 'host-record=mx.ok.test,127.0.0.111'
+fx_dns_start 'mx-host=ok.test,mx.ok.test,10' 'host-record=mx.ok.test,127.0.0.111' \
+    'mx-host=gone.test,mx.gone.test,10'
 fx_pysink_start "$FX/mx" "127.0.0.111:$P"
 fx_pysink_start "$FX/relay" "127.0.0.112:$P"
 # One recipient a transaction: a refusal after DATA refuses the whole transaction.
@@ -58,4 +60,27 @@ job4=$(printf '%s\n' hard1@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from n
 timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
 fx_check_eq "after suppress remove: tried (and bounced) again" "bounced 1" "$(state "$job4" hard1@ok.test)"
 fx_check_eq "and back on the list" 1 "$(ctl suppress list --json | grep -c '"hard1@ok.test"')"
+
+# ---- job 5: one failure of each kind; the class says which, and only dead addresses are suppressed
+# (mx.gone.test has no address: the domain cannot take mail, 5.4.4)
+job5=$(printf '%s\n' hard2@ok.test dmarc1@ok.test full1@ok.test rated1@ok.test datahard2@ok.test x@gone.test c@ok.test |
+       "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check_eq "classes in recipients --json" \
+    "$(printf '%s\n' 'c@ok.test delivered ' 'datahard2@ok.test bounced content' 'dmarc1@ok.test bounced auth' \
+       'full1@ok.test deferred mailbox-full' 'hard2@ok.test bounced invalid-recipient' \
+       'rated1@ok.test deferred rate-limit' 'x@gone.test bounced bad-domain')" \
+    "$(ctl recipients "$job5" --json | "$FX_PYTHON" -c "
+import json,sys
+for r in sorted(json.load(sys.stdin), key=lambda r: r['address']): print(r['address'], r['state'], r['class'])")"
+list=$(ctl suppress list --json)
+fx_check "invalid-recipient and bad-domain are suppressed" bash -c "grep -q '\"hard2@ok.test\"' <<<'$list' && grep -q '\"x@gone.test\"' <<<'$list'"
+fx_check "a DMARC (auth) refusal is not: the sender is at fault, not the address" \
+    bash -c "! grep -q 'dmarc1@ok.test' <<<'$list'"
+fx_check "nor a content refusal" bash -c "! grep -q 'datahard2@ok.test' <<<'$list'"
+fx_check "export has the class column" bash -c "ctl() { '$FX_CTL' -c '$FX/mxlane.conf' \"\$@\"; }
+    ctl export $job5 | tr -d '\\r' | head -1 | grep -qx 'address,state,attempts,last_reply,dsn,host,class' &&
+    ctl export $job5 | tr -d '\\r' | grep -q '^dmarc1@ok.test,bounced,1,.*,auth\$'"
+fx_check "the log line says the class" \
+    grep -qE "$job5: to=<dmarc1@ok.test>, .*dsn=5.7.26, status=bounced \(.*DMARC.* \[class=auth\]\)" "$FX/mxlane.log"
 fx_done
