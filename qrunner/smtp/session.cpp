@@ -396,13 +396,8 @@ awaitable<TransactionResult> Session::do_send(const Envelope& env, std::shared_p
     } else if (res.data_stage == Stage::data && res.data.code == 354) {
         static const std::string empty;
         const std::string& text = data ? *data : empty;
-        std::string leading;
-        if (env.leading_fields) {
-            std::vector<std::string> accepted;
-            for (std::size_t i = 0; i < env.rcpts.size(); ++i)
-                if (res.rcpts[i].positive()) accepted.push_back(env.rcpts[i]);
-            leading = env.leading_fields(accepted, text);
-        }
+        // A named local: GCC 12 mishandles a conditional's temporary kept across co_await.
+        const std::string leading = env.leading_fields ? env.leading_fields(res.accepted(env), text) : std::string();
         co_await transfer(leading, text, res);
     }
     res.connection_lost = lost_;

@@ -86,6 +86,9 @@ struct TransactionResult {
     Reply data;
     Stage data_stage = Stage::data_done;  // which command `data` answers
     bool connection_lost = false;          // lost, timed out, garbled or out of protocol (not a 421)
+
+    // The recipients of `env` the server took (a 2xx RCPT reply), in order.
+    std::vector<std::string> accepted(const Envelope& env) const;
 };
 
 // What the server offered in its EHLO reply (RFC 5321 4.1.1.1).

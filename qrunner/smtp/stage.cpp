@@ -1,4 +1,4 @@
-// stage: each step of an SMTP dialogue - its words in Postfix's log lines and the replies that let it go on.
+// stage: each step of an SMTP dialogue - its words in Postfix's log lines, the replies that let it go on, and what a transaction's replies accepted.
 #include "qrunner/smtp/session.hpp"
 
 #include <array>
@@ -84,6 +84,13 @@ std::string describe_reply(const Reply& reply, Stage stage, std::string_view pee
     std::string out = "host " + std::string(peer_host);
     if (stage == Stage::greeting) return out + " refused to talk to me: " + reply.str();
     return out + " said: " + reply.str() + " (in reply to " + std::string(command_name(stage)) + " command)";
+}
+
+std::vector<std::string> TransactionResult::accepted(const Envelope& env) const {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < env.rcpts.size() && i < rcpts.size(); ++i)
+        if (rcpts[i].positive()) out.push_back(env.rcpts[i]);
+    return out;
 }
 
 }  // namespace mxlane::smtp
