@@ -49,9 +49,11 @@ Options parse_options(int argc, char** argv) {
 // Until the daemon has detached, a fatal error also goes to the terminal that started it
 // (the log may be syslog or log_file), and ends the waiting parent with status 1.
 bool g_terminal = false;
+bool g_log_opened = false;  // before log::open the log is the terminal: the line is said once
 
 [[noreturn]] void die(const std::string& msg) {
     if (g_terminal) std::cerr << "mxlane-qrunner: fatal: " << printable(msg) << "\n";
+    if (g_terminal && !g_log_opened) std::exit(1);
     log::fatal(msg);
 }
 
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
     try {  // started as root: the queue becomes mail_owner's, and so does this process
         auto drop = privileges::DropPlan::prepare(settings->cfg);
         log::open("qrunner", settings->cfg, opt.foreground);
+        g_log_opened = true;
         log::note_syslog();
         drop.drop();
     } catch (const privileges::Error& e) {

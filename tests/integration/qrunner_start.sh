@@ -18,6 +18,15 @@ fx_check "it says another qrunner runs" grep -q "another mxlane-qrunner (pid $Q1
 fx_check_eq "in one line" 1 "$(printf '%s\n' "$err" | grep -vc 'syslog is unreachable')"
 fx_check "the first one still runs" kill -0 "$Q1"
 
+# ---- 1b. an unknown mail_owner, started as a daemon by root: refused before the log is open, in one line
+if [ "$(id -u)" = 0 ]; then
+    fx_write_conf "$FX/owner.conf" "queue_directory=$FX/q_owner" mail_owner=no_such_user_mxl
+    err=$(timeout 20 "$FX_QRUNNER" -c "$FX/owner.conf" 2>&1); rc=$?
+    fx_check_eq "an unknown mail_owner: the daemon exits 1" 1 "$rc"
+    fx_check "it names mail_owner" grep -q "^mxlane-qrunner: fatal: .*mail_owner = no_such_user_mxl: no such user" <<<"$err"
+    fx_check_eq "in one line" 1 "$(printf '%s\n' "$err" | wc -l)"
+fi
+
 # ---- 2. SIGHUP: a restart-only parameter changed is named; a reloadable one is not
 fx_write_conf "$FX/mxlane.conf" "dns_servers=127.0.0.2:$(fx_port 0)" max_connections=100
 kill -HUP "$Q1"
