@@ -35,6 +35,13 @@ void Destination::opened(Clock::time_point now) {
     ++active_;
 }
 
+void Destination::throttle(Clock::time_point now, Clock::time_point until, double per_second) {
+    throttled_until_ = until;
+    // A whole number an hour, at least one: the token bucket's unit.
+    const auto per_hour = std::max<std::int64_t>(1, static_cast<std::int64_t>(per_second * 3600 + 0.5));
+    messages.configure(per_hour, std::chrono::hours(1), now);
+}
+
 void Destination::pause(Clock::time_point until, Reply why, std::string relay) {
     paused_until_ = until;
     pause_reply_ = std::move(why);

@@ -64,6 +64,13 @@ public:
     int messages_per_connection = 100;
     Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
 
+    // ---- a throttle (reply_rules): at most per_second messages until `until`;
+    // the scheduler shapes the destination anew (throttle_over) once it ends.
+    void throttle(Clock::time_point now, Clock::time_point until, double per_second);
+    bool throttle_over(Clock::time_point now) const { return throttled_until_ && now >= *throttled_until_; }
+    void throttle_ended() { throttled_until_.reset(); }
+    bool throttled(Clock::time_point now) const { return throttled_until_ && now < *throttled_until_; }
+
     // ---- the pause when every host was unreachable: until it ends, new work
     // fails at once with its reply instead of each transaction trying to connect.
     void pause(Clock::time_point until, Reply why, std::string relay);
@@ -83,6 +90,7 @@ private:
     int active_ = 0;  // connections open or opening
     int idle_ = 0;    // of those, waiting for the message rate
     Clock::time_point paused_until_{};
+    std::optional<Clock::time_point> throttled_until_;
     Reply pause_reply_;
     std::string pause_relay_ = "none";
 };

@@ -63,8 +63,12 @@ public:
     void connection_done(const std::shared_ptr<Destination>& d) override;
     // Owners of claimed work and connection slots report through this.
     const std::shared_ptr<OutcomeGate>& gate() const { return gate_; }
-    // A 421 or a reply matching destination_backoff_patterns.
-    bool throttling(const Reply& reply) const;
+    // The reply_rules rule that slows the destination down for this reply
+    // (suspend or throttle, of scope destination, provider or source); without
+    // reply_rules, a 421 or a 4xx matching destination_backoff_patterns suspends
+    // it for destination_backoff (a rule of duration 0).
+    std::optional<ReplyRule> slowing_rule(const Reply& reply) const;
+    bool throttling(const Reply& reply) const { return slowing_rule(reply).has_value(); }
     // Such a reply from d: halve its concurrency, pause it for destination_backoff.
     void back_off(const std::shared_ptr<Destination>& d, const Reply& why);
     // A transaction to d without temporary failures (ramps a backed-off destination up).

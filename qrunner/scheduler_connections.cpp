@@ -31,6 +31,12 @@ std::string seconds_text(Clock::duration d) {
     return std::to_string(rounded.count()) + "s";
 }
 
+// "1 message/60s" of a throttle rate.
+std::string rate_text(double per_second) {
+    return "1 message/" + seconds_text(std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(per_second > 0 ? 1 / per_second : 0)));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- connections
@@ -52,7 +58,8 @@ void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) 
     const std::string& name = d.policy_name;
     d.concurrency.configure(static_cast<int>(s.limit(name, "destination_concurrency")));
     d.messages_per_connection = static_cast<int>(s.limit(name, "max_messages_per_connection"));
-    d.messages.configure(s.limit(name, "max_messages_per_hour"), std::chrono::hours(1), now);
+    if (d.throttle_over(now)) d.throttle_ended();
+    if (!d.throttled(now)) d.messages.configure(s.limit(name, "max_messages_per_hour"), std::chrono::hours(1), now);
     d.connections.configure(s.limit(name, "max_connections_per_minute"), std::chrono::minutes(1), now);
     d.backoff_pause = std::chrono::seconds(s.limit(name, "destination_backoff"));
 }
@@ -60,6 +67,7 @@ void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) 
 void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& starts) {
     const auto now = Clock::now();
     if (d->paused(now)) return;
+    if (d->throttle_over(now)) shape(*d, *settings_, now);  // a reply_rules throttle ended
     // A connection idle for the message rate takes the next token itself.
     drop_held(*d);
     while (d->has_waiting() && !stopping_ && connections_ < settings_->max_connections && d->may_open(now)) {
@@ -167,22 +175,44 @@ void Scheduler::connection_done(const std::shared_ptr<Destination>& d) {
     wake();
 }
 
-bool Scheduler::throttling(const Reply& reply) const {
-    std::lock_guard lock(mu_);
-    return throttle_patterns_.matches(reply);
+std::optional<ReplyRule> Scheduler::slowing_rule(const Reply& reply) const {
+    auto s = settings();
+    if (s->reply_rules->size() == 0) {
+        std::lock_guard lock(mu_);
+        if (!throttle_patterns_.matches(reply)) return std::nullopt;
+        ReplyRule r;
+        r.scope = RuleScope::destination;
+        r.action = RuleAction::suspend;
+        r.where = "destination_backoff_patterns";
+        return r;
+    }
+    if (reply.synthetic || reply.positive() || reply.code == 0) return std::nullopt;
+    const ReplyRule* r = s->reply_rules->match(reply.str());
+    if (!r || (r->action != RuleAction::suspend && r->action != RuleAction::throttle)) return std::nullopt;
+    return *r;
 }
 
 void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why) {
+    const std::optional<ReplyRule> rule_for = slowing_rule(why);
     {
         std::lock_guard lock(mu_);
         const auto now = Clock::now();
         const int before = d->limit();
-        if (!d->concurrency.throttled(now, d->backoff_pause)) return;
+        const ReplyRule rule = rule_for.value_or(ReplyRule{});
+        const bool throttle = rule.action == RuleAction::throttle;
+        const Clock::duration pause = throttle ? Clock::duration::zero()
+                                      : rule.duration.count() > 0 ? Clock::duration(rule.duration)
+                                                                  : d->backoff_pause;
+        if (!d->concurrency.throttled(now, pause)) return;
+        if (throttle) d->throttle(now, now + rule.duration, rule.per_second);
         const std::string change = before == d->limit()
                                        ? "stays at " + std::to_string(before)
                                        : std::to_string(before) + " -> " + std::to_string(d->limit());
+        const std::string source = rule.where.empty() ? "" : " (" + rule.where + ")";
         notes_.push_back("destination " + d->policy_name + " (" + d->key + ") backing off after \"" + why.str() +
-                         "\": concurrency " + change + ", paused for " + seconds_text(d->backoff_pause));
+                         "\"" + source + ": concurrency " + change +
+                         (throttle ? ", at most " + rate_text(rule.per_second) + " for " + seconds_text(rule.duration)
+                                   : ", paused for " + seconds_text(pause)));
         hold_or_park(d, now);
     }
     flush_notes();

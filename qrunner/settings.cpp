@@ -68,6 +68,13 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
                 : notify == "summary" ? NotifyMode::summary
                                       : NotifyMode::failures;
     s->myhostname = cfg.get("myhostname");
+    try {
+        s->reply_rules = std::make_shared<const ReplyRules>(
+            cfg.get("reply_rules").empty() ? ReplyRules() : ReplyRules::load(cfg.get("reply_rules")));
+    } catch (const ReplyRulesError& e) {
+        throw ConfigError(e.what());
+    }
+    s->auth_failure_hold = static_cast<int>(cfg.integer("auth_failure_hold"));
     auto& o = s->smtp;
     o.helo_name = cfg.get("smtp_helo_name");
     o.timeouts.connect = secs(cfg, "smtp_connect_timeout");

@@ -9,6 +9,7 @@
 #include "libshared/config_file.hpp"
 #include "libshared/destination_policy.hpp"
 #include "libshared/network_list.hpp"
+#include "libshared/reply_rules.hpp"
 #include "qrunner/smtp/session.hpp"
 
 namespace mxlane::qrunner {
@@ -49,6 +50,8 @@ struct Settings {
     std::string queue_directory;
     NotifyMode notify = NotifyMode::failures;
     std::string myhostname;  // MAILER-DAEMON@myhostname signs the notifications
+    std::shared_ptr<const ReplyRules> reply_rules;  // reply_rules; empty: destination_backoff_patterns
+    int auth_failure_hold = 10;  // auth-class failures that hold a job (0: never)
 
     // Reads the configuration file and the destination policy; throws ConfigError.
     static std::shared_ptr<const Settings> load(const Config& cfg);
