@@ -308,6 +308,7 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     auto wire = smtp::to_wire(m->text);
     m->eight_bit = wire.eight_bit || meta->eight_bit;
     if (!meta->personalised) m->wire = std::make_shared<const std::string>(m->received + wire.text);
+    if (auto s = settings(); s->dkim) dkim_at_load(*m, *s);
     messages_[msg_id] = m;
     return m;
 }
@@ -335,6 +336,17 @@ void Scheduler::dispatch(ClaimBatch& batch) {
             w.claimed_ms = batch.now;
             OwnedWork(gate_, std::move(w))
                 .conclude_all(Reply::make(451, "4.3.0", "message text missing from the queue store"), "none");
+            continue;
+        }
+        if (msg->dkim_hold || !msg->sign_error.empty()) {
+            Work w;
+            w.message = msg;
+            w.rcpts.push_back(std::move(r));
+            w.claimed_ms = batch.now;
+            OwnedWork owned(gate_, std::move(w));
+            // Held: the job is on hold in the store, so what goes back becomes held.
+            if (msg->dkim_hold) owned.put_back(batch.now);
+            else owned.conclude_all(Reply::make(451, "4.3.0", msg->sign_error), "none");
             continue;
         }
         if (msg->hops > kHopLimit - 1) {  // ours would be one more than the limit

@@ -9,6 +9,7 @@
 #include "libshared/config_file.hpp"
 #include "libshared/destination_policy.hpp"
 #include "libshared/network_list.hpp"
+#include "qrunner/dkim/signer.hpp"
 #include "qrunner/smtp/session.hpp"
 
 namespace mxlane::qrunner {
@@ -49,6 +50,9 @@ struct Settings {
     std::string queue_directory;
     NotifyMode notify = NotifyMode::failures;
     std::string myhostname;  // MAILER-DAEMON@myhostname signs the notifications
+    // dkim_key_table's keys, read once here (a SIGHUP reads them anew); null: no signing.
+    std::shared_ptr<const dkim::Signer> dkim;
+    bool dkim_hold = false;  // dkim_missing_key = hold
 
     // Reads the configuration file and the destination policy; throws ConfigError.
     static std::shared_ptr<const Settings> load(const Config& cfg);
