@@ -60,6 +60,13 @@ std::string relaxed_header(std::string_view field) {
         started = true;
         out += c;
     }
+    // The value's ends lose what C's isspace() calls space too (VT, FF), not
+    // only WSP: so do OpenDKIM and dkimpy, and a receiver must agree with us.
+    const std::size_t value_start = out.find(':') + 1;
+    std::size_t lead = value_start;
+    while (lead < out.size() && (out[lead] == '\v' || out[lead] == '\f' || out[lead] == ' ')) ++lead;
+    out.erase(value_start, lead - value_start);
+    while (out.size() > value_start && (out.back() == '\v' || out.back() == '\f' || out.back() == ' ')) out.pop_back();
     out += "\r\n";
     return out;
 }

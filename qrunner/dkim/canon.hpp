@@ -20,7 +20,8 @@ MessageParts split_wire(std::string_view wire);
 
 // Relaxed header canonicalisation (3.4.2) of one field: name lower-cased, the
 // line breaks of folding removed, runs of WSP one space, none around the
-// value or before the colon; ends in CRLF.
+// value or before the colon (nor VT or FF at the value's ends, as receivers
+// do it); ends in CRLF.
 std::string relaxed_header(std::string_view field);
 
 // Relaxed body canonicalisation (3.4.4): runs of WSP in a line one space, WSP

@@ -115,16 +115,19 @@ std::string signature_field(const Key& key, const std::vector<std::string>& fiel
           "s=" + key.selector + ";", "t=" + std::to_string(time) + ";",
           "bh=" + base64(reinterpret_cast<const unsigned char*>(bh.data()), bh.size()) + ";"})
         fold_append(field, line, tag, true);
+    // h= folds only after a colon (FWS, RFC 6376 3.5), never inside a name.
     std::string hlist = "h=";
+    bool first = true;
     for (std::size_t i = 0; i < h.size(); ++i) {
         std::string item = h[i] + (i + 1 < h.size() ? ":" : ";");
-        if (hlist.size() > 2 && line + hlist.size() + item.size() > 78) {
-            fold_append(field, line, hlist, line > 1);
+        if (hlist.size() > 2 && line + hlist.size() + item.size() + 1 > 78) {
+            fold_append(field, line, hlist, first);
+            first = false;
             hlist.clear();
         }
         hlist += item;
     }
-    fold_append(field, line, hlist, true);
+    fold_append(field, line, hlist, first);
     fold_append(field, line, "b=", true);
     std::string data = signed_header_data(fields, h);
     std::string self = relaxed_header(field);
