@@ -290,6 +290,9 @@ Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
     settle(b.claim);
     for (const auto& r : b.claim.due)
         if (!b.messages.contains(r.message_id)) b.messages[r.message_id] = load_message(r.job_id, r.message_id);
+    // With the settings load_message saw (a SIGHUP may have come since s was taken).
+    if (auto now = settings(); now->dkim) dkim_sign_loaded(*now);
+    else loaded_unsigned_.clear();
     std::erase_if(messages_, [](const auto& kv) { return kv.second.expired(); });
     return b;
 }
@@ -308,7 +311,7 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     auto wire = smtp::to_wire(m->text);
     m->eight_bit = wire.eight_bit || meta->eight_bit;
     if (!meta->personalised) m->wire = std::make_shared<const std::string>(m->received + wire.text);
-    if (auto s = settings(); s->dkim) dkim_at_load(*m, *s);
+    if (auto s = settings(); s->dkim) dkim_at_load(m, *s);
     messages_[msg_id] = m;
     return m;
 }

@@ -93,9 +93,11 @@ private:
     ClaimBatch claim(std::int64_t until, std::size_t limit);  // on the store thread
     std::shared_ptr<const MessageData> load_message(std::uint64_t job_id, std::uint64_t msg_id);
     // On the store thread, as a message is loaded (scheduler_dkim.cpp): a
-    // plain message is signed once here; one whose From: domain has no key is
-    // held or warned about (dkim_missing_key).
-    void dkim_at_load(MessageData& m, const Settings& s);
+    // plain message waits to be signed once, for all its transactions, by
+    // dkim_sign_loaded at the end of the claim; one whose From: domain has no
+    // key is held or warned about (dkim_missing_key).
+    void dkim_at_load(const std::shared_ptr<MessageData>& m, const Settings& s);
+    void dkim_sign_loaded(const Settings& s);
     void dkim_missing(MessageData& m, const Settings& s, const std::string& domain);
     void dispatch(ClaimBatch& batch);
     boost::asio::awaitable<void> route_direct(std::string domain, std::vector<OwnedWork> works);
@@ -179,6 +181,7 @@ private:
     std::mt19937 rng_{std::random_device{}()};
     std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
+    std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
 };
 
 }  // namespace mxlane::qrunner
