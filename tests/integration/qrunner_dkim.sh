@@ -123,6 +123,26 @@ fx_check "mxlanectl job shows the reason" bash -c "'$FX_CTL' -c '$FX/mxlane.conf
 
 # ---- bad keys stop the start with one line naming the file and the problem
 printf 'not a key\n' > "$FX/keys/bad.pem"
+
+# ---- SIGHUP meeting a bad key keeps the running keys, which sign what comes next
+conf
+# As a daemon: its start returns once the signals are handled (a SIGHUP earlier would end it).
+"$FX_QRUNNER" -c "$FX/mxlane.conf" > "$FX/qrunner.start" 2>&1 || fx_fatal "the qrunner did not start: $(cat "$FX/qrunner.start")"
+fx_wait_for test -s "$FX/queue/qrunner.pid"
+QPID=$(cat "$FX/queue/qrunner.pid")
+fx_register_pid "$QPID"
+cp "$FX/keytable" "$FX/keytable.good"
+printf 'shop.test rsa1 %s\n' "$FX/keys/bad.pem" > "$FX/keytable"
+kill -HUP "$QPID"
+fx_check "SIGHUP with a bad key: refused with the file and the problem, the old keys kept" fx_wait_for -t 10 \
+    grep -q "reload refused, keeping the running configuration: dkim_key_table: $FX/keys/bad.pem: not a PEM private key" "$FX/mxlane.log"
+: > "$FX/sink/127.0.0.21.mbox"
+ctl submit --message "$FX/msg.txt" --recipients "$FX/list.csv" --name afterhup > /dev/null 2>"$FX/err"
+fx_wait_for -t 30 bash -c "[ \$(grep -c '^From pysink@' '$FX/sink/127.0.0.21.mbox') -ge 3 ]"
+fx_check "after the refused reload: still signed with both keys, verified" \
+    verify --mbox "$FX/sink/127.0.0.21.mbox" --signatures 2 --domain shop.test
+fx_stop_pid "$QPID"
+cp "$FX/keytable.good" "$FX/keytable"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$FX/keys/ec.pem" 2>/dev/null
 chown "$owner" "$FX/keys/bad.pem" "$FX/keys/ec.pem"
 for case in "bad.pem:not a PEM private key" "ec.pem:key of unknown type" "gone.pem:cannot read: No such file"; do
