@@ -57,6 +57,9 @@ void Scheduler::dkim_sign_loaded(const Settings& s) {
 }
 
 void Scheduler::dkim_missing(MessageData& m, const Settings& s, const std::string& domain) {
+    // mxlane's own reports to senders (From: MAILER-DAEMON@myhostname) are
+    // never held for a key: they go unsigned when the host's domain has none.
+    if (is_notification(m.meta)) return;
     const std::string why = "no DKIM key in dkim_key_table for the From: domain " +
                             (domain.empty() ? std::string("(the message has no From: address)") : domain);
     if (!s.dkim_hold) {

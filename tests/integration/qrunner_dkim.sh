@@ -145,13 +145,18 @@ fx_stop_pid "$QPID"
 cp "$FX/keytable.good" "$FX/keytable"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$FX/keys/ec.pem" 2>/dev/null
 chown "$owner" "$FX/keys/bad.pem" "$FX/keys/ec.pem"
-for case in "bad.pem:not a PEM private key" "ec.pem:key of unknown type" "gone.pem:cannot read: No such file"; do
+# a good key that root can read but mail_owner cannot: found after the qrunner has become mail_owner
+cp "$FX/keys/ed1.pem" "$FX/keys/root.pem"
+chown root:root "$FX/keys/root.pem"
+chmod 600 "$FX/keys/root.pem"
+for case in "bad.pem:not a PEM private key" "ec.pem:key of unknown type" "gone.pem:cannot read: No such file" \
+            "root.pem:cannot read: Permission denied (as mail_owner $owner)"; do
     f=${case%%:*}
     printf 'shop.test sel %s\n' "$FX/keys/$f" > "$FX/keytable.bad"
     conf dkim_key_table="$FX/keytable.bad"
     run_once 2> "$FX/start.err"
     rc=$?
     fx_check "$f: the qrunner does not start, saying which file and why" \
-        bash -c "[ $rc -ne 0 ] && grep -q '$FX/keys/$f: ${case#*:}' '$FX/start.err' && [ \$(wc -l < '$FX/start.err') -eq 1 ]"
+        bash -c "[ $rc -ne 0 ] && grep -q 'fatal: dkim_key_table: $FX/keys/$f: ${case#*:}' '$FX/start.err' && [ \$(grep -c fatal '$FX/start.err') -eq 1 ]"
 done
 fx_done
