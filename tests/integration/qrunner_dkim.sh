@@ -141,6 +141,15 @@ ctl submit --message "$FX/msg.txt" --recipients "$FX/list.csv" --name afterhup >
 fx_wait_for -t 30 bash -c "[ \$(grep -c '^From pysink@' '$FX/sink/127.0.0.21.mbox') -ge 3 ]"
 fx_check "after the refused reload: still signed with both keys, verified" \
     verify --mbox "$FX/sink/127.0.0.21.mbox" --signatures 2 --domain shop.test
+# a good table on the next SIGHUP takes effect: only the Ed25519 key signs from now on
+printf 'shop.test ed1 %s\n' "$FX/keys/ed1.pem" > "$FX/keytable"
+kill -HUP "$QPID"
+fx_check "SIGHUP with a good table: reloaded" fx_wait_for -t 10 grep -q "reloaded $FX/mxlane.conf" "$FX/mxlane.log"
+: > "$FX/sink/127.0.0.21.mbox"
+ctl submit --message "$FX/msg.txt" --recipients "$FX/list.csv" --name rotated > /dev/null 2>"$FX/err"
+fx_wait_for -t 30 bash -c "[ \$(grep -c '^From pysink@' '$FX/sink/127.0.0.21.mbox') -ge 3 ]"
+fx_check "after the reload: one signature, by the Ed25519 key, verified" \
+    verify --mbox "$FX/sink/127.0.0.21.mbox" --signatures 1 --domain shop.test
 fx_stop_pid "$QPID"
 cp "$FX/keytable.good" "$FX/keytable"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$FX/keys/ec.pem" 2>/dev/null
