@@ -10,6 +10,7 @@
 #include <openssl/rsa.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -91,13 +92,21 @@ int keygen(Context& c) {
     std::string file = out.value_or(domain + "." + selector + ".pem");
     file = std::filesystem::absolute(file).lexically_normal().string();
     // The names are checked as the key table checks them, before any key is made.
+    auto one_word = [](const std::string& text, const char* what) {
+        if (text.empty() || text.find_first_of(" \t\r\n#") != std::string::npos)
+            throw UsageError(std::string(what) + " (the key table's lines are words without white space or '#'): " + text);
+    };
+    one_word(domain, "not a domain name");
+    one_word(selector, "not a selector");
+    one_word(file, "not a file name dkim_key_table can hold");
     dkim::KeyLine line;
     try {
         auto lines = dkim::parse_key_table(domain + " " + selector + " " + file + "\n", "arguments");
         if (lines.size() != 1) throw UsageError("dkim keygen needs a DOMAIN and a SELECTOR");
         line = lines.front();
     } catch (const dkim::KeyError& e) {
-        throw UsageError(e.what());
+        std::string why = e.what();  // "arguments:1: not a domain name: ..."
+        throw UsageError(why.substr(std::min(why.size(), std::string("arguments:1: ").size())));
     }
     const std::string pem = new_key_pem(rsa, bits);
     dkim::Key key = dkim::parse_key(line, pem);

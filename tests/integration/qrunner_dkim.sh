@@ -41,6 +41,9 @@ assert len(base64.b64decode(p)) == 32, p' "$FX/records"
 cp "$FX/keys/rsa1.pem" "$FX/rsa1.copy"
 ctl dkim keygen shop.test rsa1 --out "$FX/keys/rsa1.pem" > /dev/null 2> "$FX/err"
 fx_check_eq "keygen never writes over a key" "1 same" "$? $(cmp -s "$FX/rsa1.copy" "$FX/keys/rsa1.pem" && echo same)"
+ctl dkim keygen 'shop..test' s1 --out "$FX/keys/s1.pem" > /dev/null 2> "$FX/err"
+fx_check_eq "keygen refuses a bad domain, saying so, writing nothing" "1 mxlanectl: not a domain name: shop..test absent" \
+    "$? $(cat "$FX/err") $([ -e "$FX/keys/s1.pem" ] || echo absent)"
 ctl dkim keygen shop.test small --bits 512 --out "$FX/keys/small.pem" > /dev/null 2> "$FX/err"
 fx_check_eq "keygen refuses RSA under 1024 bits, writing nothing" "1 absent" \
     "$? $([ -e "$FX/keys/small.pem" ] || echo absent)"
