@@ -1,10 +1,12 @@
 // fuzz target dkim_canon: any message, made wire form and signed by mxlane's own canonicalisation and signer,
 // is verified by OpenDKIM's library (an independent implementation); the same message with its body changed is not.
 #include <openssl/evp.h>
-#include <cctype>
 #include <openssl/pem.h>
 
+#include <cctype>
+
 #include "fuzz/fuzz_input.hpp"
+#include "libshared/header_section.hpp"
 #include "qrunner/dkim/canon.hpp"
 #include "qrunner/dkim/signer.hpp"
 #include "qrunner/smtp/message_data.hpp"
@@ -61,6 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (name.empty() || name.size() == f.size() || f.find('\0') != std::string::npos) return 0;
         for (char c : name)
             if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return 0;
+        // A DKIM-Signature of the input's own (broken, as fuzzed) makes OpenDKIM give up on the message.
+        if (same_field_name(name, "DKIM-Signature")) return 0;
         // Control characters in a value (VT, FF, ...): OpenDKIM and dkimpy
         // canonicalise them differently from each other (mxlane follows dkimpy).
         for (char c : f)
