@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "libshared/address.hpp"
+#include "libshared/text.hpp"
 #include <cctype>
 
 namespace mxlane::dkim {
@@ -42,13 +43,6 @@ bool dns_name(std::string_view s) {
         if (++label > 63) return false;
     }
     return true;
-}
-
-std::string base64(const unsigned char* data, std::size_t n) {
-    std::string out(4 * ((n + 2) / 3) + 1, '\0');
-    int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-    out.resize(static_cast<std::size_t>(len));
-    return out;
 }
 
 std::string openssl_error() {
@@ -123,7 +117,7 @@ Key parse_key(const KeyLine& line, std::string_view pem) {
         unsigned char* der = nullptr;
         int n = i2d_PUBKEY(pkey.get(), &der);
         if (n <= 0) throw KeyError(file + ": cannot encode the public key" + openssl_error());
-        k.public_key = base64(der, static_cast<std::size_t>(n));
+        k.public_key = base64(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(n)));
         OPENSSL_free(der);
         break;
     }
@@ -134,7 +128,7 @@ Key parse_key(const KeyLine& line, std::string_view pem) {
         std::size_t n = sizeof raw;
         if (EVP_PKEY_get_raw_public_key(pkey.get(), raw, &n) != 1 || n != sizeof raw)
             throw KeyError(file + ": cannot read the Ed25519 public key" + openssl_error());
-        k.public_key = base64(raw, n);
+        k.public_key = base64(std::string_view(reinterpret_cast<const char*>(raw), n));
         break;
     }
     default:

@@ -8,18 +8,12 @@
 
 #include "libshared/address.hpp"
 #include "libshared/header_section.hpp"
+#include "libshared/text.hpp"
 #include "qrunner/ctl/mailbox_list.hpp"
 #include "qrunner/dkim/canon.hpp"
 
 namespace mxlane::dkim {
 namespace {
-
-std::string base64(const unsigned char* data, std::size_t n) {
-    std::string out(4 * ((n + 2) / 3) + 1, '\0');
-    int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-    out.resize(static_cast<std::size_t>(len));
-    return out;
-}
 
 std::string sha256(std::string_view data) {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -113,7 +107,7 @@ std::string signature_field(const Key& key, const std::vector<std::string>& fiel
     for (const std::string& tag :
          {std::string("v=1;"), "a=" + key.algorithm_name() + ";", std::string("c=relaxed/relaxed;"), "d=" + key.domain + ";",
           "s=" + key.selector + ";", "t=" + std::to_string(time) + ";",
-          "bh=" + base64(reinterpret_cast<const unsigned char*>(bh.data()), bh.size()) + ";"})
+          "bh=" + base64(bh) + ";"})
         fold_append(field, line, tag, true);
     // h= folds only after a colon (FWS, RFC 6376 3.5), never inside a name.
     std::string hlist = "h=";
@@ -134,7 +128,7 @@ std::string signature_field(const Key& key, const std::vector<std::string>& fiel
     self.resize(self.size() - 2);  // the signature field itself goes in without its CRLF (3.7)
     data += self;
     const std::string sig = sign_data(key, data);
-    const std::string b = base64(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+    const std::string b = base64(sig);
     for (std::size_t i = 0; i < b.size();) {
         std::size_t room = line < 77 ? 77 - line : 0;
         if (room < 8) {
