@@ -91,6 +91,11 @@ constexpr std::array kParams = {
     ParamDef{"destination_backoff_patterns", T::string,
              "4.7.0, too many connections, too many messages, rate limit, throttl", 0, 0, "",
              "4xx replies containing one of these (comma-separated, any case) throttle like a 421"},
+    ParamDef{"reply_rules", T::path, "", 0, 0, "",
+             "file of /REGEX/ SCOPE ACTION rules on servers' replies (conf/reply_rules); empty: 421 and "
+             "destination_backoff_patterns suspend the destination for destination_backoff"},
+    ParamDef{"auth_failure_hold", T::integer, "10", 0, 1000000, "",
+             "failures of class auth (SPF, DKIM, DMARC) after which a job is held (0: never)"},
     ParamDef{"destination_policy", T::path, "", 0, 0, "",
              "file of per-destination overrides; empty: none"},
     ParamDef{"smtp_helo_name", T::string, "$myhostname", 0, 0, "",
@@ -120,6 +125,12 @@ constexpr std::array kParams = {
              "slot stays taken while waiting (Postfix: 300s)"},
     ParamDef{"notify_sender", T::choice, "failures", 0, 0, "none|failures|summary|each",
              "none, failures (one report per finished job that had bounced or expired recipients), summary (one report per finished job), each (RFC 3464 DSN per failure)"},
+    ParamDef{"dkim_key_table", T::path, "", 0, 0, "",
+             "DKIM keys, one a line: DOMAIN SELECTOR KEYFILE (a PEM private key, RSA or Ed25519); several lines for one domain give several signatures; empty: no signing"},
+    ParamDef{"dkim_signed_headers", T::list, "From, To, Cc, Subject, Date, Message-ID, Reply-To, MIME-Version, Content-Type, Content-Transfer-Encoding, List-Unsubscribe, List-Unsubscribe-Post, List-Id, Feedback-ID", 0, 0, "",
+             "the header fields DKIM signs when present; From is always signed, once more than it occurs, so that none can be added"},
+    ParamDef{"dkim_missing_key", T::choice, "send", 0, 0, "send|hold",
+             "a job whose From: domain (or a parent of it) has no key: send (unsigned, one warning per job) or hold (the job is held, with the reason)"},
 };
 
 bool contains_choice(std::string_view choices, std::string_view value) {

@@ -102,8 +102,11 @@ int main(int argc, char** argv) {
         g_log_opened = true;
         log::note_syslog();
         drop.drop();
+        if (settings->dkim) settings->dkim->keys().check_readable();
     } catch (const privileges::Error& e) {
         die(e.what());
+    } catch (const dkim::KeyError& e) {
+        die(std::string("dkim_key_table: ") + e.what() + " (as mail_owner " + settings->cfg.get("mail_owner") + ")");
     }
     std::optional<PidLock> lock;  // before detaching: a second qrunner says so where it was started
     try {

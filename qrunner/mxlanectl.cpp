@@ -30,6 +30,9 @@ const char* kUsage =
     "                                valid, invalid, unknown or catch-all\n"
     "  suppress list | add ADDR... | remove ADDR...\n"
     "                                the addresses never sent to\n"
+    "  dkim keygen DOMAIN SELECTOR [--algorithm rsa|ed25519] [--bits N] [--out FILE]\n"
+    "                                a new private key (mode 0600) and the DNS TXT record to publish\n"
+    "  dkim list                     dkim_key_table's keys: type, bits, the TXT record each needs\n"
     "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
     "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
@@ -49,6 +52,7 @@ const std::map<std::string, Command>& commands() {
         {"submit", ctl::cmd_submit},
         {"suppress", ctl::cmd_suppress},
         {"verify", ctl::cmd_verify},
+        {"dkim", ctl::cmd_dkim},
     };
     return table;
 }
@@ -88,8 +92,9 @@ int main(int argc, char** argv) {
     try {
         c.cfg = Config::load(config_file);
         // As root, work as the queue's owner (mail_owner) so that the daemons can use what we add.
-        privileges::act_as_queue_owner(c.cfg.get("queue_directory"));
-        if (!read_only(args[0])) privileges::require_queue_owner(c.cfg.get("queue_directory"), "mxlanectl " + args[0]);
+        // dkim touches no queue: keygen writes where the admin says (as root, giving the key to mail_owner).
+        if (args[0] != "dkim") privileges::act_as_queue_owner(c.cfg.get("queue_directory"));
+        if (!read_only(args[0]) && args[0] != "dkim") privileges::require_queue_owner(c.cfg.get("queue_directory"), "mxlanectl " + args[0]);
         return it->second(c);
     } catch (const ConfigError& e) {
         std::cerr << "mxlanectl: fatal: " << printable(e.what()) << "\n";

@@ -290,6 +290,9 @@ Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
     settle(b.claim);
     for (const auto& r : b.claim.due)
         if (!b.messages.contains(r.message_id)) b.messages[r.message_id] = load_message(r.job_id, r.message_id);
+    // With the settings load_message saw (a SIGHUP may have come since s was taken).
+    if (auto now = settings(); now->dkim) dkim_sign_loaded(*now);
+    else loaded_unsigned_.clear();
     std::erase_if(messages_, [](const auto& kv) { return kv.second.expired(); });
     return b;
 }
@@ -309,6 +312,7 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     m->eight_bit = wire.eight_bit || meta->eight_bit;
     if (meta->personalised) m->plan = std::make_shared<const mime::RenderPlan>(m->text);
     else m->wire = std::make_shared<const std::string>(m->received + wire.text);
+    if (auto s = settings(); s->dkim) dkim_at_load(m, *s);
     messages_[msg_id] = m;
     return m;
 }
@@ -338,6 +342,17 @@ void Scheduler::dispatch(ClaimBatch& batch) {
             w.claimed_ms = batch.now;
             OwnedWork(gate_, std::move(w))
                 .conclude_all(Reply::make(451, "4.3.0", "message text missing from the queue store"), "none");
+            continue;
+        }
+        if (msg->dkim_hold || !msg->sign_error.empty()) {
+            Work w;
+            w.message = msg;
+            w.rcpts.push_back(std::move(r));
+            w.claimed_ms = batch.now;
+            OwnedWork owned(gate_, std::move(w));
+            // Held: the job is on hold in the store, so what goes back becomes held.
+            if (msg->dkim_hold) owned.put_back(batch.now);
+            else owned.conclude_all(Reply::make(451, "4.3.0", msg->sign_error), "none");
             continue;
         }
         if (msg->hops > kHopLimit - 1) {  // ours would be one more than the limit

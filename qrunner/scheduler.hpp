@@ -6,6 +6,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/destination.hpp"
@@ -86,12 +88,21 @@ public:
     void put_back(const Work& w, std::int64_t due_ms) override;
     dns::Resolver& resolver() { return resolver_; }
     boost::asio::io_context& io() { return io_; }
+    // Where personalised messages are DKIM-signed, off the event loop.
+    boost::asio::thread_pool& sign_pool() { return sign_pool_; }
     std::shared_ptr<smtp::TlsContext> tls_context(const std::string& ca_file);
 
 private:
     struct ClaimBatch;
     ClaimBatch claim(std::int64_t until, std::size_t limit);  // on the store thread
     std::shared_ptr<const MessageData> load_message(std::uint64_t job_id, std::uint64_t msg_id);
+    // On the store thread, as a message is loaded (scheduler_dkim.cpp): a
+    // plain message waits to be signed once, for all its transactions, by
+    // dkim_sign_loaded at the end of the claim; one whose From: domain has no
+    // key is held or warned about (dkim_missing_key).
+    void dkim_at_load(const std::shared_ptr<MessageData>& m, const Settings& s);
+    void dkim_sign_loaded(const Settings& s);
+    void dkim_missing(MessageData& m, const Settings& s, const std::string& domain);
     void dispatch(ClaimBatch& batch);
     boost::asio::awaitable<void> route_direct(std::string domain, std::vector<OwnedWork> works);
     boost::asio::awaitable<void> route_relay(std::vector<OwnedWork> works);
@@ -131,6 +142,10 @@ private:
     boost::asio::awaitable<void> drain_results();
     void record(const store::Recipient& r, store::RcptState state, const Reply& reply, const std::string& relay,
                 Path path, std::int64_t now);
+    // A failed attempt's part in its job: a reply_rules "job hold" rule, or the
+    // auth_failure_hold-th failure of class auth, holds the job with the reason.
+    void job_failure(const store::Recipient& r, const Reply& reply, const ReplyRule* rule, const Settings& s);
+    void hold_job(std::uint64_t job_id, const std::string& reason);
     void log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,
                    const std::string& detail, std::int64_t now);
     void written(std::size_t n, const std::vector<std::uint64_t>& finished_jobs);
@@ -148,6 +163,7 @@ private:
     store::QueueStore& store_;
     bool once_;
     boost::asio::thread_pool store_thread_{1};  // every store call runs here, off the io_context
+    boost::asio::thread_pool sign_pool_{std::max(1u, std::thread::hardware_concurrency())};
     boost::asio::strand<boost::asio::io_context::executor_type> control_;
     boost::asio::steady_timer wake_timer_;
     bool woken_ = false;  // on control_: a wake() the claim loop has not seen yet
@@ -172,6 +188,9 @@ private:
     std::vector<std::string> notes_;     // log lines made under mu_, for flush_notes()
     std::mt19937 rng_{std::random_device{}()};
     std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only
+    std::map<std::uint64_t, int> auth_failures_;  // under mu_: failures of class auth per job
+    std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
+    std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
 };
 
 }  // namespace mxlane::qrunner

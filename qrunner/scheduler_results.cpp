@@ -4,6 +4,7 @@
 #include "libshared/address.hpp"
 #include "libshared/bounce_class.hpp"
 #include "libshared/log.hpp"
+#include "libshared/printable.hpp"
 #include "qrunner/retry.hpp"
 #include "qrunner/scheduler.hpp"
 
@@ -54,6 +55,13 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         RcptState state = reply.positive()    ? (w.path == Path::relay ? RcptState::relayed : RcptState::delivered)
                           : reply.permanent() ? RcptState::bounced
                                               : RcptState::deferred;
+        // reply_rules may defer a 5xx or bounce a 4xx for this one recipient.
+        const ReplyRule* rule =
+            reply.positive() || reply.synthetic ? nullptr : s->reply_rules->match(reply.str());
+        if (rule && rule->scope == RuleScope::recipient && rule->action == RuleAction::defer)
+            state = RcptState::deferred;
+        if (rule && rule->scope == RuleScope::recipient && rule->action == RuleAction::bounce)
+            state = RcptState::bounced;
         bool to_relay = state == RcptState::deferred && hand_over;
         if (state == RcptState::deferred && !to_relay && lifetime_over(r.queued_at, now, s->lifetime_ms))
             state = RcptState::expired;
@@ -74,6 +82,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         if (state == RcptState::expired) line.detail = "message has been in the queue too long: " + line.detail;
         if (!reply.positive()) line.detail += with_class(classify_reply(reply.code, reply.dsn(), reply.str()));
         log::delivery(line);
+        if (!reply.positive()) job_failure(r, reply, rule, *s);
 
         if (to_relay) {
             relay_work.rcpts.push_back(r);
@@ -145,6 +154,37 @@ void Scheduler::settle(const store::Claim& claim) {
 std::int64_t Scheduler::notify_due() const {
     const std::int64_t now = store::now_ms();
     return once_ ? std::min(now, run_start_ms_.load()) : now;
+}
+
+void Scheduler::job_failure(const store::Recipient& r, const Reply& reply, const ReplyRule* rule, const Settings& s) {
+    if (rule && rule->action == RuleAction::hold) {
+        hold_job(r.job_id, "reply_rules " + rule->where + " matched \"" + reply.str() + "\"");
+        return;
+    }
+    if (s.auth_failure_hold <= 0 || classify_reply(reply.code, reply.dsn(), reply.str()) != BounceClass::auth) return;
+    int failures = 0;
+    {
+        std::lock_guard lock(mu_);
+        failures = ++auth_failures_[r.job_id];
+    }
+    if (failures != s.auth_failure_hold) return;
+    hold_job(r.job_id, std::to_string(failures) +
+                           " delivery attempts failed the receivers' sender authentication (SPF, DKIM, DMARC), last: \"" +
+                           reply.str() + "\"; fix the sending domain's DNS, then mxlanectl release " +
+                           store::format_job_id(r.job_id));
+}
+
+void Scheduler::hold_job(std::uint64_t job_id, const std::string& reason) {
+    const std::string job = store::format_job_id(job_id);
+    try {
+        auto j = store_.job(job_id);
+        if (!j || j->state == store::JobState::held || j->state == store::JobState::done) return;
+        store_.hold(job_id, reason);
+        log::warning(job + ": held: " + printable(reason));
+    } catch (const std::exception& e) {
+        store::fatal_if_panic(e);
+        log::error(job + ": cannot hold the job (" + std::string(e.what()) + "): " + printable(reason));
+    }
 }
 
 void Scheduler::log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "libshared/log.hpp"
 #include "libshared/params.hpp"
 
 namespace mxlane::qrunner {
@@ -19,6 +20,23 @@ std::string read_secret(const std::string& file) {
     std::getline(in, line);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     return line;
+}
+
+// The keys are read here, at start and on SIGHUP, never per message; any
+// problem with one refuses the whole configuration (the old keys stay).
+std::shared_ptr<const dkim::Signer> load_signer(const Config& cfg) {
+    const std::string table = cfg.get("dkim_key_table");
+    if (table.empty()) return nullptr;
+    try {
+        auto keys = dkim::KeyTable::load(table);
+        for (const auto& k : keys.all())
+            if (k.algorithm == dkim::Algorithm::rsa && k.bits < 2048)
+                log::warning("dkim_key_table: " + k.file + ": RSA key of " + std::to_string(k.bits) +
+                             " bits; receivers expect 2048 or more");
+        return std::make_shared<const dkim::Signer>(std::move(keys), cfg.list("dkim_signed_headers"));
+    } catch (const dkim::KeyError& e) {
+        throw ConfigError(std::string("dkim_key_table: ") + e.what());
+    }
 }
 
 }  // namespace
@@ -75,6 +93,8 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
         throw ConfigError(e.what());
     }
     s->auth_failure_hold = static_cast<int>(cfg.integer("auth_failure_hold"));
+    s->dkim = load_signer(cfg);
+    s->dkim_hold = cfg.get("dkim_missing_key") == "hold";
     auto& o = s->smtp;
     o.helo_name = cfg.get("smtp_helo_name");
     o.timeouts.connect = secs(cfg, "smtp_connect_timeout");

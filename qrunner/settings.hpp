@@ -10,6 +10,7 @@
 #include "libshared/destination_policy.hpp"
 #include "libshared/network_list.hpp"
 #include "libshared/reply_rules.hpp"
+#include "qrunner/dkim/signer.hpp"
 #include "qrunner/smtp/session.hpp"
 
 namespace mxlane::qrunner {
@@ -52,6 +53,9 @@ struct Settings {
     std::string myhostname;  // MAILER-DAEMON@myhostname signs the notifications
     std::shared_ptr<const ReplyRules> reply_rules;  // reply_rules; empty: destination_backoff_patterns
     int auth_failure_hold = 10;  // auth-class failures that hold a job (0: never)
+    // dkim_key_table's keys, read once here (a SIGHUP reads them anew); null: no signing.
+    std::shared_ptr<const dkim::Signer> dkim;
+    bool dkim_hold = false;  // dkim_missing_key = hold
 
     // Reads the configuration file and the destination policy; throws ConfigError.
     static std::shared_ptr<const Settings> load(const Config& cfg);

@@ -26,6 +26,9 @@ struct MessageData {
     std::string received;    // our Received: line, wire form (it starts a personalised one's wire too)
     int hops = 0;            // Received: lines in the stored message
     bool eight_bit = false;
+    // DKIM (dkim_key_table): `wire` is signed when the message is not personalised.
+    bool dkim_hold = false;   // no key for its From: domain and dkim_missing_key = hold
+    std::string sign_error;   // the signing library failed: its recipients are deferred
 
     // The loop-prevention header field (wire form) that goes before `wire` (this
     // message's wire text as it goes out) to the relay. The token is made anew

@@ -117,7 +117,8 @@ public:
     // retries destinations paused as unreachable at once (postqueue -f).
     std::size_t flush(std::optional<std::uint64_t> job_id, std::int64_t now);
     std::uint64_t flush_generation();
-    std::size_t hold(std::uint64_t job_id);
+    // `reason` is kept with the job (mxlanectl job shows it) until it is released.
+    std::size_t hold(std::uint64_t job_id, const std::string& reason = {});
     std::size_t release(std::uint64_t job_id, std::int64_t now);
     std::size_t inflight_count(std::uint64_t job_id);
     void remove_job(std::uint64_t job_id);

@@ -76,11 +76,12 @@ std::size_t QueueStore::flush(std::optional<std::uint64_t> job_id, std::int64_t 
     return n;
 }
 
-std::size_t QueueStore::hold(std::uint64_t job_id) {
+std::size_t QueueStore::hold(std::uint64_t job_id, const std::string& reason) {
     env_->transact([&](DbTxn* txn) {
         auto job = load_job(txn, job_id, DB_RMW);
         if (!job) throw StoreError("no such job: " + format_job_id(job_id));
         job->state = JobState::held;
+        job->hold_reason = reason;
         save_job(txn, *job);
     });
     return rewrite_recipients(job_id, [](DbTxn*, Recipient& r) {
@@ -95,6 +96,7 @@ std::size_t QueueStore::release(std::uint64_t job_id, std::int64_t now) {
         auto job = load_job(txn, job_id, DB_RMW);
         if (!job) throw StoreError("no such job: " + format_job_id(job_id));
         if (job->state == JobState::held) job->state = JobState::active;
+        job->hold_reason.clear();
         save_job(txn, *job);
     });
     return rewrite_recipients(job_id, [&](DbTxn* txn, Recipient& r) {

@@ -97,6 +97,8 @@ std::string Job::encode() const {
     Encoder e;
     e.u8(kJobV1).str(name).str(sender).i64(created).u8(static_cast<std::uint8_t>(state));
     e.u8(notified ? 1 : 0);
+    // Added after the first release: a record without it reads as "".
+    if (!hold_reason.empty()) e.str(hold_reason);
     return e.take();
 }
 
@@ -113,6 +115,7 @@ Job Job::decode(std::uint64_t id, std::string_view data) {
         throw CodecError("job record with unknown state " + std::to_string(state));
     j.state = static_cast<JobState>(state);
     j.notified = d.u8() != 0;
+    if (!d.done()) j.hold_reason = d.str();
     return j;
 }
 

@@ -40,6 +40,7 @@ struct Job {
     std::int64_t created = 0;  // ms since the epoch
     JobState state = JobState::active;
     bool notified = false;  // the sender's summary has been sent
+    std::string hold_reason;  // why the qrunner held it ("" for mxlanectl hold, or when not held)
     // Derived when read (summed over the job's messages), not stored in the job record,
     // so that messages joining a job never write-lock it.
     std::uint64_t messages = 0;

@@ -67,5 +67,6 @@ int cmd_export(Context& c);
 int cmd_submit(Context& c);
 int cmd_verify(Context& c);
 int cmd_suppress(Context& c);
+int cmd_dkim(Context& c);
 
 }  // namespace mxlane::ctl

@@ -21,6 +21,7 @@ json::object job_json(const Job& job) {
             {"sender", job.sender},
             {"created", iso_time(job.created)},
             {"state", store::job_state_name(job.state)},
+            {"hold_reason", job.hold_reason},
             {"recipients", job.total()},
             {"counts", std::move(counts)}};
 }
@@ -92,7 +93,8 @@ int cmd_job(Context& c) {
               << "name:       " << (job.name.empty() ? "-" : printable(job.name)) << "\n"
               << "sender:     " << (job.sender.empty() ? "<>" : printable(job.sender)) << "\n"
               << "created:    " << iso_time(job.created) << "\n"
-              << "state:      " << store::job_state_name(job.state) << "\n"
+              << "state:      " << store::job_state_name(job.state)
+              << (job.hold_reason.empty() ? "" : " (" + printable(job.hold_reason) + ")") << "\n"
               << "recipients: " << job.total() << "\n"
               << "in flight:  " << inflight << "\n";
     for (std::size_t i = 0; i < kStateCount; ++i)

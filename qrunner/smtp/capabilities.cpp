@@ -1,24 +1,16 @@
 // capabilities: what the server's EHLO offers, and SASL AUTH (PLAIN, LOGIN) with it, for Session.
 #include "qrunner/smtp/session.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <sstream>
+
+#include "libshared/text.hpp"
 
 namespace mxlane::smtp {
 
 using boost::asio::awaitable;
 
 namespace {
-
-std::string base64(std::string_view in) {
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-    out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return out;
-}
 
 bool has_mechanism(const Capabilities& caps, std::string_view mech) {
     return std::find(caps.auth.begin(), caps.auth.end(), mech) != caps.auth.end();

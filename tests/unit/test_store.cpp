@@ -39,6 +39,14 @@ public:
     }
 
     void record_round_trip() {
+        Job j;
+        j.name = "spring";
+        j.state = JobState::held;
+        j.hold_reason = "no DKIM key";
+        CPPUNIT_ASSERT_EQUAL(std::string("no DKIM key"), Job::decode(5, j.encode()).hold_reason);
+        j.hold_reason.clear();  // written as before the field existed, and read back so
+        CPPUNIT_ASSERT_EQUAL(std::string("spring"), Job::decode(5, j.encode()).name);
+        CPPUNIT_ASSERT_EQUAL(std::string(), Job::decode(5, j.encode()).hold_reason);
         Recipient r;
         r.job_id = 7;
         r.seq = make_seq(3, 9);
@@ -303,15 +311,17 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), due.due.size());
         q.write_results(std::vector<Outcome>{outcome(due.due[0], RcptState::deferred, 900000),
                                              outcome(due.due[1], RcptState::deferred, 900000)});
-        CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.hold(res.job_id));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.hold(res.job_id, "no DKIM key for x.test"));
         auto job = q.job(res.job_id);
         CPPUNIT_ASSERT(job->state == JobState::held);
+        CPPUNIT_ASSERT_EQUAL(std::string("no DKIM key for x.test"), job->hold_reason);
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), job->counts[static_cast<int>(RcptState::held)]);
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), q.flush(std::nullopt, 3000));  // held ones are not flushed
         CPPUNIT_ASSERT(q.claim_due(999999, 10, 3000, 0).due.empty());
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.release(res.job_id, 4000));
         job = q.job(res.job_id);
         CPPUNIT_ASSERT(job->state == JobState::active);
+        CPPUNIT_ASSERT_EQUAL(std::string(), job->hold_reason);  // a release forgets it
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), job->counts[static_cast<int>(RcptState::deferred)]);
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.claim_due(4000, 10, 4000, 0).due.size());
         q.remove_job(res.job_id);

@@ -11,6 +11,7 @@ class TextTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(TextTest);
     CPPUNIT_TEST(trim_blanks_and_line_ends);
     CPPUNIT_TEST(trim_other_sets);
+    CPPUNIT_TEST(base64_rfc4648_vectors);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -31,6 +32,14 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("v\r"), std::string(trim(" \tv\r", wsp_chars)));
         CPPUNIT_ASSERT_EQUAL(std::string("b"), std::string(trim("--b--", "-")));
         CPPUNIT_ASSERT(trim("----", "-").empty());
+    }
+
+    // RFC 4648 10, and bytes >= 0x80 and NUL.
+    void base64_rfc4648_vectors() {
+        const char* vectors[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
+                                    {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+        for (auto& v : vectors) CPPUNIT_ASSERT_EQUAL(std::string(v[1]), base64(v[0]));
+        CPPUNIT_ASSERT_EQUAL(std::string("/wD+"), base64(std::string("\xff\x00\xfe", 3)));
     }
 };
 
