@@ -181,6 +181,10 @@ void Scheduler::hold_job(std::uint64_t job_id, const std::string& reason) {
         if (!j || j->state == store::JobState::held || j->state == store::JobState::done) return;
         store_.hold(job_id, reason);
         log::warning(job + ": held: " + printable(reason));
+        // Nothing more of it goes out: its waiting transactions go back now, not at the next poll.
+        std::lock_guard lock(mu_);
+        held_jobs_.insert(job_id);
+        for (auto& [key, d] : destinations_) drop_held(*d);
     } catch (const std::exception& e) {
         store::fatal_if_panic(e);
         log::error(job + ": cannot hold the job (" + std::string(e.what()) + "): " + printable(reason));
