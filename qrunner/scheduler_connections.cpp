@@ -182,8 +182,7 @@ std::optional<ReplyRule> Scheduler::slowing_rule(const Reply& reply) const {
         if (!throttle_patterns_.matches(reply)) return std::nullopt;
         ReplyRule r;
         r.scope = RuleScope::destination;
-        r.action = RuleAction::suspend;
-        r.where = "destination_backoff_patterns";
+        r.action = RuleAction::suspend;  // for destination_backoff (duration 0); the log names no rule
         return r;
     }
     if (reply.synthetic || reply.positive() || reply.code == 0) return std::nullopt;
