@@ -94,6 +94,9 @@ constexpr std::array kParams = {
     ParamDef{"reply_rules", T::path, "", 0, 0, "",
              "file of /REGEX/ SCOPE ACTION rules on servers' replies (conf/reply_rules); empty: 421 and "
              "destination_backoff_patterns suspend the destination for destination_backoff"},
+    ParamDef{"event_log", T::path, "", 0, 0, "",
+             "JSON lines, one per recipient result and finished or held job (time, type, job, job_name, "
+             "recipient, dsn, class, reply, host, source); reopened on SIGHUP; empty: off"},
     ParamDef{"auth_failure_hold", T::integer, "10", 0, 1000000, "",
              "failures of class auth (SPF, DKIM, DMARC) after which a job is held (0: never)"},
     ParamDef{"destination_policy", T::path, "", 0, 0, "",

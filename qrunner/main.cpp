@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "libshared/daemon.hpp"
+#include "libshared/event_log.hpp"
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
 #include "libshared/printable.hpp"
@@ -101,6 +102,11 @@ int main(int argc, char** argv) {
         log::open("qrunner", settings->cfg, opt.foreground);
         g_log_opened = true;
         log::note_syslog();
+        try {
+            prepare_event_log(settings->cfg.get("event_log"), settings->cfg.get("mail_owner"));
+        } catch (const std::runtime_error& e) {
+            die(std::string("event_log: ") + e.what());
+        }
         drop.drop();
         if (settings->dkim) settings->dkim->keys().check_readable();
     } catch (const privileges::Error& e) {

@@ -61,6 +61,11 @@ Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared
       settings_(std::move(settings)),
       throttle_patterns_(ThrottlePatterns::parse(settings_->cfg.get("destination_backoff_patterns"))) {
     tls_context(settings_->smtp.tls_ca_file);
+    try {
+        events_.open(settings_->cfg.get("event_log"));
+    } catch (const std::runtime_error& e) {
+        throw std::runtime_error("event_log: " + std::string(e.what()));  // the start fails, saying so
+    }
 }
 
 Scheduler::~Scheduler() {
@@ -86,6 +91,17 @@ void Scheduler::reload(std::shared_ptr<const Settings> settings) {
     // A reload is how a route gets fixed (smtp_port, relay_host, dns_servers):
     // nothing keeps replaying the old "unreachable" after it.
     clear_pauses("reload");
+    // The event log is opened anew (rotation) or another one opened, outside mu_.
+    const std::string event_log = settings->cfg.get("event_log");
+    if (event_log != this->settings()->cfg.get("event_log")) {
+        try {
+            events_.open(event_log);
+        } catch (const std::exception& e) {
+            log::warning("event_log not changed: cannot open " + std::string(e.what()));
+        }
+    } else if (std::string why; !events_.reopen(&why)) {
+        log::warning("event_log not reopened, still writing the old file: " + why);
+    }
     Starts starts;
     {
         std::lock_guard lock(mu_);
@@ -305,6 +321,7 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     auto m = std::make_shared<MessageData>();
     m->meta = *meta;
     m->job_token = store::format_job_id(job_id);
+    if (events_.on()) job_name(job_id);  // read once here, not per event
     m->text = store_.text(*meta);
     m->received = received_line(settings()->myhostname, m->job_token + "." + std::to_string(msg_id), store::now_ms());
     m->hops = hop_count(m->text);

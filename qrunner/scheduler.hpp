@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "libshared/event_log.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/destination.hpp"
 #include "qrunner/dns/resolver.hpp"
@@ -189,6 +190,12 @@ private:
     std::mt19937 rng_{std::random_device{}()};
     std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only
     std::map<std::uint64_t, int> auth_failures_;  // under mu_: failures of class auth per job
+    EventLog events_;                               // event_log (off when empty)
+    std::map<std::uint64_t, std::string> job_names_;  // under mu_: for the event log, when it is on
+    std::string job_name(std::uint64_t job_id);
+    // A recipient's result as an event (event_log).
+    Event event_of(const store::Recipient& r, const std::string& type, int code, const std::string& dsn,
+                   const std::string& reply, const std::string& host, std::int64_t now);
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
 };

@@ -49,6 +49,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
     auto s = settings();
     const bool hand_over = s->mode == Mode::combined && w.path == Path::direct && !stopping_;
     Work relay_work;
+    std::vector<Event> events;
     for (std::size_t i = 0; i < w.rcpts.size(); ++i) {
         const store::Recipient& r = w.rcpts[i];
         const Reply& reply = i < replies.size() ? replies[i] : replies.back();
@@ -82,6 +83,9 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         if (state == RcptState::expired) line.detail = "message has been in the queue too long: " + line.detail;
         if (!reply.positive()) line.detail += with_class(classify_reply(reply.code, reply.dsn(), reply.str()));
         log::delivery(line);
+        if (events_.on())
+            events.push_back(event_of(r, std::string(store::state_name(state)), reply.code, line.dsn,
+                                      reply.synthetic ? reply.text : reply.str(), relay == "none" ? "" : relay, now));
         if (!reply.positive()) job_failure(r, reply, rule, *s);
 
         if (to_relay) {
@@ -90,6 +94,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         }
         record(r, state, reply, relay, w.path, now);
     }
+    events_.write(events);
     if (relay_work.rcpts.empty()) return;
     relay_work.message = w.message;
     relay_work.domain = w.domain;
@@ -156,6 +161,37 @@ std::int64_t Scheduler::notify_due() const {
     return once_ ? std::min(now, run_start_ms_.load()) : now;
 }
 
+std::string Scheduler::job_name(std::uint64_t job_id) {
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = job_names_.find(job_id); it != job_names_.end()) return it->second;
+    }
+    std::string name;
+    try {
+        if (auto job = store_.job(job_id)) name = job->name;
+    } catch (const std::exception& e) {
+        store::fatal_if_panic(e);
+    }
+    std::lock_guard lock(mu_);
+    return job_names_.try_emplace(job_id, name).first->second;
+}
+
+Event Scheduler::event_of(const store::Recipient& r, const std::string& type, int code, const std::string& dsn,
+                          const std::string& reply, const std::string& host, std::int64_t now) {
+    Event e;
+    e.type = type;
+    e.time_ms = now;
+    e.job = store::format_job_id(r.job_id);
+    e.job_name = job_name(r.job_id);
+    e.recipient = r.address;
+    e.dsn = dsn;
+    if (type != "delivered" && type != "relayed" && type != "suppressed")
+        e.cls = class_name(classify_reply(code, dsn, reply));
+    e.reply = reply;
+    e.host = host;
+    return e;
+}
+
 void Scheduler::job_failure(const store::Recipient& r, const Reply& reply, const ReplyRule* rule, const Settings& s) {
     if (rule && rule->action == RuleAction::hold) {
         hold_job(r.job_id, "reply_rules " + rule->where + " matched \"" + reply.str() + "\"");
@@ -181,6 +217,15 @@ void Scheduler::hold_job(std::uint64_t job_id, const std::string& reason) {
         if (!j || j->state == store::JobState::held || j->state == store::JobState::done) return;
         store_.hold(job_id, reason);
         log::warning(job + ": held: " + printable(reason));
+        if (events_.on()) {
+            Event e;
+            e.type = "job";
+            e.time_ms = store::now_ms();
+            e.job = job;
+            e.job_name = j->name;
+            e.state = "held";
+            events_.write({e});
+        }
         // Nothing more of it goes out: its waiting transactions go back now, not at the next poll.
         std::lock_guard lock(mu_);
         held_jobs_.insert(job_id);
@@ -203,6 +248,8 @@ void Scheduler::log_final(const store::Recipient& r, const std::string& status, 
     line.status = status;
     line.detail = detail;
     log::delivery(line);
+    if (events_.on())
+        events_.write({event_of(r, status, r.reply_code, dsn, r.reply_text.empty() ? detail : r.reply_text, r.host, now)});
 }
 
 // On the store thread, after a commit.
@@ -216,6 +263,15 @@ void Scheduler::written(std::size_t n, const std::vector<std::uint64_t>& finishe
                 counts += ", " + std::string(store::state_name(static_cast<RcptState>(i))) + "=" +
                           std::to_string(job->counts[i]);
         log::info(store::format_job_id(id) + ": job done: recipients=" + std::to_string(job->total()) + counts);
+        if (events_.on()) {
+            Event e;
+            e.type = "job";
+            e.time_ms = store::now_ms();
+            e.job = store::format_job_id(id);
+            e.job_name = job->name;
+            e.state = "done";
+            events_.write({e});
+        }
     }
     // Before the results count as written: a --once run ends only once the
     // notifications they lead to are in the queue (and it sends them too).

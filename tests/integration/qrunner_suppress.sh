@@ -2,6 +2,7 @@
 # qrunner_suppress: a 5.1.x bounce puts the address on the suppression list; in a later job it becomes
 # suppressed without being sent to; other bounces do not; a job left with only suppressed ones finishes.
 # Each failure's class (recipients --json, export, the log): only invalid-recipient and bad-domain suppress.
+# event_log: one JSON line per result and finished job, matching recipients --json.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_suppress
 fx_need_built "$FX_QRUNNER" "$FX_CTL"
@@ -14,7 +15,7 @@ fx_pysink_start "$FX/mx" "127.0.0.111:$P"
 fx_pysink_start "$FX/relay" "127.0.0.112:$P"
 # One recipient a transaction: a refusal after DATA refuses the whole transaction.
 fx_write_conf "$FX/mxlane.conf" "smtp_port=$P" "retry_schedule=1h" "notify_sender=summary" \
-    "relay_host=[127.0.0.112]:$P" "max_recipients_per_transaction=1"
+    "relay_host=[127.0.0.112]:$P" "max_recipients_per_transaction=1" "event_log=$FX/events.jsonl"
 printf 'From: news@sender.test\nSubject: suppression\n\nbody\n' > "$FX/msg.txt"
 ctl() { "$FX_CTL" -c "$FX/mxlane.conf" "$@"; }
 state() { ctl recipients "$1" --json | "$FX_PYTHON" -c "
@@ -83,4 +84,23 @@ fx_check "export has the class column" bash -c "ctl() { '$FX_CTL' -c '$FX/mxlane
     ctl export $job5 | tr -d '\\r' | grep -q '^dmarc1@ok.test,bounced,1,.*,auth\$'"
 fx_check "the log line says the class" \
     grep -qE "$job5: to=<dmarc1@ok.test>, .*dsn=5.7.26, status=bounced \(.*DMARC.* \[class=auth\]\)" "$FX/mxlane.log"
+
+# ---- the event log: every line valid JSON; per job, its events match what recipients --json says
+fx_check "event_log: one event per recipient result, as recipients --json says, with class and job name" \
+    "$FX_PYTHON" -c "
+import json, subprocess
+events = [json.loads(l) for l in open('$FX/events.jsonl', encoding='utf-8')]
+def rcpts(job):
+    return json.loads(subprocess.check_output(['$FX_CTL', '-c', '$FX/mxlane.conf', 'recipients', job, '--json']))
+for job in ['$job1', '$job2', '$job5']:
+    mine = [e for e in events if e['job'] == job and e['type'] != 'job']
+    got = sorted((e['recipient'], e['type'], e['class']) for e in mine)
+    want = sorted((r['address'], r['state'], r['class']) for r in rcpts(job))
+    assert got == want, (job, got, want)
+dmarc = [e for e in events if e.get('recipient') == 'dmarc1@ok.test'][0]
+assert dmarc['dsn'] == '5.7.26' and 'DMARC' in dmarc['reply'] and dmarc['host'].startswith('mx.ok.test['), dmarc
+assert all(set(e) >= {'time', 'type', 'job', 'job_name'} for e in events)
+done = [e['job'] for e in events if e['type'] == 'job' and e['state'] == 'done']
+assert '$job1' in done and '$job3' in done, done
+"
 fx_done
