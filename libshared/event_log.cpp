@@ -62,6 +62,7 @@ void EventLog::open(const std::string& path) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
     path_ = path;
+    on_ = fd >= 0;
 }
 
 bool EventLog::reopen(std::string* error) {
@@ -76,11 +77,6 @@ bool EventLog::reopen(std::string* error) {
         if (error) *error = e.what();
         return false;
     }
-}
-
-bool EventLog::on() const {
-    std::lock_guard lock(mu_);
-    return fd_ >= 0;
 }
 
 void EventLog::write(const std::vector<Event>& events) {

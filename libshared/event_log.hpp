@@ -1,5 +1,6 @@
 // event_log: the accounting stream, one JSON line per event (a recipient's result, a finished job), appended to event_log.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -47,12 +48,13 @@ public:
     void open(const std::string& path);
     // The same file anew (after rotation, on SIGHUP); false, with the old file kept, when it fails.
     bool reopen(std::string* error = nullptr);
-    bool on() const;
+    bool on() const { return on_.load(std::memory_order_relaxed); }  // no lock: asked per result
     void write(const std::vector<Event>& events);
 
 private:
     mutable std::mutex mu_;
     int fd_ = -1;
+    std::atomic<bool> on_{false};
     std::string path_;
 };
 
