@@ -173,14 +173,15 @@ ReplyRules ReplyRules::load(const std::string& path) {
 }
 
 const ReplyRule* ReplyRules::match(std::string_view reply_line) const {
-    for (const auto& c : rules_) {
-        pcre2_match_data* md = pcre2_match_data_create_from_pattern(c->code, nullptr);
-        if (!md) return nullptr;
-        int rc = pcre2_match(c->code, reinterpret_cast<PCRE2_SPTR>(reply_line.data()), reply_line.size(), 0, 0, md,
-                             nullptr);
-        pcre2_match_data_free(md);
-        if (rc >= 0) return &c->rule;
-    }
+    if (rules_.empty()) return nullptr;
+    // Whether a rule matches needs no captures: one pair of offsets serves every rule.
+    std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(pcre2_match_data_create(1, nullptr),
+                                                                          pcre2_match_data_free);
+    if (!md) return nullptr;
+    for (const auto& c : rules_)
+        if (pcre2_match(c->code, reinterpret_cast<PCRE2_SPTR>(reply_line.data()), reply_line.size(), 0, 0, md.get(),
+                        nullptr) >= 0)
+            return &c->rule;
     return nullptr;
 }
 

@@ -91,17 +91,7 @@ void Scheduler::reload(std::shared_ptr<const Settings> settings) {
     // A reload is how a route gets fixed (smtp_port, relay_host, dns_servers):
     // nothing keeps replaying the old "unreachable" after it.
     clear_pauses("reload");
-    // The event log is opened anew (rotation) or another one opened, outside mu_.
-    const std::string event_log = settings->cfg.get("event_log");
-    if (event_log != this->settings()->cfg.get("event_log")) {
-        try {
-            events_.open(event_log);
-        } catch (const std::exception& e) {
-            log::warning("event_log not changed: cannot open " + std::string(e.what()));
-        }
-    } else if (std::string why; !events_.reopen(&why)) {
-        log::warning("event_log not reopened, still writing the old file: " + why);
-    }
+    reopen_event_log(*settings);  // outside mu_
     Starts starts;
     {
         std::lock_guard lock(mu_);

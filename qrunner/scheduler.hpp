@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "libshared/bounce_class.hpp"
 #include "libshared/event_log.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/destination.hpp"
@@ -141,11 +142,13 @@ private:
     void abandon();
     // After shutdown_timeout: waits until every result concluded so far is written.
     boost::asio::awaitable<void> drain_results();
-    void record(const store::Recipient& r, store::RcptState state, const Reply& reply, const std::string& relay,
+    void record(const store::Recipient& r, store::RcptState state, const Reply& reply, BounceClass cls,
+                const std::string& relay,
                 Path path, std::int64_t now);
     // A failed attempt's part in its job: a reply_rules "job hold" rule, or the
     // auth_failure_hold-th failure of class auth, holds the job with the reason.
-    void job_failure(const store::Recipient& r, const Reply& reply, const ReplyRule* rule, const Settings& s);
+    void job_failure(const store::Recipient& r, const Reply& reply, const ReplyRule* rule, BounceClass cls,
+                     const Settings& s);
     void hold_job(std::uint64_t job_id, const std::string& reason);
     void log_final(const store::Recipient& r, const std::string& status, const std::string& dsn,
                    const std::string& detail, std::int64_t now);
@@ -194,8 +197,10 @@ private:
     std::map<std::uint64_t, std::string> job_names_;  // under mu_: for the event log, when it is on
     std::string job_name(std::uint64_t job_id);
     // A recipient's result as an event (event_log).
-    Event event_of(const store::Recipient& r, const std::string& type, int code, const std::string& dsn,
+    Event event_of(const store::Recipient& r, const std::string& type, std::string_view cls, const std::string& dsn,
                    const std::string& reply, const std::string& host, std::int64_t now);
+    // event_log after a reload: the same file opened anew (rotation), or the new one.
+    void reopen_event_log(const Settings& next);
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
 };

@@ -31,10 +31,7 @@ std::string status_word(RcptState s) {
 
 // Only a dead address (no such mailbox, no such domain) is never tried again: a
 // policy, authentication or content refusal says nothing about the address.
-bool dead_address(const Reply& reply) {
-    const BounceClass c = classify_reply(reply.code, reply.dsn(), reply.str());
-    return c == BounceClass::invalid_recipient || c == BounceClass::bad_domain;
-}
+bool dead_address(BounceClass c) { return c == BounceClass::invalid_recipient || c == BounceClass::bad_domain; }
 
 // The failure's class at the end of the log line's detail: " [class=rate-limit]".
 std::string with_class(BounceClass c) {
@@ -53,6 +50,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
     for (std::size_t i = 0; i < w.rcpts.size(); ++i) {
         const store::Recipient& r = w.rcpts[i];
         const Reply& reply = i < replies.size() ? replies[i] : replies.back();
+        const BounceClass cls = reply.positive() ? BounceClass::none : classify_reply(reply.code, reply.dsn(), reply.str());
         RcptState state = reply.positive()    ? (w.path == Path::relay ? RcptState::relayed : RcptState::delivered)
                           : reply.permanent() ? RcptState::bounced
                                               : RcptState::deferred;
@@ -81,18 +79,18 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         line.detail = i < details.size() && !details[i].empty() ? details[i] : reply.synthetic ? reply.text : reply.str();
         if (to_relay) line.detail += "; handing over to the relay " + s->relay.label();
         if (state == RcptState::expired) line.detail = "message has been in the queue too long: " + line.detail;
-        if (!reply.positive()) line.detail += with_class(classify_reply(reply.code, reply.dsn(), reply.str()));
+        line.detail += with_class(cls);
         log::delivery(line);
         if (events_.on())
-            events.push_back(event_of(r, std::string(store::state_name(state)), reply.code, line.dsn,
+            events.push_back(event_of(r, std::string(store::state_name(state)), class_name(cls), line.dsn,
                                       reply.synthetic ? reply.text : reply.str(), relay == "none" ? "" : relay, now));
-        if (!reply.positive()) job_failure(r, reply, rule, *s);
+        if (!reply.positive()) job_failure(r, reply, rule, cls, *s);
 
         if (to_relay) {
             relay_work.rcpts.push_back(r);
             continue;
         }
-        record(r, state, reply, relay, w.path, now);
+        record(r, state, reply, cls, relay, w.path, now);
     }
     events_.write(events);
     if (relay_work.rcpts.empty()) return;
@@ -110,8 +108,8 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
     });
 }
 
-void Scheduler::record(const store::Recipient& r, RcptState state, const Reply& reply, const std::string& relay,
-                       Path path, std::int64_t now) {
+void Scheduler::record(const store::Recipient& r, RcptState state, const Reply& reply, BounceClass cls,
+                       const std::string& relay, Path path, std::int64_t now) {
     store::Outcome o;
     o.job_id = r.job_id;
     o.seq = r.seq;
@@ -131,7 +129,7 @@ void Scheduler::record(const store::Recipient& r, RcptState state, const Reply& 
         }
         o.next_attempt = next_attempt_ms(settings()->retry_schedule, r.attempts + 1, now, x);
     }
-    o.suppress = state == RcptState::bounced && dead_address(reply);
+    o.suppress = state == RcptState::bounced && dead_address(cls);
     // Noted before the result is queued, so that the commit that holds it finds the note.
     if ((state == RcptState::bounced || state == RcptState::expired) && settings()->notify == NotifyMode::each)
         notifier_.failed(r.job_id, r.seq);
@@ -176,8 +174,8 @@ std::string Scheduler::job_name(std::uint64_t job_id) {
     return job_names_.try_emplace(job_id, name).first->second;
 }
 
-Event Scheduler::event_of(const store::Recipient& r, const std::string& type, int code, const std::string& dsn,
-                          const std::string& reply, const std::string& host, std::int64_t now) {
+Event Scheduler::event_of(const store::Recipient& r, const std::string& type, std::string_view cls,
+                          const std::string& dsn, const std::string& reply, const std::string& host, std::int64_t now) {
     Event e;
     e.type = type;
     e.time_ms = now;
@@ -185,19 +183,32 @@ Event Scheduler::event_of(const store::Recipient& r, const std::string& type, in
     e.job_name = job_name(r.job_id);
     e.recipient = r.address;
     e.dsn = dsn;
-    if (type != "delivered" && type != "relayed" && type != "suppressed")
-        e.cls = class_name(classify_reply(code, dsn, reply));
+    e.cls = cls;
     e.reply = reply;
     e.host = host;
     return e;
 }
 
-void Scheduler::job_failure(const store::Recipient& r, const Reply& reply, const ReplyRule* rule, const Settings& s) {
+void Scheduler::reopen_event_log(const Settings& next) {
+    const std::string event_log = next.cfg.get("event_log");
+    if (event_log != settings()->cfg.get("event_log")) {
+        try {
+            events_.open(event_log);
+        } catch (const std::exception& e) {
+            log::warning("event_log not changed: cannot open " + std::string(e.what()));
+        }
+    } else if (std::string why; !events_.reopen(&why)) {
+        log::warning("event_log not reopened, still writing the old file: " + why);
+    }
+}
+
+void Scheduler::job_failure(const store::Recipient& r, const Reply& reply, const ReplyRule* rule, BounceClass cls,
+                            const Settings& s) {
     if (rule && rule->action == RuleAction::hold) {
         hold_job(r.job_id, "reply_rules " + rule->where + " matched \"" + reply.str() + "\"");
         return;
     }
-    if (s.auth_failure_hold <= 0 || classify_reply(reply.code, reply.dsn(), reply.str()) != BounceClass::auth) return;
+    if (s.auth_failure_hold <= 0 || cls != BounceClass::auth) return;
     int failures = 0;
     {
         std::lock_guard lock(mu_);
@@ -249,7 +260,8 @@ void Scheduler::log_final(const store::Recipient& r, const std::string& status, 
     line.detail = detail;
     log::delivery(line);
     if (events_.on())
-        events_.write({event_of(r, status, r.reply_code, dsn, r.reply_text.empty() ? detail : r.reply_text, r.host, now)});
+        events_.write({event_of(r, status, store::failure_class(r), dsn, r.reply_text.empty() ? detail : r.reply_text,
+                                r.host, now)});
 }
 
 // On the store thread, after a commit.
