@@ -13,7 +13,10 @@ public:
         std::string pattern;                         // "gmail.com", ".example.net", "*"
         std::map<std::string, std::string> settings; // name -> value, checked against the table
         int line = 0;
+        bool provider() const { return pattern.starts_with("mx:"); }  // TEMP-STUB
     };
+    const Entry* provider_for(const std::string& mx_host) const;  // TEMP-STUB
+    std::int64_t integer(const Entry& e, const std::string& name, const Config& cfg) const;
 
     // Parameters a policy line may set.
     static bool overridable(const std::string& name);

@@ -45,6 +45,8 @@ public:
     // A throttling reply at `now`. Returns false when the destination is
     // already paused (several connections hearing the same 421 halve once).
     bool throttled(Clock::time_point now, Clock::duration pause);
+    // The pause ends now (mxlanectl resume); the halved limit ramps up as usual.
+    void resume() { paused_until_ = {}; }
     // A transaction went through without any temporary failure. Returns true
     // when it raised the limit by one.
     bool clean();

@@ -157,6 +157,26 @@ const Reply* throttling_reply(Scheduler& sch, const smtp::TransactionResult& res
     return nullptr;
 }
 
+// The reply that speaks for a whole transaction: MAIL's refusal, else DATA's,
+// else (every recipient refused) the first recipient's.
+const Reply& deciding(const smtp::TransactionResult& res) {
+    if (!res.mail.positive() || res.rcpts.empty() || res.data.code != 0) return res.mail.positive() ? res.data : res.mail;
+    return res.rcpts.front();
+}
+
+// Counts a transaction's recipients on the wire while it lasts (mxlanectl destinations).
+class OnWire {
+public:
+    OnWire(Destination& d, std::size_t n) : d_(d), n_(static_cast<int>(n)) { d_.on_wire += n_; }
+    ~OnWire() { d_.on_wire -= n_; }
+    OnWire(const OnWire&) = delete;
+    OnWire& operator=(const OnWire&) = delete;
+
+private:
+    Destination& d_;
+    int n_;
+};
+
 bool clean(const smtp::TransactionResult& res) {
     if (res.mail.temporary() || res.data.temporary() || res.connection_lost) return false;
     for (const auto& r : res.rcpts)
@@ -188,6 +208,7 @@ asio::awaitable<void> run_connection(Scheduler& sch, const std::shared_ptr<Desti
     double connect_s = since(t0);
     if (!r) {
         const Reply why = as_deferral(r);
+        sch.note_reply(d, why);
         if (sch.throttling(why)) {
             // A 421 greeting: this transaction is deferred like any other
             // 4xx, and the destination backs off.
@@ -204,6 +225,7 @@ asio::awaitable<void> run_connection(Scheduler& sch, const std::shared_ptr<Desti
     asio::steady_timer idle(sch.io());
     int sent = 0;
     while (w) {
+        OnWire on_wire(*d, w.work().rcpts.size());
         auto t1 = Clock::now();
         // Signed and 8-bit, to a server without 8BITMIME: made 7-bit before signing.
         const bool seven_bit = s->dkim && w.work().message->eight_bit && !session->capabilities().eight_bit_mime;
@@ -216,6 +238,7 @@ asio::awaitable<void> run_connection(Scheduler& sch, const std::shared_ptr<Desti
         std::vector<std::string> details;
         replies_of(res, *session, replies, details);
         w.conclude(replies, session->peer_name(), connect_s, since(t1), details);
+        sch.note_reply(d, deciding(res));
         connect_s = 0;
         if (const Reply* why = throttling_reply(sch, res)) {
             sch.back_off(d, *why);

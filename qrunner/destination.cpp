@@ -25,21 +25,67 @@ std::vector<OwnedWork> Destination::take_all() {
 // A connection that idles for the message rate takes the next token itself,
 // so none opens while one idles.
 bool Destination::may_open(Clock::time_point now) const {
-    return !paused(now) && !backing_off(now) && idle_ == 0 && active_ < limit() && messages.ready_at(now) <= now &&
-           connections.ready_at(now) <= now;
+    if (paused(now) || idle() > 0) return false;
+    bool room = true;
+    each_shaping([&](const Shaping& s) { room = room && s.may_open(now); });
+    return room;
 }
 
 void Destination::opened(Clock::time_point now) {
-    messages.try_take(now);
-    connections.try_take(now);
-    ++active_;
+    each_shaping([&](Shaping& s) {
+        s.messages.try_take(now);
+        s.connections.try_take(now);
+        ++s.active;
+    });
 }
 
-void Destination::throttle(Clock::time_point now, Clock::time_point until, double per_second) {
-    throttled_until_ = until;
-    // A whole number an hour, at least one: the token bucket's unit.
-    const auto per_hour = std::max<std::int64_t>(1, static_cast<std::int64_t>(per_second * 3600 + 0.5));
-    messages.configure(per_hour, std::chrono::hours(1), now);
+void Destination::closed() {
+    each_shaping([](Shaping& s) { --s.active; });
+}
+
+void Destination::idle_started() {
+    each_shaping([](Shaping& s) { ++s.idle; });
+}
+
+void Destination::idle_ended() {
+    each_shaping([](Shaping& s) { --s.idle; });
+}
+
+int Destination::messages_per_connection() const {
+    int n = own->messages_per_connection;
+    if (provider) n = std::min(n, provider->messages_per_connection);
+    return n;
+}
+
+bool Destination::backing_off(Clock::time_point now) const {
+    return own->holding(now) || (provider && provider->holding(now));
+}
+
+Clock::time_point Destination::holds_until(Clock::time_point now) const {
+    auto t = own->holds_until(now);
+    return provider ? std::max(t, provider->holds_until(now)) : t;
+}
+
+bool Destination::take_message(Clock::time_point now) {
+    if (message_ready_at(now) > now) return false;
+    each_shaping([&](Shaping& s) { s.messages.try_take(now); });
+    return true;
+}
+
+Clock::time_point Destination::message_ready_at(Clock::time_point now, double n) const {
+    auto t = own->messages.ready_at(now, n);
+    return provider ? std::max(t, provider->messages.ready_at(now, n)) : t;
+}
+
+Clock::time_point Destination::connection_ready_at(Clock::time_point now) const {
+    auto t = own->connections.ready_at(now);
+    return provider ? std::max(t, provider->connections.ready_at(now)) : t;
+}
+
+std::size_t Destination::waiting_recipients() const {
+    std::size_t n = 0;
+    for (const auto& w : queue_) n += w.work().rcpts.size();
+    return n;
 }
 
 void Destination::pause(Clock::time_point until, Reply why, std::string relay) {

@@ -2,8 +2,10 @@
 #pragma once
 #include <boost/asio/steady_timer.hpp>
 
-#include <deque>
 #include <algorithm>
+#include <atomic>
+#include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,14 +14,15 @@
 #include "qrunner/backoff.hpp"
 #include "qrunner/dns/mx_lookup.hpp"
 #include "qrunner/outcome.hpp"
-#include "qrunner/throttle.hpp"
+#include "qrunner/shaping.hpp"
 #include "qrunner/work.hpp"
 
 namespace mxlane::qrunner {
 
 // One destination's own state, behind a small interface: its queue of
-// transactions, its limits (connections, rates, backoff) and its pause when
-// every host was unreachable. Everything is guarded by the scheduler's mutex;
+// transactions, its limits (connections, rates, backoff, suspension: its own
+// and its provider's, see Shaping) and its pause when every host was
+// unreachable. Everything is guarded by the scheduler's mutex;
 // the scheduler decides, the destination keeps count.
 class Destination {
 public:
@@ -43,33 +46,41 @@ public:
     template <class Pred, class F>
     void take_matching(Pred&& matches, F&& f);
 
-    // ---- limits (destination_policy): connections after backoff, the rates
+    // ---- limits (destination_policy): its own, and its provider's when it has one
+    std::shared_ptr<Shaping> own = std::make_shared<Shaping>();
+    std::shared_ptr<Shaping> provider;  // shared with the provider's other destinations; null: none
+    // The provider's when there is one, else its own: what a rule of scope provider acts on.
+    Shaping& widest() { return provider ? *provider : *own; }
+    template <class F>
+    void each_shaping(F&& f) const {
+        f(*own);
+        if (provider) f(*provider);
+    }
     // A new connection may open now (the caller checks the global limit).
     bool may_open(Clock::time_point now) const;
     // A connection opens: takes its rate tokens and a slot. closed() frees the slot.
     void opened(Clock::time_point now);
-    void closed() { --active_; }
-    int active() const { return active_; }
+    void closed();
+    int active() const { return own->active; }
     // Connections waiting for max_messages_per_hour to allow their next message.
-    int idle() const { return idle_; }
-    void idle_started() { ++idle_; }
-    void idle_ended() { --idle_; }
-    int limit() const { return concurrency.limit(); }
-    // Paused by a throttling reply: work waits instead of failing.
-    bool backing_off(Clock::time_point now) const { return concurrency.paused(now); }
+    int idle() const { return std::max(own->idle, provider ? provider->idle : 0); }
+    void idle_started();
+    void idle_ended();
+    int limit() const { return own->concurrency.limit(); }
+    int messages_per_connection() const;
+    // Backed off or suspended, itself or its provider: work waits instead of failing.
+    bool backing_off(Clock::time_point now) const;
+    Clock::time_point holds_until(Clock::time_point now) const;
+    // A message token from its own rate and the provider's, or none from either.
+    bool take_message(Clock::time_point now);
+    // When the n-th message token (connection token) from now is there in both.
+    Clock::time_point message_ready_at(Clock::time_point now, double n = 1) const;
+    Clock::time_point connection_ready_at(Clock::time_point now) const;
 
-    AdaptiveConcurrency concurrency;  // destination_concurrency, halved by backoff
-    TokenBucket messages;             // max_messages_per_hour (one token per transaction)
-    TokenBucket connections;          // max_connections_per_minute
-    int messages_per_connection = 100;
-    Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
+    // ---- for mxlanectl destinations
+    std::atomic<int> on_wire{0};  // recipients of transactions being sent now
 
-    // ---- a throttle (reply_rules): at most per_second messages until `until`;
-    // the scheduler shapes the destination anew (throttle_over) once it ends.
-    void throttle(Clock::time_point now, Clock::time_point until, double per_second);
-    bool throttle_over(Clock::time_point now) const { return throttled_until_ && now >= *throttled_until_; }
-    void throttle_ended() { throttled_until_.reset(); }
-    bool throttled(Clock::time_point now) const { return throttled_until_ && now < *throttled_until_; }
+    std::size_t waiting_recipients() const;
 
     // ---- the pause when every host was unreachable: until it ends, new work
     // fails at once with its reply instead of each transaction trying to connect.
@@ -77,6 +88,7 @@ public:
     // Ends a pause now (mxlanectl flush, a reload); false when there was none.
     bool end_pause(Clock::time_point now);
     bool paused(Clock::time_point now) const { return now < paused_until_; }
+    Clock::time_point paused_until() const { return paused_until_; }
     const Reply& pause_reply() const { return pause_reply_; }
     const std::string& pause_relay() const { return pause_relay_; }
 
@@ -87,10 +99,7 @@ public:
 
 private:
     std::deque<OwnedWork> queue_;
-    int active_ = 0;  // connections open or opening
-    int idle_ = 0;    // of those, waiting for the message rate
     Clock::time_point paused_until_{};
-    std::optional<Clock::time_point> throttled_until_;
     Reply pause_reply_;
     std::string pause_relay_ = "none";
 };

@@ -154,6 +154,10 @@ asio::awaitable<void> Scheduler::run() {
         },
         asio::use_awaitable);
     asio::co_spawn(control_, watch_holds(), [](std::exception_ptr e) { log_exception(e, "watching for held jobs"); });
+    // Suspensions kept in the store hold from the first claim on (a --once run too).
+    co_await read_suspensions();
+    asio::co_spawn(control_, watch_suspensions(),
+                   [](std::exception_ptr e) { log_exception(e, "watching for suspended destinations"); });
     for (;;) {
         if (stopping_) break;
         auto s = settings();
@@ -209,6 +213,8 @@ asio::awaitable<void> Scheduler::run() {
         wake_timer_.expires_after(std::chrono::milliseconds(50));
         co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+    ended_ = true;  // on control_, as the snapshot's writes are
+    remove_snapshot();
 }
 
 void Scheduler::abandon() {
@@ -430,9 +436,8 @@ asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Ow
     std::shared_ptr<Destination> d;
     {
         std::lock_guard lock(mu_);
-        d = destination_for(key, domain, Path::direct, *s);
+        d = destination_for(key, domain, Path::direct, *s, mx.hosts);
         d->port = s->smtp_port;
-        d->hosts = mx.hosts;
     }
     enqueue(d, std::move(works));
 }
@@ -454,9 +459,8 @@ asio::awaitable<void> Scheduler::route_relay(std::vector<OwnedWork> works) {
     std::shared_ptr<Destination> d;
     {
         std::lock_guard lock(mu_);
-        d = destination_for("relay:" + label, label, Path::relay, *s);
+        d = destination_for("relay:" + label, label, Path::relay, *s, mx.hosts);
         d->port = s->relay.port;
-        d->hosts = mx.hosts;
     }
     enqueue(d, std::move(works));
 }

@@ -29,6 +29,9 @@
 
 namespace mxlane::qrunner {
 
+// A point of the steady clock as store time (ms since the epoch), `now` being both's now.
+std::int64_t wall_ms(Clock::time_point t, Clock::time_point now);
+
 // Logs an exception that ended a coroutine (co_spawn's completion handler).
 void log_exception(std::exception_ptr e, const char* what);
 
@@ -75,6 +78,8 @@ public:
     bool throttling(const Reply& reply) const { return slowing_rule(reply).has_value(); }
     // Such a reply from d: halve its concurrency, pause it for destination_backoff.
     void back_off(const std::shared_ptr<Destination>& d, const Reply& why);
+    // The reply that decided a transaction to d (mxlanectl destinations shows it).
+    void note_reply(const std::shared_ptr<Destination>& d, const Reply& reply);
     // A transaction to d without temporary failures (ramps a backed-off destination up).
     void transaction_clean(const std::shared_ptr<Destination>& d);
     // Every host of d failed: fail `first` and everything queued for d, and pause d.
@@ -119,11 +124,26 @@ private:
     // made under mu_ (flush_notes), so that no log write happens under it.
     void spawn(Starts& starts);
     void flush_notes();
-    // Under mu_: the destination for `key`, made and shaped on first use.
+    // Under mu_: the destination for `key`, made and shaped on first use
+    // (its hosts, the latest lookup's, decide its provider).
     std::shared_ptr<Destination> destination_for(const std::string& key, const std::string& policy_name, Path path,
-                                                 const Settings& s);
-    // Under mu_: limits, rates and backoff of d from the settings (kept state: tokens, backoff).
+                                                 const Settings& s, std::vector<dns::MxHost> hosts);
+    // Under mu_: limits, rates and backoff of d and its provider from the
+    // settings (kept state: tokens, backoff).
     void shape(Destination& d, const Settings& s, Clock::time_point now);
+    // ---- suspensions kept in the store (scheduler_suspend.cpp)
+    // Under mu_: a suspension (reply rule) goes to the store, on the store thread.
+    void keep_suspension(const std::string& name, std::int64_t until, const std::string& reason);
+    // Under mu_: the store's suspension of sh's name, as last read, holds sh; a removed one resumes it.
+    void apply_suspension(Shaping& sh, Clock::time_point now);
+    void note_suspensions(std::vector<store::QueueStore::Suspension> list);
+    boost::asio::awaitable<void> read_suspensions();
+    // Every second: the store's suspensions, and the snapshot of the destinations.
+    boost::asio::awaitable<void> watch_suspensions();
+    // queue_directory/destinations.json for mxlanectl destinations.
+    std::string snapshot() const;
+    void write_snapshot();
+    void remove_snapshot();
     // Under mu_: work held back by the rate or a pause waits in d for a while
     // (a timer wakes d); what would wait longer goes back to the store.
     void hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_point now);
@@ -179,6 +199,10 @@ private:
     mutable std::mutex mu_;  // guards everything below
     std::shared_ptr<const Settings> settings_;
     std::map<std::string, std::shared_ptr<Destination>> destinations_;
+    std::map<std::string, std::shared_ptr<Shaping>> providers_;  // by their mx: line
+    std::map<std::string, store::QueueStore::Suspension> suspensions_;  // the store's, as last read
+    bool ended_ = false;            // control_ only: run() returned; no more snapshots
+    bool snapshot_failed_ = false;  // control_ only: the last write failed (logged once)
     std::map<std::string, std::shared_ptr<smtp::TlsContext>> tls_contexts_;
     ThrottlePatterns throttle_patterns_;  // destination_backoff_patterns
     std::size_t connections_ = 0;

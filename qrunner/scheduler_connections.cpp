@@ -2,6 +2,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
+#include "libshared/address.hpp"
 #include "libshared/log.hpp"
 #include "qrunner/delivery.hpp"
 #include "qrunner/scheduler.hpp"
@@ -22,10 +23,6 @@ constexpr auto kHoldLimit = std::chrono::seconds(60);
 // 4.5.3.2.7; we free their slot sooner), and rechecks at least every second.
 constexpr auto kIdleLimit = std::chrono::seconds(10);
 
-std::int64_t wall_ms(Clock::time_point t, Clock::time_point now) {
-    return store::now_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count();
-}
-
 std::string seconds_text(Clock::duration d) {
     auto rounded = std::chrono::round<std::chrono::seconds>(d);
     return std::to_string(rounded.count()) + "s";
@@ -42,32 +39,64 @@ std::string rate_text(double per_second) {
 // ---------------------------------------------------------------- connections
 
 std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, const std::string& policy_name,
-                                                        Path path, const Settings& s) {
+                                                        Path path, const Settings& s, std::vector<dns::MxHost> hosts) {
     auto& slot = destinations_[key];
-    if (!slot) {
+    const bool made = !slot;
+    if (made) {
         slot = std::make_shared<Destination>(io_.get_executor());
         slot->key = key;
         slot->policy_name = policy_name;
         slot->path = path;
-        shape(*slot, s, Clock::now());
+    }
+    const bool other_best = slot->hosts.empty() || hosts.empty() || slot->hosts.front().name != hosts.front().name;
+    slot->hosts = std::move(hosts);
+    if (made || other_best) {
+        const auto now = Clock::now();
+        shape(*slot, s, now);
+        apply_suspension(*slot->own, now);
     }
     return slot;
 }
 
 void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) {
-    const std::string& name = d.policy_name;
-    d.concurrency.configure(static_cast<int>(s.limit(name, "destination_concurrency")));
-    d.messages_per_connection = static_cast<int>(s.limit(name, "max_messages_per_connection"));
-    if (d.throttle_over(now)) d.throttle_ended();
-    if (!d.throttled(now)) d.messages.configure(s.limit(name, "max_messages_per_hour"), std::chrono::hours(1), now);
-    d.connections.configure(s.limit(name, "max_connections_per_minute"), std::chrono::minutes(1), now);
-    d.backoff_pause = std::chrono::seconds(s.limit(name, "destination_backoff"));
+    // The limits of a policy line: a domain's own (by name), or a provider's (its mx: line).
+    auto configure = [&](Shaping& sh, auto&& limit) {
+        sh.concurrency.configure(static_cast<int>(limit("destination_concurrency")));
+        sh.messages_per_connection = static_cast<int>(limit("max_messages_per_connection"));
+        if (sh.throttle_over(now)) sh.throttled_until.reset();
+        if (!sh.throttled(now)) sh.messages.configure(limit("max_messages_per_hour"), std::chrono::hours(1), now);
+        sh.connections.configure(limit("max_connections_per_minute"), std::chrono::minutes(1), now);
+        sh.backoff_pause = std::chrono::seconds(limit("destination_backoff"));
+    };
+    d.own->name = to_lower(d.policy_name);
+    configure(*d.own, [&](const char* name) { return s.limit(d.policy_name, name); });
+    const DestinationPolicy::Entry* entry =
+        d.path == Path::direct && !d.hosts.empty() ? s.policy.provider_for(d.hosts.front().name) : nullptr;
+    // Open connections hold a slot in the provider they opened under: d moves
+    // to another (a reload, another best MX host) once they have closed.
+    const bool moves = (entry ? entry->pattern : "") != (d.provider ? d.provider->name : "");
+    if (moves && d.active() > 0) return;
+    if (!entry) {
+        d.provider.reset();
+        return;
+    }
+    auto& p = providers_[entry->pattern];
+    if (!p) {
+        p = std::make_shared<Shaping>();
+        p->name = entry->pattern;
+        p->provider = true;
+        apply_suspension(*p, Clock::now());
+    }
+    configure(*p, [&](const char* name) { return s.policy.integer(*entry, name, s.cfg); });
+    d.provider = p;
 }
 
 void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& starts) {
     const auto now = Clock::now();
     if (d->paused(now)) return;
-    if (d->throttle_over(now)) shape(*d, *settings_, now);  // a reply_rules throttle ended
+    bool throttle_over = false;  // a reply_rules throttle ended
+    d->each_shaping([&](const Shaping& sh) { throttle_over = throttle_over || sh.throttle_over(now); });
+    if (throttle_over) shape(*d, *settings_, now);
     // A connection idle for the message rate takes the next token itself.
     drop_held(*d);
     while (d->has_waiting() && !stopping_ && connections_ < settings_->max_connections && d->may_open(now)) {
@@ -80,11 +109,11 @@ void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& st
 
 void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_point now) {
     if (!d->has_waiting() || stopping_) return;
-    const Clock::time_point resume = d->backing_off(now) ? d->concurrency.paused_until() : now;
+    const Clock::time_point resume = d->holds_until(now);
     // When the i-th waiting transaction (from 0) may go, as far as the rate and the pause tell.
     auto ready = [&](std::size_t i) {
-        auto t = std::max(resume, d->messages.ready_at(now, static_cast<double>(i + 1 + d->idle())));
-        return d->active() == 0 ? std::max(t, d->connections.ready_at(now)) : t;
+        auto t = std::max(resume, d->message_ready_at(now, static_cast<double>(i + 1 + d->idle())));
+        return d->active() == 0 ? std::max(t, d->connection_ready_at(now)) : t;
     };
     std::size_t parked = 0;
     Clock::time_point latest = now;
@@ -99,7 +128,7 @@ void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_
                   " transactions back to the queue, due within " + seconds_text(latest - now) +
                   (d->backing_off(now) ? " (backing off)" : " (max_messages_per_hour)"));
     if (!d->has_waiting()) return;
-    const auto next = std::max({resume, d->messages.ready_at(now), d->connections.ready_at(now)});
+    const auto next = std::max({resume, d->message_ready_at(now), d->connection_ready_at(now)});
     if (next > now) wake_at(d, next);
 }
 
@@ -152,10 +181,10 @@ Scheduler::Next Scheduler::take_work(Destination& d, int sent, bool waited) {
     if (waited) d.idle_ended();
     const auto now = Clock::now();
     drop_held(d);
-    if (stopping_ || !d.has_waiting() || d.paused(now) || d.backing_off(now) || sent >= d.messages_per_connection)
+    if (stopping_ || !d.has_waiting() || d.paused(now) || d.backing_off(now) || sent >= d.messages_per_connection())
         return {};
-    if (!d.messages.try_take(now)) {
-        auto ready = d.messages.ready_at(now);
+    if (!d.take_message(now)) {
+        auto ready = d.message_ready_at(now);
         if (ready - now > kIdleLimit) return {};
         d.idle_started();
         return {OwnedWork(), std::min(ready, now + std::chrono::seconds(1))};
@@ -196,20 +225,25 @@ void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why
     {
         std::lock_guard lock(mu_);
         const auto now = Clock::now();
-        const int before = d->limit();
         const ReplyRule rule = rule_for.value_or(ReplyRule{});
+        // A rule of scope provider slows the whole provider down when d has one.
+        Shaping& sh = rule.scope == RuleScope::provider ? d->widest() : *d->own;
+        const int before = sh.concurrency.limit();
         const bool throttle = rule.action == RuleAction::throttle;
         const Clock::duration pause = throttle ? Clock::duration::zero()
                                       : rule.duration.count() > 0 ? Clock::duration(rule.duration)
-                                                                  : d->backoff_pause;
-        if (!d->concurrency.throttled(now, pause)) return;
-        if (throttle) d->throttle(now, now + rule.duration, rule.per_second);
-        const std::string change = before == d->limit()
-                                       ? "stays at " + std::to_string(before)
-                                       : std::to_string(before) + " -> " + std::to_string(d->limit());
+                                                                  : sh.backoff_pause;
+        if (!sh.concurrency.throttled(now, pause)) return;
+        sh.reason = why.str();
+        if (throttle) sh.throttle(now, now + rule.duration, rule.per_second);
+        else keep_suspension(sh.name, wall_ms(now + pause, now), sh.reason);
+        const int after = sh.concurrency.limit();
+        const std::string change = before == after ? "stays at " + std::to_string(before)
+                                                   : std::to_string(before) + " -> " + std::to_string(after);
         const std::string source = rule.where.empty() ? "" : " (" + rule.where + ")";
-        notes_.push_back("destination " + d->policy_name + " (" + d->key + ") backing off after \"" + why.str() +
-                         "\"" + source + ": concurrency " + change +
+        const std::string what = sh.provider ? "provider " + sh.name + " (by destination " + d->policy_name + ")"
+                                             : "destination " + d->policy_name + " (" + d->key + ")";
+        notes_.push_back(what + " backing off after \"" + why.str() + "\"" + source + ": concurrency " + change +
                          (throttle ? ", at most " + rate_text(rule.per_second) + " for " + seconds_text(rule.duration)
                                    : ", paused for " + seconds_text(pause)));
         hold_or_park(d, now);
@@ -221,13 +255,20 @@ void Scheduler::transaction_clean(const std::shared_ptr<Destination>& d) {
     Starts starts;
     {
         std::lock_guard lock(mu_);
-        const int before = d->limit();
-        if (!d->concurrency.clean()) return;
-        notes_.push_back("destination " + d->policy_name + " (" + d->key + ") ramping up: concurrency " +
-                         std::to_string(before) + " -> " + std::to_string(d->limit()) + " of " +
-                         std::to_string(d->concurrency.configured()) + " after " +
-                         std::to_string(AdaptiveConcurrency::kRampAfter) + " clean transactions");
-        collect_starts(d, starts);
+        bool ramped = false;
+        d->each_shaping([&](Shaping& sh) {
+            const int before = sh.concurrency.limit();
+            if (!sh.concurrency.clean()) return;
+            ramped = true;
+            notes_.push_back((sh.provider ? "provider " + sh.name : "destination " + d->policy_name + " (" + d->key + ")") +
+                             " ramping up: concurrency " +
+                             std::to_string(before) + " -> " + std::to_string(sh.concurrency.limit()) + " of " +
+                             std::to_string(sh.concurrency.configured()) + " after " +
+                             std::to_string(AdaptiveConcurrency::kRampAfter) + " clean transactions");
+        });
+        if (!ramped) return;
+        if (d->provider) collect_waiting(starts);  // the provider's other destinations may have room now
+        else collect_starts(d, starts);
     }
     spawn(starts);
 }

@@ -134,6 +134,17 @@ public:
     };
     std::vector<Suppression> suppressions();
 
+    // TEMP-STUB
+    struct Suspension {
+        std::string name, reason;
+        std::int64_t until = 0;
+        std::int64_t added = 0;
+    };
+    static constexpr std::int64_t kForever = INT64_MAX;
+    void suspend(const std::string& name, std::int64_t until, const std::string& reason, std::int64_t now);
+    bool resume(const std::string& name);
+    std::vector<Suspension> suspensions(std::int64_t now);
+
 private:
     std::optional<Job> load_job(DbTxn* txn, std::uint64_t id, std::uint32_t flags = 0);
     void save_job(DbTxn* txn, const Job& j);

@@ -1,0 +1,55 @@
+// shaping: the limits one destination, or every destination of one provider together, is sent under.
+#pragma once
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "qrunner/backoff.hpp"
+#include "qrunner/throttle.hpp"
+
+namespace mxlane::qrunner {
+
+using Clock = std::chrono::steady_clock;
+
+// Connections, rates, backoff and suspension: a destination's own, and, for a
+// destination whose best MX host belongs to a provider (destination_policy
+// "mx:" lines, the providers file), the provider's as well, shared by every
+// destination of that provider. A new connection or message needs room in
+// both. Plain state, guarded by the scheduler's mutex.
+struct Shaping {
+    std::string name;       // the destination's domain, or the provider's line ("mx:.google.com")
+    bool provider = false;
+
+    AdaptiveConcurrency concurrency;  // destination_concurrency, halved by backoff
+    TokenBucket messages;             // max_messages_per_hour (one token per transaction)
+    TokenBucket connections;          // max_connections_per_minute
+    int messages_per_connection = 100;
+    Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
+    int active = 0;  // connections open or opening
+    int idle = 0;    // of those, waiting for the message rate
+
+    // A reply_rules throttle: at most per_second messages until it ends; the
+    // scheduler shapes anew (throttle_over) once it has.
+    std::optional<Clock::time_point> throttled_until;
+    void throttle(Clock::time_point now, Clock::time_point until, double per_second);
+    bool throttle_over(Clock::time_point now) const { return throttled_until && now >= *throttled_until; }
+    bool throttled(Clock::time_point now) const { return throttled_until && now < *throttled_until; }
+
+    // A suspension kept in the store under `name` (a reply_rules suspend,
+    // mxlanectl pause); suspended_wall is its end in store time (ms), 0 when none.
+    Clock::time_point suspended_until{};
+    std::int64_t suspended_wall = 0;
+    std::string reason;  // why it holds: the suspension's reason, or the reply it backed off after
+    bool suspended(Clock::time_point now) const { return now < suspended_until; }
+
+    std::string last_reply;  // the latest transaction's deciding reply (mxlanectl destinations)
+
+    // Backed off (a throttling reply's pause) or suspended: nothing new goes.
+    bool holding(Clock::time_point now) const { return concurrency.paused(now) || suspended(now); }
+    // When holding ends (now when it does not hold).
+    Clock::time_point holds_until(Clock::time_point now) const;
+    // Room for a new connection now.
+    bool may_open(Clock::time_point now) const;
+};
+
+}  // namespace mxlane::qrunner
