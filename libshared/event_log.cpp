@@ -25,6 +25,11 @@ std::string event_line(const Event& e) {
         o["reply"] = e.reply;
         o["host"] = e.host;
         o["source"] = e.source;
+        if (!e.fields.empty()) {
+            json::object fields;
+            for (const auto& [name, value] : e.fields) fields[name] = value;
+            o["fields"] = std::move(fields);
+        }
     }
     return json::serialize(std::move(o)) + "\n";
 }

@@ -23,6 +23,8 @@ struct Event {
     std::string host;
     std::string source;     // the address mail went out from ("" until sending addresses exist)
     std::string state;      // type job: "done", "held"
+    // event_fields: personalisation columns by name, in event_fields order ("fields" in the line).
+    std::vector<std::pair<std::string, std::string>> fields;
 };
 
 // One line of JSON: {"time":"2026-12-02T12:00:00.123Z","type":...}; every

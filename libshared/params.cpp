@@ -97,6 +97,9 @@ constexpr std::array kParams = {
     ParamDef{"event_log", T::path, "", 0, 0, "",
              "JSON lines, one per recipient result and finished or held job (time, type, job, job_name, "
              "recipient, dsn, class, reply, host, source); reopened on SIGHUP; empty: off"},
+    ParamDef{"event_fields", T::string, "", 0, 0, "",
+             "personalisation columns copied into each recipient event as \"fields\" (comma-separated, e.g. "
+             "subscriber_id; a recipient without the column gets \"\"); empty: none"},
     ParamDef{"auth_failure_hold", T::integer, "10", 0, 1000000, "",
              "failures of class auth (SPF, DKIM, DMARC) after which a job is held (0: never)"},
     ParamDef{"destination_policy", T::path, "", 0, 0, "",

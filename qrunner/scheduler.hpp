@@ -221,8 +221,10 @@ private:
     std::map<std::uint64_t, std::string> job_names_;  // under mu_: for the event log, when it is on
     std::string job_name(std::uint64_t job_id);
     // A recipient's result as an event (event_log).
+    // field_names: the message's personalisation columns (null: read from the store) for event_fields.
     Event event_of(const store::Recipient& r, const std::string& type, std::string_view cls, const std::string& dsn,
-                   const std::string& reply, const std::string& host, std::int64_t now);
+                   const std::string& reply, const std::string& host, std::int64_t now,
+                   const std::vector<std::string>* field_names = nullptr);
     // event_log after a reload: the same file opened anew (rotation), or the new one.
     void reopen_event_log(const Settings& next);
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned

@@ -83,7 +83,8 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         log::delivery(line);
         if (events_.on())
             events.push_back(event_of(r, std::string(store::state_name(state)), class_name(cls), line.dsn,
-                                      reply.synthetic ? reply.text : reply.str(), relay == "none" ? "" : relay, now));
+                                      reply.synthetic ? reply.text : reply.str(), relay == "none" ? "" : relay, now,
+                                      w.message ? &w.message->meta.field_names : nullptr));
         if (!reply.positive()) job_failure(r, reply, rule, cls, *s);
 
         if (to_relay) {
@@ -175,7 +176,8 @@ std::string Scheduler::job_name(std::uint64_t job_id) {
 }
 
 Event Scheduler::event_of(const store::Recipient& r, const std::string& type, std::string_view cls,
-                          const std::string& dsn, const std::string& reply, const std::string& host, std::int64_t now) {
+                          const std::string& dsn, const std::string& reply, const std::string& host, std::int64_t now,
+                          const std::vector<std::string>* field_names) {
     Event e;
     e.type = type;
     e.time_ms = now;
@@ -186,6 +188,22 @@ Event Scheduler::event_of(const store::Recipient& r, const std::string& type, st
     e.cls = cls;
     e.reply = reply;
     e.host = host;
+    const auto& wanted = settings()->event_fields;
+    if (wanted.empty()) return e;
+    std::vector<std::string> loaded;
+    if (!field_names) {  // expired or suppressed at the claim: the message's columns from the store
+        try {
+            if (auto m = store_.message(r.job_id, r.message_id)) loaded = m->field_names;
+        } catch (const std::exception& ex) {
+            store::fatal_if_panic(ex);
+        }
+        field_names = &loaded;
+    }
+    for (const auto& name : wanted) {
+        auto it = std::find(field_names->begin(), field_names->end(), name);
+        const auto i = static_cast<std::size_t>(it - field_names->begin());
+        e.fields.emplace_back(name, it != field_names->end() && i < r.fields.size() ? r.fields[i] : "");
+    }
     return e;
 }
 

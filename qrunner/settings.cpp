@@ -93,6 +93,7 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
         throw ConfigError(e.what());
     }
     s->auth_failure_hold = static_cast<int>(cfg.integer("auth_failure_hold"));
+    s->event_fields = cfg.list("event_fields");
     s->dkim = load_signer(cfg);
     s->dkim_hold = cfg.get("dkim_missing_key") == "hold";
     auto& o = s->smtp;

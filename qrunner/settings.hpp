@@ -52,6 +52,7 @@ struct Settings {
     NotifyMode notify = NotifyMode::failures;
     std::string myhostname;  // MAILER-DAEMON@myhostname signs the notifications
     std::shared_ptr<const ReplyRules> reply_rules;  // reply_rules; empty: destination_backoff_patterns
+    std::vector<std::string> event_fields;  // personalisation columns copied into events
     int auth_failure_hold = 10;  // auth-class failures that hold a job (0: never)
     // dkim_key_table's keys, read once here (a SIGHUP reads them anew); null: no signing.
     std::shared_ptr<const dkim::Signer> dkim;

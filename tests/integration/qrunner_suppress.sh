@@ -15,7 +15,8 @@ fx_pysink_start "$FX/mx" "127.0.0.111:$P"
 fx_pysink_start "$FX/relay" "127.0.0.112:$P"
 # One recipient a transaction: a refusal after DATA refuses the whole transaction.
 fx_write_conf "$FX/mxlane.conf" "smtp_port=$P" "retry_schedule=1h" "notify_sender=summary" \
-    "relay_host=[127.0.0.112]:$P" "max_recipients_per_transaction=1" "event_log=$FX/events.jsonl"
+    "relay_host=[127.0.0.112]:$P" "max_recipients_per_transaction=1" "event_log=$FX/events.jsonl" \
+    "event_fields=subscriber_id, missing"
 printf 'From: news@sender.test\nSubject: suppression\n\nbody\n' > "$FX/msg.txt"
 ctl() { "$FX_CTL" -c "$FX/mxlane.conf" "$@"; }
 state() { ctl recipients "$1" --json | "$FX_PYTHON" -c "
@@ -84,6 +85,18 @@ fx_check "export has the class column" bash -c "ctl() { '$FX_CTL' -c '$FX/mxlane
     ctl export $job5 | tr -d '\\r' | grep -q '^dmarc1@ok.test,bounced,1,.*,auth\$'"
 fx_check "the log line says the class" \
     grep -qE "$job5: to=<dmarc1@ok.test>, .*dsn=5.7.26, status=bounced \(.*DMARC.* \[class=auth\]\)" "$FX/mxlane.log"
+
+# ---- event_fields: a personalised job's column rides along in its events ("" for a column it lacks)
+job6=$(printf 'p1@ok.test\tAnn\t8812\nhard6@ok.test\tBob\t8813\n' |
+    "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test --fields first_name,subscriber_id)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check "event_fields: each recipient event carries its subscriber_id" "$FX_PYTHON" -c "
+import json
+ev = {e['recipient']: e for e in map(json.loads, open('$FX/events.jsonl', encoding='utf-8'))
+      if e['job'] == '$job6' and e['type'] != 'job'}
+assert ev['p1@ok.test']['type'] == 'delivered' and ev['p1@ok.test']['fields'] == {'subscriber_id': '8812', 'missing': ''}, ev
+assert ev['hard6@ok.test']['type'] == 'bounced' and ev['hard6@ok.test']['fields']['subscriber_id'] == '8813', ev
+"
 
 # ---- the event log: every line valid JSON; per job, its events match what recipients --json says
 fx_check "event_log: one event per recipient result, as recipients --json says, with class and job name" \
