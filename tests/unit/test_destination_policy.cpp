@@ -24,8 +24,8 @@ std::string error_of(const std::string& text, bool providers_file = false) {
     return "";
 }
 
-std::string shipped_providers() {
-    std::ifstream in(std::string(MXLANE_SRCDIR) + "/conf/providers");
+std::string shipped(const std::string& name) {
+    std::ifstream in(std::string(MXLANE_SRCDIR) + "/conf/" + name);
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
@@ -44,6 +44,7 @@ class DestinationPolicyTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(bad_provider_lines);
     CPPUNIT_TEST(providers_file_merges_line_by_line);
     CPPUNIT_TEST(shipped_providers_parse);
+    CPPUNIT_TEST(example_lines_parse);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -203,7 +204,7 @@ public:
     }
 
     void shipped_providers_parse() {
-        std::string text = shipped_providers();
+        std::string text = shipped("providers");
         CPPUNIT_ASSERT(!text.empty());
         auto p = DestinationPolicy::parse_providers(text, "conf/providers");
         CPPUNIT_ASSERT(p.entries().size() >= 8);
@@ -218,6 +219,22 @@ public:
             auto n = p.integer(e, "destination_concurrency", cfg);
             CPPUNIT_ASSERT_MESSAGE(e.pattern, n >= 1 && n <= 10);
         }
+    }
+
+    // conf/destinations.example: its commented-out lines (the second word a name=value) parse as they are shown.
+    void example_lines_parse() {
+        std::istringstream in(shipped("destinations.example"));
+        std::string line, lines;
+        while (std::getline(in, line)) {
+            std::istringstream words(line);
+            std::string hash, pattern, setting;
+            if (words >> hash >> pattern >> setting && hash == "#" && setting.find('=') != std::string::npos)
+                lines += line.substr(2) + "\n";
+        }
+        auto p = DestinationPolicy::parse(lines, "destinations.example");
+        CPPUNIT_ASSERT(p.entries().size() >= 7);
+        CPPUNIT_ASSERT_EQUAL(std::string("mx:.google.com"), pattern_of(p.provider_for("aspmx.l.google.com")));
+        CPPUNIT_ASSERT_EQUAL(std::string("gmail.com"), pattern_of(p.match("gmail.com")));
     }
 };
 
