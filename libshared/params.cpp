@@ -104,6 +104,9 @@ constexpr std::array kParams = {
              "failures of class auth (SPF, DKIM, DMARC) after which a job is held (0: never)"},
     ParamDef{"destination_policy", T::path, "", 0, 0, "",
              "file of per-destination overrides; empty: none"},
+    ParamDef{"providers", T::path, "", 0, 0, "",
+             "file of provider lines (mx:.SUFFIX settings, conf/providers) grouping destinations by their "
+             "MX hosts; destination_policy lines override them line by line; empty: none"},
     ParamDef{"smtp_helo_name", T::string, "$myhostname", 0, 0, "",
              "EHLO name"},
     ParamDef{"smtp_tls_security_level", T::choice, "may", 0, 0, "none|may|encrypt|verify",

@@ -66,7 +66,7 @@ std::vector<std::string> restart_needed(const Config& started, const Config& nex
 std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     auto s = std::make_shared<Settings>();
     s->cfg = cfg;
-    s->policy = DestinationPolicy::load(cfg.get("destination_policy"));
+    s->policy = DestinationPolicy::load(cfg.get("destination_policy"), cfg.get("providers"));
     std::string mode = cfg.get("delivery_mode");
     s->mode = mode == "relay" ? Mode::relay : mode == "combined" ? Mode::combined : Mode::direct;
     s->relay = parse_relay_host(cfg.get("relay_host"));

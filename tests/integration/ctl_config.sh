@@ -44,6 +44,43 @@ set +e; err=$("$FX_CTL" -c "$FX/missing.conf" jobs 2>&1); rc=$?; set -e
 fx_check "missing file is an error" test "$rc" -ne 0
 fx_check "missing file is named" bash -c "grep -q '$FX/missing.conf' <<<'$err'"
 
+# providers: the shipped file starts; a bad line stops the start with FILE:LINE and a SIGHUP meeting one keeps
+# the running settings (the same path as destination_policy's).
+if [ -x "$FX_QRUNNER" ]; then
+  fx_write_conf "$FX/prov.conf" "providers = $FX/providers" "destination_policy = $FX/destinations"
+  cp "$MXLANE_SRCDIR/conf/providers" "$FX/providers"
+  printf 'mx:.google.com destination_concurrency=2\nshop.test destination_concurrency=1\n' > "$FX/destinations"
+  set +e; err=$(timeout 10 "$FX_QRUNNER" -c "$FX/prov.conf" --once 2>&1 >/dev/null); rc=$?; set -e
+  fx_check_eq "the shipped providers file and an mx: line in destination_policy: the qrunner runs" 0 "$rc"
+  fx_check "... and says nothing about them" bash -c "! grep -q -e providers -e destinations <<<'$err'"
+  printf 'mx:.google.com destination_concurrency=2\n\nexample.test destination_concurrency=1\n' > "$FX/providers"
+  set +e; err=$(timeout 10 "$FX_QRUNNER" -c "$FX/prov.conf" --once 2>&1 >/dev/null); rc=$?; set -e
+  fx_check_eq "a domain line in the providers file: exit 1" 1 "$rc"
+  fx_check "... naming FILE:LINE" grep -q "$FX/providers:3: a providers file holds mx: lines only, not example.test" <<<"$err"
+  printf 'mx:. destination_concurrency=1\n' > "$FX/providers"
+  set +e; err=$(timeout 10 "$FX_QRUNNER" -c "$FX/prov.conf" --once 2>&1 >/dev/null); rc=$?; set -e
+  fx_check "a bad mx: pattern: exit 1 naming FILE:LINE" grep -q "$FX/providers:1: not a provider pattern" <<<"$err"
+  printf 'mx:.outlook.com smtp_tls_security_level=encrypt\n' > "$FX/destinations"
+  printf 'mx:.google.com destination_concurrency=2\n' > "$FX/providers"
+  set +e; err=$(timeout 10 "$FX_QRUNNER" -c "$FX/prov.conf" --once 2>&1 >/dev/null); rc=$?; set -e
+  fx_check "TLS on an mx: line of destination_policy: exit 1 naming FILE:LINE" \
+    grep -q "$FX/destinations:1: smtp_tls_security_level is set per domain, not per provider" <<<"$err"
+  printf 'shop.test destination_concurrency=1\n' > "$FX/destinations"
+  "$FX_QRUNNER" -c "$FX/prov.conf" > "$FX/qrunner.start" 2>&1 || fx_fatal "the qrunner did not start: $(cat "$FX/qrunner.start")"
+  fx_wait_for test -s "$FX/queue/qrunner.pid"
+  qpid=$(cat "$FX/queue/qrunner.pid")
+  fx_register_pid "$qpid"
+  printf 'mx:.google.com smtp_tls_CAfile=/etc/ssl/ca.pem\n' > "$FX/providers"
+  kill -HUP "$qpid"
+  fx_check "SIGHUP with a bad providers file: refused with FILE:LINE, the running settings kept" fx_wait_for -t 10 \
+    grep -q "reload refused, keeping the running configuration: $FX/providers:1: smtp_tls_CAfile is set per domain, not per provider" "$FX/mxlane.log"
+  fx_check "... and the qrunner still runs" kill -0 "$qpid"
+  printf 'mx:.google.com destination_concurrency=3\n' > "$FX/providers"
+  kill -HUP "$qpid"
+  fx_check "SIGHUP with a good providers file: reloaded" fx_wait_for -t 10 grep -q "reloaded $FX/prov.conf" "$FX/mxlane.log"
+  fx_stop_pid "$qpid" || true  # a daemon is not this shell's child: its wait fails under set -e
+fi
+
 fx_check "jobs on an empty queue" bash -c "'$FX_CTL' -c '$FX/two.conf' jobs | grep -q 'Queue is empty'"
 fx_check_eq "jobs --json on an empty queue" "[]" "$("$FX_CTL" -c "$FX/two.conf" jobs --json)"
 set +e; "$FX_CTL" -c "$FX/two.conf" job J0000FF 2>"$FX/err"; rc=$?; set -e

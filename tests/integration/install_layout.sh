@@ -29,7 +29,7 @@ for p in mxlane-milter mxlane-qrunner mxlanectl; do
     fx_check "$p(8) installed" test -s "$MAN/man8/$p.8"
 done
 fx_check "mxlane.conf(5) installed" test -s "$MAN/man5/mxlane.conf.5"
-for f in mxlane.conf destinations.example reply_rules postfix-main.cf.snippet postfix-master.cf.snippet sendmail.mc.snippet; do
+for f in mxlane.conf destinations.example reply_rules providers postfix-main.cf.snippet postfix-master.cf.snippet sendmail.mc.snippet; do
     fx_check "sample $f installed" test -s "$ETC/$f"
 done
 fx_check "the sample mxlane.conf sets nothing (every parameter at its default)" \
