@@ -193,17 +193,3 @@ std::int64_t DestinationPolicy::integer(const std::string& domain, const std::st
 }
 
 }  // namespace mxlane
-namespace mxlane {  // TEMP-STUB
-const DestinationPolicy::Entry* DestinationPolicy::provider_for(const std::string& mx_host) const {
-    for (const auto& e : entries_)
-        if (e.provider() && (mx_host.ends_with(e.pattern.substr(3)))) return &e;
-    return nullptr;
-}
-std::int64_t DestinationPolicy::integer(const Entry& e, const std::string& name, const Config& cfg) const {
-    std::string text = cfg.get(name);
-    if (auto it = e.settings.find(name); it != e.settings.end()) text = it->second;
-    std::int64_t v = 0;
-    if (!parse_integer(text, v)) parse_duration(text, v);
-    return v;
-}
-}
