@@ -68,7 +68,8 @@ std::vector<QueueStore::Suspension> QueueStore::suspensions(std::int64_t now) {
             return true;
         }, DB_READ_COMMITTED);
     });
-    if (!ran_out.empty()) {
+    if (ran_out.empty()) return running;
+    try {
         env_->transact([&](DbTxn* txn) {
             for (const auto& k : ran_out) {
                 // Still run out? (a pause may have replaced it since the read)
@@ -77,6 +78,10 @@ std::vector<QueueStore::Suspension> QueueStore::suspensions(std::int64_t now) {
                 if (auto s = decode_suspension(k, *v); s && s->until <= now) env_->del(env_->meta(), txn, k);
             }
         }, Commit::write_nosync);
+    } catch (const StorePanic&) {
+        throw;
+    } catch (const StoreError&) {
+        // Only tidying (a reader in mail_owner's group may not write): the next call tries again.
     }
     return running;
 }
