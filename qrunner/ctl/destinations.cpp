@@ -45,6 +45,7 @@ DestinationRow parse_row(const bj::value& v) {
     r.name = to_lower(string_of(*o, "name"));
     if (r.name.empty()) throw SnapshotError("a destination has no name");
     r.kind = string_of(*o, "kind");
+    if (r.kind.empty()) r.kind = r.name.starts_with("mx:") ? "provider" : "destination";
     r.provider = string_of(*o, "provider");
     r.mx = string_of(*o, "mx");
     r.queued = number_of(*o, "queued");

@@ -13,7 +13,7 @@ namespace mxlane::ctl {
 
 // One destination (a domain's MX set) or provider ("mx:.google.com").
 struct DestinationRow {
-    std::string name, kind, provider, mx;  // kind: "destination" or "provider"
+    std::string name, kind, provider, mx;  // kind: "destination" or "provider" (by the name when not given)
     std::int64_t queued = 0, inflight = 0, connections = 0, limit = 0;
     std::int64_t paused_until = 0;         // ms since the epoch; 0: not paused; QueueStore::kForever: until resumed
     std::string reason, last_reply;

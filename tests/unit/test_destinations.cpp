@@ -73,6 +73,7 @@ public:
         // Members left out are empty or 0.
         CPPUNIT_ASSERT_EQUAL(std::string(), s.rows[2].mx);
         CPPUNIT_ASSERT_EQUAL(std::int64_t(0), s.rows[2].queued);
+        CPPUNIT_ASSERT_EQUAL(std::string("destination"), s.rows[2].kind);
     }
 
     void stale_or_dead_snapshot() {

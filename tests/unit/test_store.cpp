@@ -422,6 +422,15 @@ public:
         q.suspend("old.test", 1, "long ago", 0);
         CPPUNIT_ASSERT(!q.resume("old.test"));
         CPPUNIT_ASSERT(q.suspensions(0).empty());  // the resumed one is gone, even at an earlier time
+
+        // A damaged record holds nothing back, and resume removes it.
+        q.env().transact([&](DbTxn* txn) { q.env().put(q.env().meta(), txn, "suspend:damaged.test", "\x01"); });
+        q.suspend("fine.test", 9000, "r", 1000);
+        all = q.suspensions(2000);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), all.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("fine.test"), all[0].name);
+        CPPUNIT_ASSERT(q.resume("damaged.test"));
+        CPPUNIT_ASSERT(!q.env().transact([&](DbTxn* txn) { return q.env().get(q.env().meta(), txn, "suspend:damaged.test"); }));
     }
 
     void suspensions_survive_reopen() {
