@@ -125,6 +125,13 @@ fx_check_eq "malformed: exit 0" 0 "$rc"
 fx_check "malformed: noted on stderr" grep -q "ignoring $FX/queue/destinations.json: \"written\" is not a whole number" "$FX/err"
 fx_check_eq "malformed: the store's suspension shown" "example.test" \
   "$(py 'import json,sys; print(" ".join(r["name"] for r in json.loads(sys.argv[1])))' "$out")"
+# ---- text from remote servers in the snapshot cannot drive the terminal
+printf '{"pid": %s, "written": %s, "destinations": [{"name": "example.test", "last_reply": "421 \\u001b]0;owned\\u0007 \\u001b[2J busy"}]}' \
+  $$ "$(now_ms)" > "$FX/queue/destinations.json"
+fx_check_eq "a reply with escape sequences: shown with ? in the text" "421 ?]0;owned? ?[2J busy" \
+  "$(ctl destinations | sed -n 's/.*paused by mxlanectl  *//p')"
+fx_check_eq "and as it was in --json" "as it was" \
+  "$(row example.test "'as it was' if r['last_reply'] == '421 \x1b]0;owned\x07 \x1b[2J busy' else repr(r['last_reply'])")"
 rm -f "$FX/queue/destinations.json"
 fx_check_eq "no snapshot: not an error" "example.test" \
   "$(ctl destinations --json 2>&1 | py 'import json,sys; print(" ".join(r["name"] for r in json.load(sys.stdin)))')"
