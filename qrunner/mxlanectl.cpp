@@ -33,6 +33,11 @@ const char* kUsage =
     "  dkim keygen DOMAIN SELECTOR [--algorithm rsa|ed25519] [--bits N] [--out FILE]\n"
     "                                a new private key (mode 0600) and the DNS TXT record to publish\n"
     "  dkim list                     dkim_key_table's keys: type, bits, the TXT record each needs\n"
+    "  destinations                  per destination and provider: queued, in flight, connections,\n"
+    "                                limit, paused until when and why, last reply\n"
+    "  pause NAME [--for DURATION]   stop sending to a destination (example.test) or provider\n"
+    "                                (mx:.google.com) for DURATION (30m, 2h, 1d) or until resumed\n"
+    "  resume NAME                   send to a paused destination or provider again\n"
     "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
     "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
@@ -53,13 +58,16 @@ const std::map<std::string, Command>& commands() {
         {"suppress", ctl::cmd_suppress},
         {"verify", ctl::cmd_verify},
         {"dkim", ctl::cmd_dkim},
+        {"destinations", ctl::cmd_destinations},
+        {"pause", ctl::cmd_pause},
+        {"resume", ctl::cmd_resume},
     };
     return table;
 }
 
 // What the group of mail_owner may run (like mailq for anyone): nothing here writes.
 bool read_only(const std::string& command) {
-    for (const char* c : {"config", "jobs", "job", "recipients", "export"})
+    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations"})
         if (command == c) return true;
     return false;
 }

@@ -1,7 +1,8 @@
-// queue_store: the queue's operations: intake, due scan and claim, results, admin, suppression.
+// queue_store: the queue's operations: intake, due scan and claim, results, admin, suppression, suspensions.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <istream>
 #include <memory>
 #include <optional>
@@ -134,15 +135,20 @@ public:
     };
     std::vector<Suppression> suppressions();
 
-    // TEMP-STUB
+    // ---- suspensions (destinations and providers paused until a time; names lower-cased)
+    // Kept in meta under "suspend:" + name; the qrunner polls suspensions() and
+    // pauses what is listed, mxlanectl pause/resume write them.
     struct Suspension {
         std::string name, reason;
-        std::int64_t until = 0;
+        std::int64_t until = 0;   // ms since the epoch; kForever: until resumed
         std::int64_t added = 0;
     };
-    static constexpr std::int64_t kForever = INT64_MAX;
+    static constexpr std::int64_t kForever = std::numeric_limits<std::int64_t>::max();
+    // Sets (or replaces) the suspension of `name`.
     void suspend(const std::string& name, std::int64_t until, const std::string& reason, std::int64_t now);
+    // Ends it; false when there was none (or it had run out).
     bool resume(const std::string& name);
+    // The suspensions still running at `now`, by name; those that ran out are left out (and deleted).
     std::vector<Suspension> suspensions(std::int64_t now);
 
 private:

@@ -209,22 +209,3 @@ std::vector<QueueStore::Suppression> QueueStore::suppressions() {
 }
 
 }  // namespace mxlane::store
-namespace mxlane::store {  // TEMP-STUB
-void QueueStore::suspend(const std::string& name, std::int64_t until, const std::string& reason, std::int64_t now) {
-    env_->transact([&](DbTxn* txn) { Encoder e; e.i64(until).i64(now).str(reason); env_->put(env_->meta(), txn, "suspend:" + name, e.take()); });
-}
-bool QueueStore::resume(const std::string& name) {
-    return env_->transact([&](DbTxn* txn) { return env_->del(env_->meta(), txn, "suspend:" + name); });
-}
-std::vector<QueueStore::Suspension> QueueStore::suspensions(std::int64_t now) {
-    return env_->transact([&](DbTxn* txn) {
-        std::vector<Suspension> out;
-        detail::scan(env_->meta(), txn, std::string("suspend:"), std::string("suspend:"), [&](const std::string& k, const std::string& d) {
-            Decoder dec(d); Suspension s; s.name = k.substr(8); s.until = dec.i64(); s.added = dec.i64(); s.reason = dec.str();
-            if (s.until > now) out.push_back(s);
-            return true;
-        });
-        return out;
-    });
-}
-}

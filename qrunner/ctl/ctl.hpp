@@ -68,5 +68,8 @@ int cmd_submit(Context& c);
 int cmd_verify(Context& c);
 int cmd_suppress(Context& c);
 int cmd_dkim(Context& c);
+int cmd_destinations(Context& c);
+int cmd_pause(Context& c);
+int cmd_resume(Context& c);
 
 }  // namespace mxlane::ctl

@@ -22,6 +22,8 @@ class StoreTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(flush_hold_release_delete);
     CPPUNIT_TEST(due_index_follows_every_write);
     CPPUNIT_TEST(reopen_keeps_everything);
+    CPPUNIT_TEST(suspensions);
+    CPPUNIT_TEST(suspensions_survive_reopen);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -380,6 +382,69 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), q.job(id)->total());
         auto id2 = add(q, intake("", {"b@x.test"}), 1000).job_id;
         CPPUNIT_ASSERT(id2 > id);  // ids are not reused after a reopen
+    }
+
+    void suspensions() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        CPPUNIT_ASSERT(q.suspensions(1000).empty());
+        q.suspend("Example.TEST", 5000, "421 4.7.28 slow down", 1000);
+        q.suspend("mx:.google.com", QueueStore::kForever, "paused by hand", 1100);
+        auto all = q.suspensions(2000);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), all.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("example.test"), all[0].name);  // lower-cased, in name order
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(5000), all[0].until);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1000), all[0].added);
+        CPPUNIT_ASSERT_EQUAL(std::string("421 4.7.28 slow down"), all[0].reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("mx:.google.com"), all[1].name);
+        CPPUNIT_ASSERT_EQUAL(QueueStore::kForever, all[1].until);
+
+        // Replacing: the later suspension holds, still one entry.
+        q.suspend("EXAMPLE.test", 9000, "again", 3000);
+        all = q.suspensions(3000);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), all.size());
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(9000), all[0].until);
+        CPPUNIT_ASSERT_EQUAL(std::string("again"), all[0].reason);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(3000), all[0].added);
+
+        // Expiry: left out at and after `until`, and deleted.
+        all = q.suspensions(9000);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), all.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("mx:.google.com"), all[0].name);
+        CPPUNIT_ASSERT(!q.env().transact([&](DbTxn* txn) { return q.env().get(q.env().meta(), txn, "suspend:example.test"); }));
+        // Other meta records are not suspensions.
+        CPPUNIT_ASSERT(q.env().transact([&](DbTxn* txn) { return q.env().get(q.env().meta(), txn, "schema_version"); }));
+
+        // Resume: true once, any case; false for none, and for one that ran out.
+        CPPUNIT_ASSERT(q.resume("MX:.Google.com"));
+        CPPUNIT_ASSERT(!q.resume("mx:.google.com"));
+        CPPUNIT_ASSERT(!q.resume("never.test"));
+        q.suspend("old.test", 1, "long ago", 0);
+        CPPUNIT_ASSERT(!q.resume("old.test"));
+        CPPUNIT_ASSERT(q.suspensions(0).empty());  // the resumed one is gone, even at an earlier time
+
+        // A damaged record holds nothing back, and resume removes it.
+        q.env().transact([&](DbTxn* txn) { q.env().put(q.env().meta(), txn, "suspend:damaged.test", "\x01"); });
+        q.suspend("fine.test", 9000, "r", 1000);
+        all = q.suspensions(2000);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), all.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("fine.test"), all[0].name);
+        CPPUNIT_ASSERT(q.resume("damaged.test"));
+        CPPUNIT_ASSERT(!q.env().transact([&](DbTxn* txn) { return q.env().get(q.env().meta(), txn, "suspend:damaged.test"); }));
+    }
+
+    void suspensions_survive_reopen() {
+        TempDir dir;
+        {
+            QueueStore q(dir.path());
+            q.suspend("shop.test", QueueStore::kForever, "paused by mxlanectl", 1000);
+        }
+        QueueStore q(dir.path());
+        auto all = q.suspensions(now_ms());
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), all.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("shop.test"), all[0].name);
+        CPPUNIT_ASSERT_EQUAL(std::string("paused by mxlanectl"), all[0].reason);
+        CPPUNIT_ASSERT(q.resume("shop.test"));
     }
 
 };
