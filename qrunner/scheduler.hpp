@@ -138,6 +138,7 @@ private:
     void apply_suspension(Shaping& sh, Clock::time_point now);
     void note_suspensions(std::vector<store::QueueStore::Suspension> list);
     boost::asio::awaitable<void> read_suspensions();
+    boost::asio::awaitable<void> release_parked(std::int64_t until);
     // Every second: the store's suspensions, and the snapshot of the destinations.
     boost::asio::awaitable<void> watch_suspensions();
     // queue_directory/destinations.json for mxlanectl destinations.

@@ -65,13 +65,35 @@ void Scheduler::apply_suspension(Shaping& sh, Clock::time_point now) {
         return;
     }
     if (sh.suspended_wall == 0) return;
-    const bool early = sh.suspended_wall > wall;
-    sh.suspended_wall = 0;
+    const std::int64_t until = std::exchange(sh.suspended_wall, 0);
     sh.suspended_until = {};
-    if (!early) return;  // it ran out by itself
+    if (until <= wall) return;  // it ran out by itself
     sh.concurrency.resume();
     sh.reason.clear();
     notes_.push_back((sh.provider ? "provider " : "destination ") + sh.name + " resumed");
+    asio::co_spawn(control_, release_parked(until),
+                   [](std::exception_ptr e) { log_exception(e, "making due what waited for a resumed destination"); });
+}
+
+// mxlanectl resume made due what waited in the queue for the suspension's end;
+// what this qrunner put back since (until it read the resume) is made due here,
+// once the result writer has committed those put-backs (5 s at most).
+asio::awaitable<void> Scheduler::release_parked(std::int64_t until) {
+    asio::steady_timer timer(control_);
+    for (int i = 0; i < 500 && writer_.pending() > 0; ++i) {
+        timer.expires_after(std::chrono::milliseconds(10));
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    try {
+        const std::size_t n = co_await asio::co_spawn(
+            store_thread_.get_executor(),
+            [this, until]() -> asio::awaitable<std::size_t> { co_return store_.release_parked(until, store::now_ms()); },
+            asio::use_awaitable);
+        if (n > 0) wake();
+    } catch (const std::exception& e) {
+        store::fatal_if_panic(e);
+        log::error(std::string("cannot make due what waited for a resumed destination: ") + e.what());
+    }
 }
 
 void Scheduler::note_suspensions(std::vector<store::QueueStore::Suspension> list) {

@@ -150,6 +150,10 @@ public:
     bool resume(const std::string& name);
     // The suspensions still running at `now`, by name; those that ran out are left out (and deleted).
     std::vector<Suspension> suspensions(std::int64_t now);
+    // After a resume: recipients the qrunner put back untried until the
+    // suspension's end (`until`, give or take kParkedSlackMs) are due at `now`.
+    static constexpr std::int64_t kParkedSlackMs = 2000;
+    std::size_t release_parked(std::int64_t until, std::int64_t now);
 
 private:
     std::optional<Job> load_job(DbTxn* txn, std::uint64_t id, std::uint32_t flags = 0);

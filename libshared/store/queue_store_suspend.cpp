@@ -86,4 +86,17 @@ std::vector<QueueStore::Suspension> QueueStore::suspensions(std::int64_t now) {
     return running;
 }
 
+std::size_t QueueStore::release_parked(std::int64_t until, std::int64_t now) {
+    std::size_t n = 0;
+    for (const auto& j : jobs())
+        n += rewrite_recipients(j.id, [&](DbTxn* txn, Recipient& r) {
+            if (!is_pending(r.state) || r.next_attempt <= now) return false;
+            if (r.next_attempt < until - kParkedSlackMs || r.next_attempt > until + kParkedSlackMs) return false;
+            if (env_->get(env_->inflight(), txn, r.key())) return false;  // in delivery now
+            r.next_attempt = now;
+            return true;
+        });
+    return n;
+}
+
 }  // namespace mxlane::store

@@ -121,9 +121,18 @@ int cmd_pause(Context& c) {
 int cmd_resume(Context& c) {
     std::string name = name_arg(c, "resume");
     c.no_more_args(1);
+    const std::int64_t now = store::now_ms();
+    std::optional<std::int64_t> until;
+    for (const auto& s : c.store().suspensions(now))
+        if (s.name == to_lower(name)) until = s.until;
     if (!c.store().resume(name)) throw UsageError(name + " is not paused");
-    if (c.json) std::cout << json::serialize(json::object{{"name", name}, {"resumed", true}}) << "\n";
-    else std::cout << printable(name) << ": resumed\n";
+    // What a qrunner put back in the queue until the suspension's end is due now.
+    const std::size_t due = until ? c.store().release_parked(*until, now) : 0;
+    if (c.json)
+        std::cout << json::serialize(json::object{{"name", name}, {"resumed", true}, {"due", due}}) << "\n";
+    else
+        std::cout << printable(name) << ": resumed" << (due ? ", " + std::to_string(due) + " recipients due now" : "")
+                  << "\n";
     return 0;
 }
 

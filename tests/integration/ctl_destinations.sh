@@ -66,7 +66,7 @@ fx_check_eq "resume" "shop.test: resumed" "$(ctl resume SHOP.test)"
 fx_check_eq "resumed: gone from the list" absent "$(row shop.test "r['name']")"
 one_line_error "resume of a name not paused" "mxlanectl: shop.test is not paused" resume shop.test
 one_line_error "resume of a name never paused" "mxlanectl: never.test is not paused" resume never.test
-fx_check_eq "resume --json" '{"name":"mx:mx1.example.test","resumed":true}' "$(ctl resume mx:mx1.example.test --json)"
+fx_check_eq "resume --json" '{"name":"mx:mx1.example.test","resumed":true,"due":0}' "$(ctl resume mx:mx1.example.test --json)"
 ctl pause short.test --for 1s >/dev/null
 sleep 2
 fx_check_eq "a pause that ran out is not listed" absent "$(row short.test "r['name']")"
