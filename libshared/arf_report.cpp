@@ -19,7 +19,7 @@ namespace {
 // blank line among them, but a stray one must not hide the rest).
 std::vector<HeaderField> report_fields(std::string_view body) {
     std::vector<std::string_view> lines;
-    for (std::string_view l : report::split_lines(body))
+    for (std::string_view l : mime::split_lines(body))
         if (!trim(l).empty()) lines.push_back(l);
     return parse_header_fields(lines, 0, lines.size());
 }

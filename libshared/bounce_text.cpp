@@ -114,7 +114,7 @@ Notice notice_of(const mime::MessageParts& parts) {
         if (p.media_type == "text/html" && !html) html = &p;
     }
     if (html) n.text = html_text(html->body);
-    n.lines = split_lines(n.text);
+    n.lines = mime::split_lines(n.text);
     for (std::string_view s : {"delay", "warning:", "still being retried"})
         if (contains_nocase(n.subject, s)) n.delayed = true;
     for (std::string_view s : {"has not yet been delivered", "THIS IS A WARNING ONLY", "Delivery is delayed to",
@@ -123,13 +123,18 @@ Notice notice_of(const mime::MessageParts& parts) {
     return n;
 }
 
+// An address as a bounce writes it between "<" and ">": one word with an "@".
+bool plain_address(std::string_view a) {
+    return a.find('@') != npos && a.find_first_of(" \t\r\n<>") == npos;
+}
+
 DsnRecipient recipient(std::string address, std::string_view diagnostic, std::string remote, const Notice& n) {
     DsnRecipient r;
     r.final_recipient = std::move(address);
     r.action = n.delayed ? "delayed" : "failed";
     r.diagnostic = single_line_value(diagnostic);
     r.status = status_in_text(r.diagnostic, n.delayed ? "4.0.0" : "5.0.0");
-    r.remote_mta = std::move(remote);
+    r.remote_mta = single_line_value(remote);
     return r;
 }
 
@@ -167,7 +172,7 @@ std::vector<DsnRecipient> postfix_read(const Notice& n) {
             std::size_t p = rest.find("):");
             rest = p == npos ? std::string_view() : rest.substr(p + 1);
         }
-        if (address.find('@') == npos || !rest.starts_with(':')) continue;
+        if (!plain_address(address) || !rest.starts_with(':')) continue;
         std::size_t end = i + 1;
         while (end < n.lines.size() && indent_of(n.lines[end]) > 0 && !trim(n.lines[end]).empty()) ++end;
         std::string text = single_line_value(std::string(rest.substr(1)) + " " + joined(n.lines, i + 1, end));
@@ -251,7 +256,7 @@ std::vector<DsnRecipient> qmail_read(const Notice& n) {
     for (std::size_t i = 0; i < n.lines.size(); ++i) {
         std::string_view t = trim(n.lines[i]);
         if (is_copy_marker(t)) break;
-        if (!t.starts_with('<') || !t.ends_with(">:") || t.find('@') == npos) continue;
+        if (!t.starts_with('<') || !t.ends_with(">:") || !plain_address(t.substr(1, t.size() - 3))) continue;
         std::string address(t.substr(1, t.size() - 3)), said, other, remote;
         bool saying = false;
         for (++i; i < n.lines.size() && !trim(n.lines[i]).empty(); ++i) {

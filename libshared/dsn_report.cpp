@@ -68,7 +68,7 @@ std::optional<DsnRecipient> recipient_group(const std::vector<HeaderField>& fiel
 std::optional<DsnReport> read_status_body(std::string_view body) {
     DsnReport report;
     report.format = "rfc3464";
-    auto lines = report::split_lines(body);
+    auto lines = mime::split_lines(body);
     std::size_t i = 0;
     while (i < lines.size() && report.recipients.size() < kMaxDsnRecipients) {
         while (i < lines.size() && trim(lines[i]).empty()) ++i;

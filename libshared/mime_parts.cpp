@@ -11,16 +11,7 @@ namespace {
 
 class Walker {
 public:
-    explicit Walker(std::string_view text) : text_(text) {
-        for (std::size_t pos = 0; pos < text.size();) {
-            std::size_t lf = text.find('\n', pos);
-            std::size_t stop = lf == std::string_view::npos ? text.size() : lf;
-            std::string_view line = text.substr(pos, stop - pos);
-            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-            lines_.push_back(line);
-            pos = stop + 1;
-        }
-    }
+    explicit Walker(std::string_view text) : text_(text), lines_(split_lines(text)) {}
 
     MessageParts walk() {
         entity(0, lines_.size(), "", 0, 0, true);
@@ -68,13 +59,10 @@ private:
         std::string dash = "--" + boundary;
         std::size_t part_start = end, index = 0;
         for (std::size_t i = begin; i < end; ++i) {
-            std::string_view line = lines_[i];
-            if (!line.starts_with(dash)) continue;
-            std::string_view rest = line.substr(dash.size());
-            bool close = rest.starts_with("--");
-            if (!close && !trim(rest, wsp_chars).empty()) continue;  // a line that only begins like one
+            Delimiter kind = delimiter_kind(lines_[i], dash);
+            if (kind == Delimiter::none) continue;
             if (part_start != end) entity(part_start, i, ct, index++, depth, false);
-            if (close) return;
+            if (kind == Delimiter::close) return;
             part_start = i + 1;
         }
         if (part_start != end) entity(part_start, end, ct, index, depth, false);  // no closing delimiter
@@ -95,6 +83,26 @@ private:
 };
 
 }  // namespace
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+    std::vector<std::string_view> lines;
+    for (std::size_t pos = 0; pos < text.size();) {
+        std::size_t lf = text.find('\n', pos);
+        std::size_t stop = lf == std::string_view::npos ? text.size() : lf;
+        std::string_view line = text.substr(pos, stop - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        lines.push_back(line);
+        pos = stop + 1;
+    }
+    return lines;
+}
+
+Delimiter delimiter_kind(std::string_view line, std::string_view dash) {
+    if (!line.starts_with(dash)) return Delimiter::none;
+    std::string_view rest = line.substr(dash.size());
+    if (rest.starts_with("--")) return Delimiter::close;
+    return trim(rest, wsp_chars).empty() ? Delimiter::part : Delimiter::none;  // else it only begins like one
+}
 
 MessageParts walk_parts(std::string_view message) { return Walker(message).walk(); }
 

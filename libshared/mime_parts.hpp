@@ -37,6 +37,14 @@ inline constexpr std::size_t kMaxLeafParts = 256;
 // nothing throws but std::bad_alloc. Linear in the size of the message times the depth.
 MessageParts walk_parts(std::string_view message);
 
+// The lines of `text` (CRLF or LF ended), without their line ends.
+std::vector<std::string_view> split_lines(std::string_view text);
+
+// What a body line is to a multipart whose delimiter is `dash` ("--" + boundary),
+// RFC 2046 5.1.1: a delimiter (blanks may follow), the close delimiter, or neither.
+enum class Delimiter { none, part, close };
+Delimiter delimiter_kind(std::string_view line, std::string_view dash);
+
 // The header section at the start of `text` (without the blank line that
 // ends it); all of `text` when no blank line follows.
 std::string_view header_section_of(std::string_view text);

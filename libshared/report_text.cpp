@@ -30,19 +30,6 @@ std::size_t digits_at(std::string_view t, std::size_t i, std::size_t max) {
 
 }  // namespace
 
-std::vector<std::string_view> split_lines(std::string_view text) {
-    std::vector<std::string_view> lines;
-    for (std::size_t pos = 0; pos < text.size();) {
-        std::size_t lf = text.find('\n', pos);
-        std::size_t stop = lf == std::string_view::npos ? text.size() : lf;
-        std::string_view line = text.substr(pos, stop - pos);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        lines.push_back(line);
-        pos = stop + 1;
-    }
-    return lines;
-}
-
 bool contains_nocase(std::string_view text, std::string_view phrase) {
     if (phrase.empty()) return true;
     if (phrase.size() > text.size()) return false;

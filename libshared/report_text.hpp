@@ -2,12 +2,8 @@
 #pragma once
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace mxlane::report {
-
-// The lines of `text` (CRLF or LF ended), without their line ends.
-std::vector<std::string_view> split_lines(std::string_view text);
 
 // Does `text` hold `phrase`, ignoring ASCII case?
 bool contains_nocase(std::string_view text, std::string_view phrase);
