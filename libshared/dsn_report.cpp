@@ -95,6 +95,25 @@ std::string returned_headers(const mime::MessageParts& parts) {
     return "";
 }
 
+// A recipient whose group has no Diagnostic-Code gets what the report's
+// own text says about the same address, when a text reader finds it.
+void diagnostics_from_text(DsnReport& report, const mime::MessageParts& parts) {
+    bool missing = false;
+    for (const auto& r : report.recipients) missing = missing || r.diagnostic.empty();
+    if (!missing) return;
+    auto text = report::read_text_bounce(parts);
+    if (!text) return;
+    for (auto& r : report.recipients) {
+        if (!r.diagnostic.empty()) continue;
+        for (const auto& t : text->recipients)
+            if (to_lower(t.final_recipient) == to_lower(r.final_recipient)) {
+                r.diagnostic = t.diagnostic;
+                if (r.remote_mta.empty()) r.remote_mta = t.remote_mta;
+                break;
+            }
+    }
+}
+
 }  // namespace
 
 std::optional<DsnReport> parse_dsn(std::string_view message) {
@@ -103,7 +122,10 @@ std::optional<DsnReport> parse_dsn(std::string_view message) {
         std::optional<DsnReport> report;
         for (const auto& p : parts.leaves)
             if (is_status_part(p) && (report = read_status_body(p.body))) break;
-        if (!report) report = report::read_text_bounce(parts);
+        if (report)
+            diagnostics_from_text(*report, parts);
+        else
+            report = report::read_text_bounce(parts);
         if (!report) return std::nullopt;
         if (std::string h = returned_headers(parts); !h.empty()) report->original_message_headers = std::move(h);
         return report;

@@ -140,6 +140,11 @@ public:
         expect_dsn("no_status_dsn.eml", "rfc3464",
                    {{"nostatus@minimal.test", "failed", "5.7.1", "554 5.7.1 relay access denied", "", ""},
                     {"basiconly@minimal.test", "delayed", "4.0.0", "451 try again later", "", ""}});
+        // No Diagnostic-Code: the notice's own words about the address (case aside) stand in.
+        expect_dsn("nodiag_dsn.eml", "rfc3464",
+                   {{"moved@lean.test", "failed", "5.1.6",
+                     "551 5.1.6 user has moved; no forwarding address (in reply to RCPT TO command)", "mx.lean.test",
+                     ""}});
         // The status part labelled text/plain, in second place of a delivery-status report.
         expect_dsn("mislabeled_status_dsn.eml", "rfc3464", {{"olduser@old.test", "failed", "5.1.1", "", "", ""}});
     }
