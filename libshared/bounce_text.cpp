@@ -115,8 +115,12 @@ Notice notice_of(const mime::MessageParts& parts) {
     }
     if (html) n.text = html_text(html->body);
     n.lines = mime::split_lines(n.text);
-    for (std::string_view s : {"delay", "warning:", "still being retried"})
-        if (contains_nocase(n.subject, s)) n.delayed = true;
+    // A subject says "delay" of its own only at its start: "Undeliverable: Shipping
+    // delay" echoes the returned message's subject after a failure.
+    std::string subject = to_lower(trim(n.subject));
+    for (std::string_view s : {"warning:", "delayed mail", "delivery delay", "delay notice"})
+        if (subject.starts_with(s)) n.delayed = true;
+    if (contains_nocase(n.subject, "notification (delay)")) n.delayed = true;
     for (std::string_view s : {"has not yet been delivered", "THIS IS A WARNING ONLY", "Delivery is delayed to",
                                "will continue to try", "still trying to deliver"})
         if (contains_nocase(n.text, s)) n.delayed = true;

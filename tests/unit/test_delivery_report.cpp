@@ -240,6 +240,11 @@ public:
                      "<EXCH2003.legacy.test #5.1.1>",
                      "", ""}},
                    "<J0000NN.2@shop.test>");
+        // The returned message's subject after "Undeliverable:" says nothing about the report.
+        std::string echo = test::report_sample("exchange_text.eml");
+        echo.replace(echo.find("Quarterly newsletter"), 20, "Warning: shipping delay");
+        auto failed = parse_dsn(echo);
+        CPPUNIT_ASSERT(failed && failed->recipients.size() == 2 && failed->recipients[1].action == "failed");
         expect_dsn("exchange_delay_html.eml", "exchange",
                    {{"later.user@delay.test", "delayed", "4.4.7", "400 4.4.7 Message delayed", "", ""}});
     }
