@@ -1,12 +1,16 @@
 // report_text: reading the free text of reports: addresses, SMTP and enhanced status codes, typed field values.
 #include "libshared/report_text.hpp"
 
+#include <cstdint>
+
 #include "libshared/header_section.hpp"
 #include "libshared/text.hpp"
 
 namespace mxlane::report {
 
 namespace {
+
+constexpr std::size_t npos = std::string_view::npos;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -135,7 +139,43 @@ std::string typed_address(std::string_view value) {
     std::string_view a = after_type(plain);
     if (a.size() >= 2 && a.front() == '<' && a.back() == '>') a = trim(a.substr(1, a.size() - 2));
     if (a.size() >= 2 && a.front() == '<') a = trim(a.substr(1));
-    return std::string(a);
+    std::string_view type = trim(std::string_view(plain).substr(0, plain.find(';')));
+    return same_field_name(type, "utf-8") ? unescape_unicode(a) : std::string(a);
+}
+
+std::string unescape_unicode(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        std::size_t close = text.substr(i, 11).find('}');
+        std::uint32_t cp = 0;
+        bool ok = text.substr(i).starts_with("\\x{") && close != npos && close > 3 && close <= 9;
+        for (std::size_t k = i + 3; ok && k < i + close; ++k) {
+            char c = lower(text[k]);
+            ok = is_digit(c) || (c >= 'a' && c <= 'f');
+            cp = cp * 16 + static_cast<std::uint32_t>(is_digit(c) ? c - '0' : c - 'a' + 10);
+        }
+        if (!ok || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            out += text[i];
+            continue;
+        }
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        i += close;
+    }
+    return out;
 }
 
 }  // namespace mxlane::report

@@ -34,7 +34,12 @@ std::string without_comments(std::string_view value);
 // its first ";" stays as it is.
 std::string_view after_type(std::string_view value);
 
-// "rfc822; <User@Example.test> (comment)" -> "User@Example.test".
+// "rfc822; <User@Example.test> (comment)" -> "User@Example.test"; a utf-8
+// address has its "\x{HEX}" escapes undone (RFC 6533 3).
 std::string typed_address(std::string_view value);
+
+// "\x{7528}" -> the character in UTF-8 (RFC 6533 3, embedded-unicode-char);
+// anything that is no valid escape of a Unicode scalar value stays as it is.
+std::string unescape_unicode(std::string_view text);
 
 }  // namespace mxlane::report

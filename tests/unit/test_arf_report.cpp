@@ -146,6 +146,9 @@ public:
         CPPUNIT_ASSERT_EQUAL(str("a.b@x.test"), find_address("x <mailto:a.b@x.test>."));
         CPPUNIT_ASSERT_EQUAL(str(""), find_address("@ a@ @b"));
         CPPUNIT_ASSERT_EQUAL(str("User@Example.test"), typed_address("rfc822; <User@Example.test> (comment)"));
+        CPPUNIT_ASSERT_EQUAL(str("用户@例子.test"), typed_address("utf-8; \\x{7528}\\x{6237}@\\x{4F8B}\\x{5B50}.test"));
+        CPPUNIT_ASSERT_EQUAL(str("a\\x{D800}b\\x{}c\\x{110000}\\x{41"), unescape_unicode("a\\x{D800}b\\x{}c\\x{110000}\\x{41"));
+        CPPUNIT_ASSERT_EQUAL(str("\\x{7528}@x.test"), typed_address("rfc822; \\x{7528}@x.test"));  // only in utf-8
         CPPUNIT_ASSERT_EQUAL(str("550 a; b"), std::string(after_type("550 a; b")));  // no type: kept
         CPPUNIT_ASSERT_EQUAL(str("5.2.2"), without_comments("5.2.2 (mailbox (really) full)"));
     }
