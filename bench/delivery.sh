@@ -96,10 +96,12 @@ PY
     for ((i = 0; i < SIZE / 78 + 1; i++)); do printf '%076d\n' 0 | tr 0 x; done
 } > "$FX/message.txt"
 
-# mx_conf CASE: an mxlane.conf for one case (its own queue and log).
+# mx_conf CASE: an mxlane.conf for one case (its own queue and log), with the shipped reply_rules and
+# providers loaded, as an installation runs them.
 mx_conf() {
     fx_write_conf "$FX/$1.conf" "queue_directory = $FX/q-$1" "log_file = $FX/mxlane-$1.log" \
-        "smtp_port = $P" "smtp_tls_security_level = none" "notify_sender = none" "delivery_mode = direct"
+        "smtp_port = $P" "smtp_tls_security_level = none" "notify_sender = none" "delivery_mode = direct" \
+        "reply_rules = $MXLANE_SRCDIR/conf/reply_rules" "providers = $MXLANE_SRCDIR/conf/providers"
     mkdir -p "$FX/q-$1"
 }
 
