@@ -12,6 +12,7 @@
 #include "libshared/render_plan.hpp"
 #include "libshared/template.hpp"
 #include "qrunner/mx_connect.hpp"
+#include "qrunner/recipient_loop.hpp"
 #include "qrunner/scheduler.hpp"
 #include "qrunner/smtp/downgrade.hpp"
 #include "qrunner/smtp/message_data.hpp"
@@ -80,7 +81,9 @@ asio::awaitable<std::shared_ptr<const std::string>> wire_for(Scheduler& sch, con
 
 smtp::Envelope envelope_for(const Work& w, std::size_t size, const Settings& s) {
     smtp::Envelope env;
-    env.mail_from = w.message->meta.sender;
+    // VERP: a transaction of one recipient carries that recipient's token (one
+    // dispatched before bounce_address was set on SIGHUP keeps the stored sender).
+    env.mail_from = w.rcpts.size() == 1 ? envelope_sender(s, *w.message, w.rcpts.front()) : w.message->meta.sender;
     for (const auto& r : w.rcpts) env.rcpts.push_back(r.address);
     env.smtputf8 = w.message->meta.smtputf8;
     env.eight_bit = w.message->eight_bit;
@@ -88,9 +91,9 @@ smtp::Envelope envelope_for(const Work& w, std::size_t size, const Settings& s) 
     if (w.path == Path::relay) {
         // The relay gets the loop header, made for the recipients it takes.
         env.size += 128;
-        env.leading_fields = [m = w.message, dir = s.queue_directory](const std::vector<std::string>& accepted,
-                                                                     const std::string& data) {
-            return m->relay_field(accepted, data, dir, store::now_ms() / 1000);
+        env.leading_fields = [m = w.message, dir = s.queue_directory, sender = env.mail_from](
+                                 const std::vector<std::string>& accepted, const std::string& data) {
+            return m->relay_field(sender, accepted, data, dir, store::now_ms() / 1000);
         };
     }
     return env;
