@@ -19,4 +19,17 @@ bool needs_recipient_token(const Settings& s, const store::Message& m);
 // Throws LoopKeyError when the loop key cannot be read.
 std::string envelope_sender(const Settings& s, const MessageData& m, const store::Recipient& r);
 
+// Does r's copy of m get List-Unsubscribe fields (unsubscribe_address or
+// unsubscribe_url set; never for a notification)?
+bool needs_unsubscribe_fields(const Settings& s, const store::Message& m);
+
+// r's copy of `text` (a stored or rendered message) with its own
+// "List-Unsubscribe: <mailto:LOCAL+TOKEN@DOMAIN>, <URLTOKEN>" (RFC 2369) and,
+// with unsubscribe_url, "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+// (RFC 8058) at the end of its header section, in place of any such fields
+// the message brought (one-click needs exactly one of each). Throws
+// LoopKeyError when the loop key cannot be read.
+std::string with_unsubscribe_fields(const Settings& s, const MessageData& m, const store::Recipient& r,
+                                    std::string text);
+
 }  // namespace mxlane::qrunner

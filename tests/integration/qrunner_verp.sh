@@ -1,6 +1,7 @@
 #!/bin/bash
 # qrunner_verp: bounce_address (VERP): one transaction per recipient, MAIL FROM bounces+TOKEN@DOMAIN naming it,
-# direct and through the relay; notifications keep their null sender; bad loop parameters stop the qrunner.
+# direct and through the relay; notifications keep their null sender; List-Unsubscribe and List-Unsubscribe-Post
+# per recipient with the same token, DKIM-signed; bad loop parameters stop the qrunner.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_verp
 fx_need_built "$FX_QRUNNER" "$FX_CTL"
@@ -82,7 +83,58 @@ job3=$(printf '%s\n' f@ok.test g@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --
 timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
 fx_check_eq "VERP off: one transaction from news@sender.test" "news@sender.test f@ok.test g@ok.test" "$(transactions "$FX/mx")"
 
-# ---- 4. a bad loop parameter stops the qrunner at start with a clear error
+# ---- 4. List-Unsubscribe (mailto and one-click URL) per recipient, with the VERP token, DKIM-signed
+if "$FX_PYTHON" -c 'import dkim' 2>/dev/null; then
+    mkdir -p "$FX/keys"
+    conf
+    "$FX_CTL" -c "$FX/mxlane.conf" dkim keygen shop.test s1 --out "$FX/keys/s1.pem" > "$FX/records" 2> "$FX/keygen.err"
+    printf 'shop.test s1 %s\n' "$FX/keys/s1.pem" > "$FX/keytable"
+    conf "unsubscribe_address=unsubscribe@shop.test" "unsubscribe_url=https://news.shop.test/u/" \
+        "dkim_key_table=$FX/keytable" "smtp_tls_security_level=none"
+    # The sender's own List-Unsubscribe (folded) gives way to mxlane's: one-click needs exactly one.
+    printf 'From: news@shop.test\nList-Unsubscribe: <mailto:old@shop.test>,\n  <https://old.shop.test/x>\nSubject: unsubscribe test\n\nbody\n' > "$FX/unsub.txt"
+    job5=$(printf '%s\n' h@ok.test i@ok.test j@ok.test | "$MKJOB" "$FX/queue" "$FX/unsub.txt" --from news@shop.test)
+    : > "$FX/mx/accepted.jsonl"; : > "$FX/mx/127.0.0.111.mbox"
+    timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+    fx_check_eq "unsubscribe run exits 0" 0 $?
+    # Per message: "RCPT SENDER-TOKEN MAILTO-TOKEN URL-TOKEN", after checking the fields' shape and the signature's h=.
+    "$FX_PYTHON" - "$FX/mx/127.0.0.111.mbox" > "$FX/unsub.out" 2> "$FX/unsub.err" <<'PYEOF'
+import mailbox, re, sys
+for m in mailbox.mbox(sys.argv[1]):
+    lu = m.get_all('List-Unsubscribe') or []
+    lp = m.get_all('List-Unsubscribe-Post') or []
+    assert len(lu) == 1 and len(lp) == 1, (lu, lp)
+    assert lp[0].strip() == 'List-Unsubscribe=One-Click', lp
+    v = re.sub(r'\s+', ' ', lu[0]).strip()
+    got = re.fullmatch(r'<mailto:unsubscribe\+([a-z2-7]+)@shop\.test>, <https://news\.shop\.test/u/([a-z2-7]+)>', v)
+    assert got, v
+    sig = re.sub(r'\s+', '', m['DKIM-Signature'])
+    h = re.search(r'(?:^|;)h=([^;]*)', sig).group(1).lower().split(':')
+    assert 'list-unsubscribe' in h and 'list-unsubscribe-post' in h, h
+    sender = re.fullmatch(r'<bounces\+([a-z2-7]+)@sender\.test>', m['X-Sink-Mail-From']).group(1)
+    print(m['X-Sink-Rcpt-To'].strip('<>'), sender, got.group(1), got.group(2))
+PYEOF
+    fx_check "one List-Unsubscribe (mailto, URL) and one List-Unsubscribe-Post per message, both signed" \
+        test -s "$FX/unsub.out" -a ! -s "$FX/unsub.err"
+    fx_log "$(cat "$FX/unsub.out" "$FX/unsub.err")"
+    named=$(while read -r rcpt st mt ut; do
+                [ "$st" = "$mt" ] && [ "$mt" = "$ut" ] && echo "$rcpt -> $("$TOKEN" "$FX/queue" "$ut")"
+            done < "$FX/unsub.out" | sort)
+    fx_check_eq "each copy's mailto and URL carry the VERP token, naming its recipient" \
+        "h@ok.test -> $job5 h@ok.test
+i@ok.test -> $job5 i@ok.test
+j@ok.test -> $job5 j@ok.test" "$named"
+    fx_check "every copy's DKIM signature verifies" \
+        "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --domain shop.test
+    fx_check "a changed body fails it" \
+        "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --tamper
+    fx_check_eq "signed per recipient (one signature line each)" 3 \
+        "$(grep -c "$job5: message [0-9]* to [hij]@ok.test: DKIM-Signature field added" "$FX/mxlane.log")"
+else
+    fx_skip_part "List-Unsubscribe signed: python3-dkim is not installed"
+fi
+
+# ---- 5. a bad loop parameter stops the qrunner at start with a clear error
 bad() {
     local want=$1; shift
     conf "$@"
