@@ -92,12 +92,8 @@ std::string to_hex(const unsigned char* md, unsigned int len) {
 }
 
 std::string hmac_hex(const std::string& key, std::string_view text) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-              reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len))
-        throw LoopKeyError("HMAC-SHA256 failed");
-    return to_hex(md, len);
+    const std::string md = hmac_sha256(key, text);
+    return to_hex(reinterpret_cast<const unsigned char*>(md.data()), static_cast<unsigned int>(md.size()));
 }
 
 bool parse_i64(std::string_view s, std::int64_t& v) {
@@ -107,6 +103,15 @@ bool parse_i64(std::string_view s, std::int64_t& v) {
 }
 
 }  // namespace
+
+std::string hmac_sha256(const std::string& key, std::string_view text) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+              reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len))
+        throw LoopKeyError("HMAC-SHA256 failed");
+    return std::string(reinterpret_cast<const char*>(md), len);
+}
 
 // The key as last read, and which file it came from: a key file replaced or
 // deleted under a running program is read (or made) again, so that the milter

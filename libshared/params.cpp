@@ -140,6 +140,14 @@ constexpr std::array kParams = {
              "the header fields DKIM signs when present; From is always signed, once more than it occurs, so that none can be added"},
     ParamDef{"dkim_missing_key", T::choice, "send", 0, 0, "send|hold",
              "a job whose From: domain (or a parent of it) has no key: send (unsigned, one warning per job) or hold (the job is held, with the reason)"},
+    ParamDef{"bounce_address", T::string, "", 0, 0, "",
+             "e.g. bounces@shop.test: every message goes out with envelope sender bounces+TOKEN@shop.test (VERP), TOKEN naming job and recipient, authenticated with the loop key; empty: off"},
+    ParamDef{"recipient_delimiter", T::string, "+", 0, 0, "",
+             "the one character between LOCAL and TOKEN in bounce and unsubscribe addresses, as Postfix's"},
+    ParamDef{"unsubscribe_address", T::string, "", 0, 0, "",
+             "e.g. unsubscribe@shop.test: List-Unsubscribe gets <mailto:unsubscribe+TOKEN@shop.test>; empty: none"},
+    ParamDef{"unsubscribe_url", T::string, "", 0, 0, "",
+             "e.g. https://news.shop.test/u/: List-Unsubscribe gets <https://news.shop.test/u/TOKEN> and List-Unsubscribe-Post: List-Unsubscribe=One-Click is added; empty: none"},
 };
 
 bool contains_choice(std::string_view choices, std::string_view value) {

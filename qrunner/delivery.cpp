@@ -12,6 +12,7 @@
 #include "libshared/render_plan.hpp"
 #include "libshared/template.hpp"
 #include "qrunner/mx_connect.hpp"
+#include "qrunner/recipient_loop.hpp"
 #include "qrunner/scheduler.hpp"
 #include "qrunner/smtp/downgrade.hpp"
 #include "qrunner/smtp/message_data.hpp"
@@ -50,7 +51,8 @@ asio::awaitable<std::shared_ptr<const std::string>> signed_on_pool(Scheduler& sc
 }
 
 // The wire text for this transaction: shared for a plain message (signed once
-// at load), rendered and signed for the one recipient of a personalised one;
+// at load), rendered and signed for the one recipient of a personalised one
+// or of one that gets List-Unsubscribe fields;
 // the relay's loop header goes in front of it in the session, outside the
 // signature. When the
 // server lacks 8BITMIME and the message is signed, the 7-bit form is made
@@ -61,17 +63,20 @@ asio::awaitable<std::shared_ptr<const std::string>> wire_for(Scheduler& sch, con
     const MessageData& m = *w.message;
     std::shared_ptr<const std::string> wire = m.wire;
     const bool personalised = m.meta.personalised;
-    if (personalised) {
+    // List-Unsubscribe: the copy of one recipient gets its own fields.
+    const bool unsubscribe = w.rcpts.size() == 1 && needs_unsubscribe_fields(s, m.meta);
+    if (personalised || unsubscribe) {
         const store::Recipient& r = w.rcpts.front();
-        wire = std::make_shared<const std::string>(
-            m.received + smtp::to_wire(render_for(m, r)).text);
+        std::string text = personalised ? render_for(m, r) : m.text;
+        if (unsubscribe) text = with_unsubscribe_fields(s, m, r, std::move(text));
+        wire = std::make_shared<const std::string>(m.received + smtp::to_wire(text).text);
     } else if (seven_bit) {
         wire = std::make_shared<const std::string>(m.received + smtp::to_wire(m.text).text);
     }
     if (seven_bit) wire = std::make_shared<const std::string>(smtp::downgrade_to_7bit(*wire));
-    if (s.dkim && (personalised || seven_bit)) {
+    if (s.dkim && (personalised || unsubscribe || seven_bit)) {
         std::string what = m.job_token + ": message " + std::to_string(m.meta.id) +
-                           (personalised ? " to " + w.rcpts.front().address : std::string()) +
+                           (personalised || unsubscribe ? " to " + w.rcpts.front().address : std::string()) +
                            (seven_bit ? " (7-bit)" : "");
         wire = co_await signed_on_pool(sch, s, std::move(wire), std::move(what));
     }
@@ -80,7 +85,9 @@ asio::awaitable<std::shared_ptr<const std::string>> wire_for(Scheduler& sch, con
 
 smtp::Envelope envelope_for(const Work& w, std::size_t size, const Settings& s) {
     smtp::Envelope env;
-    env.mail_from = w.message->meta.sender;
+    // VERP: a transaction of one recipient carries that recipient's token (one
+    // dispatched before bounce_address was set on SIGHUP keeps the stored sender).
+    env.mail_from = w.rcpts.size() == 1 ? envelope_sender(s, *w.message, w.rcpts.front()) : w.message->meta.sender;
     for (const auto& r : w.rcpts) env.rcpts.push_back(r.address);
     env.smtputf8 = w.message->meta.smtputf8;
     env.eight_bit = w.message->eight_bit;
@@ -88,9 +95,9 @@ smtp::Envelope envelope_for(const Work& w, std::size_t size, const Settings& s) 
     if (w.path == Path::relay) {
         // The relay gets the loop header, made for the recipients it takes.
         env.size += 128;
-        env.leading_fields = [m = w.message, dir = s.queue_directory](const std::vector<std::string>& accepted,
-                                                                     const std::string& data) {
-            return m->relay_field(accepted, data, dir, store::now_ms() / 1000);
+        env.leading_fields = [m = w.message, dir = s.queue_directory, sender = env.mail_from](
+                                 const std::vector<std::string>& accepted, const std::string& data) {
+            return m->relay_field(sender, accepted, data, dir, store::now_ms() / 1000);
         };
     }
     return env;

@@ -133,7 +133,12 @@ int main(int argc, char** argv) {
         try {  // made (with an fsync) or read now, not on the event loop at the first relay delivery
             loop_key(settings->queue_directory);
         } catch (const LoopKeyError& e) {
-            log::warning(std::string(e.what()) + ": mail handed to the relay is deferred until it is fixed");
+            // Tokens (VERP, List-Unsubscribe) need the key for every message.
+            const bool tokens = !settings->bounce_address.empty() || !settings->unsubscribe_address.empty() ||
+                                !settings->unsubscribe_url.empty();
+            log::warning(std::string(e.what()) + (tokens ? ": bulk mail (bounce_address or unsubscribe_* is set)"
+                                                         : ": mail handed to the relay") +
+                         " is deferred until it is fixed");
         }
         if (settings->myhostname.find('.') == std::string::npos)
             log::warning("myhostname " + settings->myhostname +

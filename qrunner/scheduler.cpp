@@ -12,6 +12,7 @@
 #include "libshared/address.hpp"
 #include "libshared/log.hpp"
 #include "qrunner/delivery.hpp"
+#include "qrunner/recipient_loop.hpp"
 #include "qrunner/retry.hpp"
 #include "qrunner/smtp/message_data.hpp"
 #include "qrunner/trace.hpp"
@@ -390,7 +391,8 @@ void Scheduler::dispatch(ClaimBatch& batch) {
         const auto& [via_relay, domain, message_id] = key;
         auto msg = batch.messages[message_id];
         const std::string& where = via_relay ? s->relay.label() : domain;
-        std::size_t per = msg->meta.personalised
+        // A personalised or tokened (VERP, List-Unsubscribe) copy is one recipient's own.
+        std::size_t per = msg->meta.personalised || needs_recipient_token(*s, msg->meta)
                               ? 1
                               : static_cast<std::size_t>(s->limit(where, "max_recipients_per_transaction"));
         for (std::size_t i = 0; i < rcpts.size(); i += per) {

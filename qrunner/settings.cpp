@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "libshared/address.hpp"
 #include "libshared/log.hpp"
 #include "libshared/params.hpp"
 
@@ -37,6 +38,40 @@ std::shared_ptr<const dkim::Signer> load_signer(const Config& cfg) {
     } catch (const dkim::KeyError& e) {
         throw ConfigError(std::string("dkim_key_table: ") + e.what());
     }
+}
+
+// An address a token is put into: plain ASCII LOCAL@DOMAIN, its local part
+// without the delimiter (where would the token start?).
+void check_loop_address(const std::string& name, const std::string& value, const std::string& delimiter) {
+    if (value.empty()) return;
+    for (unsigned char c : value)
+        if (c < 0x21 || c > 0x7e) throw ConfigError(name + ": not a plain ASCII address LOCAL@DOMAIN: " + value);
+    if (!valid_address(value) || value.front() == '<')
+        throw ConfigError(name + ": not an address LOCAL@DOMAIN: " + value);
+    if (local_part_of(value).find(delimiter) != std::string::npos)
+        throw ConfigError(name + ": its local part holds recipient_delimiter " + delimiter + ": " + value);
+}
+
+void load_loop(const Config& cfg, Settings& s) {
+    s.recipient_delimiter = cfg.get("recipient_delimiter");
+    const std::string& d = s.recipient_delimiter;
+    // One character that may stand in a local part and cannot be part of a token.
+    if (d.size() != 1 || std::string_view("-+=_.~!#$%&'*/?^`{|}").find(d[0]) == std::string_view::npos)
+        throw ConfigError("recipient_delimiter: must be one of the characters - + = _ . ~ ! # $ % & ' * / ? ^ ` { | }: " + d);
+    s.bounce_address = cfg.get("bounce_address");
+    check_loop_address("bounce_address", s.bounce_address, d);
+    s.unsubscribe_address = cfg.get("unsubscribe_address");
+    check_loop_address("unsubscribe_address", s.unsubscribe_address, d);
+    s.unsubscribe_url = cfg.get("unsubscribe_url");
+    const std::string& u = s.unsubscribe_url;
+    if (u.empty()) return;
+    if (!(u.starts_with("https://") || u.starts_with("http://")) || !u.ends_with("/") ||
+        u.size() <= std::string_view("https://").size() || u[u.find("//") + 2] == '/')
+        throw ConfigError("unsubscribe_url: must be http(s)://HOST/PATH/ ending in /: " + u);
+    // It goes between < > in a header field (RFC 2369): no blanks, controls, quotes or brackets.
+    for (unsigned char c : u)
+        if (c < 0x21 || c > 0x7e || std::string_view("<>\"\\, ").find(static_cast<char>(c)) != std::string_view::npos)
+            throw ConfigError("unsubscribe_url: character not allowed in a URL: " + u);
 }
 
 }  // namespace
@@ -96,6 +131,7 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     s->event_fields = cfg.list("event_fields");
     s->dkim = load_signer(cfg);
     s->dkim_hold = cfg.get("dkim_missing_key") == "hold";
+    load_loop(cfg, *s);
     auto& o = s->smtp;
     o.helo_name = cfg.get("smtp_helo_name");
     o.timeouts.connect = secs(cfg, "smtp_connect_timeout");

@@ -57,6 +57,11 @@ struct Settings {
     // dkim_key_table's keys, read once here (a SIGHUP reads them anew); null: no signing.
     std::shared_ptr<const dkim::Signer> dkim;
     bool dkim_hold = false;  // dkim_missing_key = hold
+    // The loop after delivery, checked at load (a bad value refuses the configuration).
+    std::string bounce_address;             // LOCAL@DOMAIN: VERP sender LOCAL+TOKEN@DOMAIN; empty: off
+    std::string recipient_delimiter = "+";  // one character
+    std::string unsubscribe_address;        // LOCAL@DOMAIN for List-Unsubscribe's mailto; empty: none
+    std::string unsubscribe_url;            // http(s)://.../ for List-Unsubscribe's URL; empty: none
 
     // Reads the configuration file and the destination policy; throws ConfigError.
     static std::shared_ptr<const Settings> load(const Config& cfg);

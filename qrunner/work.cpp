@@ -20,9 +20,10 @@ std::string wire_body_digest(std::string_view wire) {
     return digest.hex();
 }
 
-std::string MessageData::relay_field(const std::vector<std::string>& accepted, const std::string& wire,
-                                     const std::string& queue_directory, std::int64_t now) const {
-    const LoopBinding binding{meta.sender, accepted, wire_body_digest(wire)};
+std::string MessageData::relay_field(const std::string& sender, const std::vector<std::string>& accepted,
+                                     const std::string& wire, const std::string& queue_directory,
+                                     std::int64_t now) const {
+    const LoopBinding binding{sender, accepted, wire_body_digest(wire)};
     return std::string(kLoopHeader) + ": " + loop_token_make_at(queue_directory, job_token, meta.id, now, binding) +
            "\r\n";
 }

@@ -36,8 +36,9 @@ struct MessageData {
     // recipients the relay accepted and the body: a job that relays for longer
     // than the token's lifetime must not send stale ones, and a token copied
     // into other mail is worth nothing.
-    std::string relay_field(const std::vector<std::string>& accepted, const std::string& wire,
-                            const std::string& queue_directory, std::int64_t now) const;
+    // `sender` is the envelope sender the transaction goes with (VERP changes it).
+    std::string relay_field(const std::string& sender, const std::vector<std::string>& accepted,
+                            const std::string& wire, const std::string& queue_directory, std::int64_t now) const;
 };
 
 // BodyDigest of the body of a wire text (CRLF, dot-stuffed): the body as the

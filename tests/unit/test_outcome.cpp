@@ -176,9 +176,9 @@ public:
             CPPUNIT_ASSERT(field.ends_with("\r\n"));
             return field.substr(std::strlen(kLoopHeader) + 2, field.size() - std::strlen(kLoopHeader) - 4);
         };
-        std::string first = token_of(m.relay_field(accepted, wire, dir.path(), t0));
+        std::string first = token_of(m.relay_field(m.meta.sender, accepted, wire, dir.path(), t0));
         // Two hours later, for a job still relaying: the token must still be good.
-        std::string later = token_of(m.relay_field(accepted, wire, dir.path(), t0 + 7200));
+        std::string later = token_of(m.relay_field(m.meta.sender, accepted, wire, dir.path(), t0 + 7200));
         // What the milter at the relay sees: the envelope (recipients in any order) and the body.
         BodyDigest body;
         body.add("body\r\n.dot\r\n");
@@ -194,6 +194,12 @@ public:
         as_sent.add("body\r\n..dot\r\n");
         stuffed.body_digest = as_sent.hex();
         CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), first, 3600, t0 + 10, stuffed));
+        // Sent with a VERP sender, the token is bound to that sender, as the relay's milter sees it.
+        std::string verp = token_of(m.relay_field("bounces+abc@shop.test", accepted, wire, dir.path(), t0));
+        LoopBinding verp_seen = seen;
+        verp_seen.sender = "bounces+abc@shop.test";
+        CPPUNIT_ASSERT(loop_token_valid_at(dir.path(), verp, 3600, t0 + 10, verp_seen));
+        CPPUNIT_ASSERT(!loop_token_valid_at(dir.path(), verp, 3600, t0 + 10, seen));
     }
 };
 
