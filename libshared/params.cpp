@@ -94,6 +94,9 @@ constexpr std::array kParams = {
     ParamDef{"reply_rules", T::path, "", 0, 0, "",
              "file of /REGEX/ SCOPE ACTION rules on servers' replies (conf/reply_rules); empty: 421 and "
              "destination_backoff_patterns suspend the destination for destination_backoff"},
+    ParamDef{"http_listen", T::string, "", 0, 0, "",
+             "HOST:PORT where the qrunner serves HTTP: POST /u/TOKEN (one-click unsubscribe), GET /u/TOKEN (a page "
+             "whose button POSTs), GET /metrics (Prometheus); empty: off", true},
     ParamDef{"event_log", T::path, "", 0, 0, "",
              "JSON lines, one per recipient result and finished or held job (time, type, job, job_name, "
              "recipient, dsn, class, reply, host, source); reopened on SIGHUP; empty: off"},

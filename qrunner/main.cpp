@@ -19,6 +19,8 @@
 #include "libshared/printable.hpp"
 #include "libshared/privileges.hpp"
 #include "libshared/store/queue_store.hpp"
+#include "qrunner/http/server.hpp"
+#include "qrunner/http/site.hpp"
 #include "qrunner/scheduler.hpp"
 
 using namespace mxlane;
@@ -97,6 +99,7 @@ int main(int argc, char** argv) {
         log::fatal(e.what());
     }
     g_terminal = !opt.foreground;  // from here the log may be syslog or log_file
+    int http_fd = -1;
     try {  // started as root: the queue becomes mail_owner's, and so does this process
         auto drop = privileges::DropPlan::prepare(settings->cfg);
         log::open("qrunner", settings->cfg, opt.foreground);
@@ -106,6 +109,14 @@ int main(int argc, char** argv) {
             prepare_event_log(settings->cfg.get("event_log"), settings->cfg.get("mail_owner"));
         } catch (const std::runtime_error& e) {
             die(std::string("event_log: ") + e.what());
+        }
+        // Listening before root is given up: a port below 1024 needs it. A --once run serves nothing.
+        if (!settings->cfg.get("http_listen").empty() && !opt.once) {
+            try {
+                http_fd = qrunner::http::listen_socket(qrunner::http::parse_listen(settings->cfg.get("http_listen")));
+            } catch (const std::exception& e) {
+                die(e.what());
+            }
         }
         drop.drop();
         if (settings->dkim) settings->dkim->keys().check_readable();
@@ -152,6 +163,14 @@ int main(int argc, char** argv) {
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         const Config started = settings->cfg;
         wait_for_signals(signals, scheduler, opt.config, started);
+        std::optional<qrunner::http::Server> http;
+        if (http_fd >= 0) {
+            http.emplace(io, http_fd,
+                         qrunner::http::Site(store, settings->queue_directory,
+                                             [&scheduler] { return scheduler.destination_metrics(); }));
+            http->start();
+            log::info("serving HTTP on " + settings->cfg.get("http_listen") + " (one-click unsubscribe, /metrics)");
+        }
         asio::co_spawn(scheduler.executor(), scheduler.run(), [&](std::exception_ptr e) {
             if (e) {
                 try {
@@ -161,6 +180,7 @@ int main(int argc, char** argv) {
                 }
             }
             signals.cancel();
+            if (http) http->stop();
             scheduler.resolver().shutdown();
             work.reset();
             io.stop();

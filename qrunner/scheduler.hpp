@@ -18,6 +18,7 @@
 
 #include "libshared/bounce_class.hpp"
 #include "libshared/event_log.hpp"
+#include "libshared/json.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/destination.hpp"
 #include "qrunner/dns/resolver.hpp"
@@ -94,6 +95,8 @@ public:
                   double transmit_s, const std::vector<std::string>& details) override;
     void put_back(const Work& w, std::int64_t due_ms) override;
     dns::Resolver& resolver() { return resolver_; }
+    // The destinations and providers as Prometheus gauges (GET /metrics).
+    std::string destination_metrics() const;
     boost::asio::io_context& io() { return io_; }
     // Where personalised messages are DKIM-signed, off the event loop.
     boost::asio::thread_pool& sign_pool() { return sign_pool_; }
@@ -142,6 +145,7 @@ private:
     // Every second: the store's suspensions, and the snapshot of the destinations.
     boost::asio::awaitable<void> watch_suspensions();
     // queue_directory/destinations.json for mxlanectl destinations.
+    boost::json::array destination_rows() const;
     std::string snapshot() const;
     void write_snapshot();
     void remove_snapshot();

@@ -153,7 +153,7 @@ json::object row(const Shaping& sh, const std::string& kind, Clock::time_point n
 
 }  // namespace
 
-std::string Scheduler::snapshot() const {
+json::array Scheduler::destination_rows() const {
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
     json::array rows;
@@ -192,11 +192,59 @@ std::string Scheduler::snapshot() const {
         r["inflight"] = per_provider[name].inflight;
         rows.push_back(std::move(r));
     }
+    return rows;
+}
+
+std::string Scheduler::snapshot() const {
+    json::array rows = destination_rows();
     json::object doc;
     doc["pid"] = static_cast<std::int64_t>(::getpid());
     doc["written"] = store::now_ms();
     doc["destinations"] = std::move(rows);
     return json::serialize(std::move(doc));
+}
+
+namespace {
+
+// A label value in the Prometheus text format.
+std::string label(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string Scheduler::destination_metrics() const {
+    const json::array rows = destination_rows();
+    struct Gauge {
+        const char* name;
+        const char* key;
+        const char* help;
+    };
+    static const Gauge gauges[] = {
+        {"mxlane_destination_queued", "queued", "Recipients waiting in the qrunner for a destination or provider."},
+        {"mxlane_destination_inflight", "inflight", "Recipients of transactions on the wire."},
+        {"mxlane_destination_connections", "connections", "Connections open or opening."},
+        {"mxlane_destination_connection_limit", "limit", "Connections allowed now (after backoff)."},
+        {"mxlane_destination_paused", "paused_until", "1 while suspended, backing off or unreachable."},
+    };
+    std::string out;
+    for (const auto& g : gauges) {
+        out += std::string("# HELP ") + g.name + " " + g.help + "\n# TYPE " + g.name + " gauge\n";
+        for (const auto& v : rows) {
+            const auto& r = v.as_object();
+            const std::int64_t n = r.at(g.key).as_int64();
+            out += std::string(g.name) + "{name=\"" + label(r.at("name").as_string()) + "\",kind=\"" +
+                   label(r.at("kind").as_string()) + "\",provider=\"" + label(r.at("provider").as_string()) + "\"} " +
+                   std::to_string(std::string_view(g.key) == "paused_until" ? (n ? 1 : 0) : n) + "\n";
+        }
+    }
+    return out;
 }
 
 void Scheduler::write_snapshot() {

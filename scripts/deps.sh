@@ -7,7 +7,7 @@ PACKAGES=(
   libmilter-dev libssl-dev libc-ares-dev libboost1.81-dev libdb++-dev libcppunit-dev libpcre2-dev libopendkim-dev
   # tests and demo: real MTAs, milter driver, DNS, sinks, mail-log reader
   postfix miltertest dnsmasq-base swaks python3-aiosmtpd pflogsumm dnsutils openssl
-  python3-dkim python3-nacl
+  python3-dkim python3-nacl python3-prometheus-client curl
   iproute2 util-linux procps
   # crash tests (db5.3_verify) and fuzzers (clang, libFuzzer's runtime; GMime, the reference the
   # mime_gmime target checks mxlane's MIME encoders against)
