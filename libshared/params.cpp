@@ -151,6 +151,12 @@ constexpr std::array kParams = {
              "e.g. unsubscribe@shop.test: List-Unsubscribe gets <mailto:unsubscribe+TOKEN@shop.test>; empty: none"},
     ParamDef{"unsubscribe_url", T::string, "", 0, 0, "",
              "e.g. https://news.shop.test/u/: List-Unsubscribe gets <https://news.shop.test/u/TOKEN> and List-Unsubscribe-Post: List-Unsubscribe=One-Click is added; empty: none"},
+    ParamDef{"complaint_address", T::string, "", 0, 0, "",
+             "e.g. fbl@shop.test: where feedback-loop complaints (ARF, RFC 5965) arrive; the milter reads them, suppresses the address and counts the complaint against its job; empty: off"},
+    ParamDef{"max_complaint_rate", T::percent, "0.3%", 0, 0, "",
+             "a job whose complaints exceed this share of its delivered recipients (once it has complaint_min_delivered) is held, with the reason"},
+    ParamDef{"complaint_min_delivered", T::integer, "1000", 1, 1000000000, "",
+             "delivered recipients a job needs before max_complaint_rate applies"},
 };
 
 bool contains_choice(std::string_view choices, std::string_view value) {
@@ -284,6 +290,19 @@ std::vector<std::string> split_list(std::string_view text) {
     return out;
 }
 
+bool parse_percent(std::string_view text, double& percent) {
+    if (text.ends_with('%')) text.remove_suffix(1);
+    if (text.empty() || text.size() > 20) return false;
+    for (char c : text)
+        if (!std::isdigit(static_cast<unsigned char>(c)) && c != '.') return false;
+    if (std::count(text.begin(), text.end(), '.') > 1 || text.front() == '.' || text.back() == '.') return false;
+    double v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v > 100) return false;
+    percent = v;
+    return true;
+}
+
 std::string check_param_value(const ParamDef& def, std::string_view value) {
     std::int64_t v = 0;
     switch (def.type) {
@@ -328,6 +347,11 @@ std::string check_param_value(const ParamDef& def, std::string_view value) {
         case T::boolean:
             if (value != "yes" && value != "no") return "must be yes or no: " + std::string(value);
             return {};
+        case T::percent: {
+            double p = 0;
+            if (!parse_percent(value, p)) return "not a percentage from 0 to 100 (e.g. 0.3%): " + std::string(value);
+            return {};
+        }
         case T::networks:
             try {
                 NetworkList::parse(value);

@@ -22,6 +22,7 @@ enum class ParamType {
     servers,   // IP addresses with an optional port: 192.0.2.1, 192.0.2.1:53, [::1]:53 (comma or white-space separated)
     hostport,  // [host]:port, host:port, [host] or host
     socket,    // unix:PATH, inet:PORT@HOST, inet6:PORT@HOST
+    percent,   // a share from 0 to 100 percent: 0.3% (the % may be left out)
 };
 
 struct ParamDef {
@@ -47,6 +48,8 @@ std::string check_param_value(const ParamDef& def, std::string_view value);
 bool parse_duration(std::string_view text, std::int64_t& seconds);
 bool parse_integer(std::string_view text, std::int64_t& value);
 std::vector<std::string> split_list(std::string_view text);  // on white space and commas
+// "0.3%" or "0.3" -> 0.3 (percent, 0 to 100); false for anything else.
+bool parse_percent(std::string_view text, double& percent);
 
 // "[host]:port", "host:port", "[host]", "host" (port: default_port). brackets: the host
 // was written in [ ] (no MX lookup). Returns an empty string when acceptable, else the problem.

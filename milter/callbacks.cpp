@@ -30,6 +30,7 @@ struct Connection {
     bool lead_space = false;    // SMFIP_HDR_LEADSPC: header values keep their own leading space
     unsigned long no_reply = 0; // the SMFIP_NR_* steps the MTA does not wait for
     std::unique_ptr<MessageContext> msg;
+    std::unique_ptr<ReportMail> report;  // while every recipient is a report address
     std::optional<Refusal> refusal;
 };
 
@@ -59,9 +60,9 @@ sfsistat go_on(const Connection* c, unsigned long step) {
 }
 
 // The answer that hands the message back to the MTA; where the MTA does not wait for one,
-// it simply passes the rest of the message by.
+// it simply passes the rest of the message by. A message that may be a report is read on.
 sfsistat let_go(const Connection* c, unsigned long step) {
-    return (c->no_reply & step) ? SMFIS_NOREPLY : SMFIS_ACCEPT;
+    return (c->no_reply & step) ? SMFIS_NOREPLY : c->report ? SMFIS_CONTINUE : SMFIS_ACCEPT;
 }
 
 sfsistat say_refusal(SMFICTX* ctx, const Refusal& r) {
@@ -215,6 +216,8 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) c->refusal.reset();  // a new message
     return guarded(ctx, SMFIP_NR_MAIL, "cannot take the sender", [&] {
         Connection* c = connection(ctx);
+        c->report.reset();
+        if (g_settings->reports.on()) c->report = std::make_unique<ReportMail>();
         const char* login = smfi_getsymval(ctx, const_cast<char*>("{auth_authen}"));
         // Mail from outsiders never enters the bulk lane: it goes on through the MTA untouched.
         if (!(login && *login) && !c->may_send_bulk) {
@@ -235,6 +238,9 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     return guarded(ctx, SMFIP_NR_RCPT, "cannot take the recipient", [&] {
         Connection* c = connection(ctx);
         if (c->msg && argv && argv[0]) c->msg->add_recipient(argv[0]);
+        // One recipient that is no report address: the message is no report.
+        if (c->report && !(argv && argv[0] && c->report->add_recipient(g_settings->reports, argv[0])))
+            c->report.reset();
         return go_on(c, SMFIP_NR_RCPT);
     });
 }
@@ -247,9 +253,10 @@ sfsistat on_data(SMFICTX* ctx) {
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     return guarded(ctx, SMFIP_NR_HDR, "cannot take a header field", [&] {
         Connection* c = connection(ctx);
+        std::string_view n(name ? name : ""), v(value ? value : "");
+        if (c->report) c->report->add_header(n, v, c->lead_space);
         if (!c->msg) return go_on(c, SMFIP_NR_HDR);
         MessageContext& m = *c->msg;
-        std::string_view n(name ? name : ""), v(value ? value : "");
         if (is_bulk_header(g_settings->policy, n)) {
             // The recipients should not see our routing header; the first one names the job.
             if (!m.facts.bulk_header_seen) m.job_name = job_name_from_header(v);
@@ -266,6 +273,7 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
 sfsistat on_eoh(SMFICTX* ctx) {
     return guarded(ctx, SMFIP_NR_EOH, "cannot check the message", [&] {
         Connection* c = connection(ctx);
+        if (c->report) c->report->end_of_headers();
         sfsistat r = decide_at(ctx, c, Step::eoh, SMFIP_NR_EOH);
         if (!c->msg) return r;
         // A relay token is checked at the end, against the body it was made for.
@@ -285,7 +293,11 @@ sfsistat on_eoh(SMFICTX* ctx) {
 sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t len) {
     return guarded(ctx, SMFIP_NR_BODY, "cannot take the body", [&] {
         Connection* c = connection(ctx);
-        if (!c->msg) return go_on(c, SMFIP_NR_BODY);
+        if (c->report && !c->report->add_body(std::string_view(reinterpret_cast<const char*>(chunk), len))) {
+            log_returned(ctx, "report of more than " + std::to_string(ReportMail::kMaxReportSize) + " bytes not read");
+            c->report.reset();
+        }
+        if (!c->msg) return c->report ? go_on(c, SMFIP_NR_BODY) : let_go(c, SMFIP_NR_BODY);
         c->msg->add_body(std::string_view(reinterpret_cast<const char*>(chunk), len));
         return c->msg->too_large() ? too_large(ctx, SMFIP_NR_BODY, *c->msg) : go_on(c, SMFIP_NR_BODY);
     });
@@ -295,6 +307,22 @@ sfsistat on_eom(SMFICTX* ctx) {
     return guarded(ctx, 0, "cannot store the job", [&] {
         Connection* c = connection(ctx);
         if (auto r = pending_refusal(ctx, c, 0)) return *r;
+        if (c->report) {
+            std::unique_ptr<ReportMail> report = std::move(c->report);
+            // A store failure throws: the report gets a 4xx and comes again.
+            ReportOutcome o = g_settings->intake->with_store([&](store::QueueStore& q) {
+                return handle_report(q, g_settings->reports, *report, store::now_ms());
+            });
+            std::string qid = host_queue_id(ctx);
+            if (qid.empty()) qid = "NOQUEUE";
+            for (const auto& line : o.log) log::info(qid + ": " + line);
+            if (o.recorded) {
+                log::info(qid + ": report recorded, action=discard");
+                c->msg.reset();
+                return SMFIS_DISCARD;
+            }
+            log_returned(ctx, "report not recorded");
+        }
         if (!c->msg) return SMFIS_CONTINUE;
         MessageContext& m = *c->msg;
         if (const bool relayed = relayed_by_us(m); relayed || m.sent_by_us) {
@@ -333,6 +361,7 @@ sfsistat on_eom(SMFICTX* ctx) {
 sfsistat on_abort(SMFICTX* ctx) {
     if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) {
         c->msg.reset();
+        c->report.reset();
         c->refusal.reset();
     }
     return SMFIS_CONTINUE;

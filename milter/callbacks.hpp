@@ -7,6 +7,7 @@
 
 #include "milter/enqueue.hpp"
 #include "milter/intake_policy.hpp"
+#include "milter/reports.hpp"
 
 namespace mxlane::milter {
 
@@ -18,6 +19,7 @@ struct MilterSettings {
     std::size_t size_limit = 0;  // message_size_limit
     bool hold = false;           // intercept_action = hold
     Intake* intake = nullptr;
+    ReportSettings reports;      // bounces, unsubscribes and complaints read at their addresses
 };
 
 // A relayed message's token must be younger than this to be let through: the

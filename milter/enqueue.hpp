@@ -6,6 +6,7 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "libshared/store/queue_store.hpp"
 #include "milter/message_context.hpp"
@@ -55,6 +56,20 @@ public:
 
     // Waits for commits in progress, then closes the store; later intakes fail.
     void close();
+    // Runs f(store) on the open store (opening it first when needed), beside
+    // intakes; throws store::StoreError when it cannot be opened.
+    template <class F>
+    auto with_store(F&& f) -> decltype(f(std::declval<store::QueueStore&>())) {
+        for (int pass = 0; pass < 2; ++pass) {
+            {
+                std::shared_lock lock(mu_);
+                if (store_) return f(*store_);
+            }
+            if (pass == 0) try_open();
+        }
+        std::shared_lock lock(mu_);
+        throw store::StoreError(open_error_.empty() ? "the queue store is not open" : open_error_);
+    }
 
 private:
     Enqueued commit(store::QueueStore& qs, MessageContext& msg, const std::string& host_queue_id);

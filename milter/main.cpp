@@ -12,6 +12,7 @@
 #include "libshared/daemon.hpp"
 #include "libshared/log.hpp"
 #include "libshared/loop_token.hpp"
+#include "libshared/params.hpp"
 #include "libshared/privileges.hpp"
 #include "milter/callbacks.hpp"
 #include "milter/enqueue.hpp"
@@ -66,6 +67,14 @@ int main(int argc, char** argv) {
     settings.size_limit = static_cast<std::size_t>(cfg.integer("message_size_limit"));
     settings.myhostname = cfg.get("myhostname");
     settings.hold = cfg.get("intercept_action") == "hold";
+    settings.reports.queue_directory = settings.queue_directory;
+    settings.reports.bounce_address = cfg.get("bounce_address");
+    settings.reports.unsubscribe_address = cfg.get("unsubscribe_address");
+    settings.reports.complaint_address = cfg.get("complaint_address");
+    settings.reports.delimiter = cfg.get("recipient_delimiter");
+    if (!parse_percent(cfg.get("max_complaint_rate"), settings.reports.max_complaint_rate))
+        die("max_complaint_rate: not a percentage: " + cfg.get("max_complaint_rate"));
+    settings.reports.complaint_min_delivered = static_cast<std::uint64_t>(cfg.integer("complaint_min_delivered"));
     milter::Intake intake(settings.queue_directory);
     settings.intake = &intake;
 

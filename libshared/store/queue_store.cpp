@@ -375,9 +375,8 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
             }
             r.next_attempt = is_pending(state) ? o.next_attempt : 0;
             if (o.suppress) {
-                Encoder e;
-                e.i64(o.attempt_time).str(o.reply_text);
-                suppressions.emplace_back(to_lower(r.address), e.take());
+                std::string address = to_lower(r.address);
+                suppressions.emplace_back(address, Suppression{address, "bounce", o.attempt_time, r.job_id}.encode());
             }
             touched.insert(r.job_id);
         }

@@ -126,14 +126,34 @@ public:
     void set_notified(std::uint64_t job_id);
 
     // ---- suppression list (addresses compared lower-cased)
-    bool suppress(const std::string& address, const std::string& reason, std::int64_t now);  // false: already there
+    // reason: bounce, complaint, unsubscribed or manual; job: where it came from (0: none).
+    bool suppress(const std::string& address, const std::string& reason, std::int64_t now,
+                  std::uint64_t job = 0);  // false: already there
     bool unsuppress(const std::string& address);
     bool is_suppressed(const std::string& address);
-    struct Suppression {
-        std::string address, reason;
-        std::int64_t added = 0;
-    };
+    using Suppression = store::Suppression;
     std::vector<Suppression> suppressions();
+
+    // ---- reports after delivery (the milter reads them; queue_store_reports.cpp)
+    // An asynchronous bounce: a recipient delivered, relayed or still pending
+    // becomes bounced with dsn = status and last reply = diagnostic, in one
+    // transaction with its job's counters and the due index; with suppress its
+    // address goes on the suppression list (reason bounce, the job). false, and
+    // nothing changed, when the recipient does not exist, is already bounced or
+    // expired, or is in delivery right now.
+    bool bounce_after(std::uint64_t job_id, std::uint64_t seq, const std::string& status,
+                      const std::string& diagnostic, bool suppress, std::int64_t now);
+    // A complaint (feedback loop) about a recipient: its address is suppressed
+    // (reason complaint, the job) and the job's complaint count goes up (once
+    // per recipient). nullopt when the recipient does not exist.
+    struct ComplaintCount {
+        std::uint64_t complaints = 0, delivered = 0;  // the job's, after this one
+        bool counted = false;                         // false: this recipient had complained already
+        std::string address;
+    };
+    std::optional<ComplaintCount> complaint(std::uint64_t job_id, std::uint64_t seq, std::int64_t now);
+    // The job's complaints so far.
+    std::uint64_t complaints(std::uint64_t job_id);
 
     // ---- suspensions (destinations and providers paused until a time; names lower-cased)
     // Kept in meta under "suspend:" + name; the qrunner polls suspensions() and

@@ -173,13 +173,12 @@ void QueueStore::set_notified(std::uint64_t job_id) {
 
 // ---------------------------------------------------------------- suppression
 
-bool QueueStore::suppress(const std::string& address, const std::string& reason, std::int64_t now) {
+bool QueueStore::suppress(const std::string& address, const std::string& reason, std::int64_t now,
+                          std::uint64_t job) {
     return env_->transact([&](DbTxn* txn) {
         std::string key = to_lower(address);
         if (env_->get(env_->suppressed(), txn, key, DB_RMW)) return false;
-        Encoder e;
-        e.i64(now).str(reason);
-        env_->put(env_->suppressed(), txn, key, e.take());
+        env_->put(env_->suppressed(), txn, key, Suppression{key, reason, now, job}.encode());
         return true;
     });
 }
@@ -196,12 +195,7 @@ std::vector<QueueStore::Suppression> QueueStore::suppressions() {
     return env_->transact([&](DbTxn* txn) {
         std::vector<Suppression> out;
         scan(env_->suppressed(), txn, std::string(), std::string(), [&](const std::string& k, const std::string& d) {
-            Decoder dec(d);
-            Suppression s;
-            s.address = k;
-            s.added = dec.i64();
-            s.reason = dec.str();
-            out.push_back(std::move(s));
+            out.push_back(Suppression::decode(k, d));
             return true;
         });
         return out;

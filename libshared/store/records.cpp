@@ -201,6 +201,24 @@ Recipient Recipient::decode(std::string_view key, std::string_view data) {
     return r;
 }
 
+std::string Suppression::encode() const {
+    Encoder e;
+    e.i64(added).str(reason);
+    // Added after the first release: a record without it reads as no job.
+    if (job) e.u64(job);
+    return e.take();
+}
+
+Suppression Suppression::decode(std::string_view address, std::string_view data) {
+    Decoder d(data);
+    Suppression s;
+    s.address = std::string(address);
+    s.added = d.i64();
+    s.reason = d.str();
+    if (!d.done()) s.job = d.u64();
+    return s;
+}
+
 std::string_view failure_class(const Recipient& r) {
     if (r.state == RcptState::delivered || r.state == RcptState::relayed) return {};
     return class_name(classify_reply(r.reply_code, r.dsn, r.reply_text));

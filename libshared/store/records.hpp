@@ -114,6 +114,15 @@ struct Recipient {
 // bounce_class), or "" when it has none (never tried, sent, suppressed unsent).
 std::string_view failure_class(const Recipient& r);
 
+// An entry of the suppression list (suppressed.db: address -> record).
+struct Suppression {
+    std::string address, reason;  // reason: bounce, complaint, unsubscribed, manual (older entries: free text)
+    std::int64_t added = 0;       // ms
+    std::uint64_t job = 0;        // the job it came from; 0: none known
+    std::string encode() const;   // the record, without the address (the key)
+    static Suppression decode(std::string_view address, std::string_view data);
+};
+
 std::string job_key(std::uint64_t job_id);
 std::string message_key(std::uint64_t job_id, std::uint64_t msg_id);
 std::string recipient_key(std::uint64_t job_id, std::uint64_t seq);

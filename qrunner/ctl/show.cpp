@@ -75,9 +75,11 @@ int cmd_job(Context& c) {
     auto messages = c.store().messages(id);
     // In flight: claimed by a qrunner and not yet answered (delete waits for these).
     auto inflight = static_cast<std::uint64_t>(c.store().inflight_count(id));
+    const std::uint64_t complaints = c.store().complaints(id);  // feedback-loop reports the milter read
     if (c.json) {
         json::object doc = job_json(job);
         doc["inflight"] = inflight;
+        doc["complaints"] = complaints;
         json::array& list = doc["messages"].emplace_array();
         for (const auto& m : messages)
             list.push_back(json::object{{"id", m.id},
@@ -96,7 +98,8 @@ int cmd_job(Context& c) {
               << "state:      " << store::job_state_name(job.state)
               << (job.hold_reason.empty() ? "" : " (" + printable(job.hold_reason) + ")") << "\n"
               << "recipients: " << job.total() << "\n"
-              << "in flight:  " << inflight << "\n";
+              << "in flight:  " << inflight << "\n"
+              << "complaints: " << complaints << "\n";
     for (std::size_t i = 0; i < kStateCount; ++i)
         if (job.counts[i])
             std::cout << "  " << store::state_name(static_cast<RcptState>(i)) << ": " << job.counts[i] << "\n";

@@ -15,7 +15,12 @@ int list(Context& c) {
     if (c.json) {
         json::array list;
         for (const auto& s : all)
-            list.push_back(json::object{{"address", s.address}, {"reason", s.reason}, {"added", iso_time(s.added)}});
+            {
+            json::object row{{"address", s.address}, {"reason", s.reason}, {"added", iso_time(s.added)}};
+            if (s.job) row["job"] = store::format_job_id(s.job);
+            else row["job"] = nullptr;
+            list.push_back(std::move(row));
+        }
         std::cout << json::serialize(std::move(list)) << "\n";
         return 0;
     }
@@ -23,8 +28,10 @@ int list(Context& c) {
         std::cout << "Suppression list is empty\n";
         return 0;
     }
-    Table t({"ADDRESS", "ADDED", "REASON"});
-    for (const auto& s : all) t.add({s.address, iso_time(s.added), s.reason.empty() ? "-" : s.reason});
+    Table t({"ADDRESS", "ADDED", "REASON", "JOB"});
+    for (const auto& s : all)
+        t.add({s.address, iso_time(s.added), s.reason.empty() ? "-" : s.reason,
+               s.job ? store::format_job_id(s.job) : "-"});
     std::cout << t.str();
     return 0;
 }
@@ -37,7 +44,7 @@ int change(Context& c, bool add) {
     json::array list;
     for (std::size_t i = 1; i < c.args.size(); ++i) {
         std::string a = to_lower(strip_brackets(c.args[i]));
-        bool changed = add ? c.store().suppress(a, "added by mxlanectl", store::now_ms()) : c.store().unsuppress(a);
+        bool changed = add ? c.store().suppress(a, "manual", store::now_ms()) : c.store().unsuppress(a);
         std::string what = changed ? (add ? "added" : "removed") : (add ? "already listed" : "not listed");
         list.push_back(json::object{{"address", a}, {"result", what}});
         if (!c.json) std::cout << printable(a) << ": " << what << "\n";

@@ -88,7 +88,8 @@ fx_check_eq "empty suppression list" "Suppression list is empty" "$(ctl suppress
 fx_check_eq "suppress add" "bad@q.test: added" "$(ctl suppress add '<Bad@Q.test>')"
 fx_check_eq "suppress add twice" "bad@q.test: already listed" "$(ctl suppress add bad@q.test)"
 fx_check "suppress list --json" py 'import json,sys
-d = json.loads(sys.argv[1]); assert [s["address"] for s in d] == ["bad@q.test"] and d[0]["added"], d' "$(ctl suppress list --json)"
+d = json.loads(sys.argv[1]); assert [s["address"] for s in d] == ["bad@q.test"] and d[0]["added"], d
+assert d[0]["reason"] == "manual" and d[0]["job"] is None, d' "$(ctl suppress list --json)"
 printf 'address\nbad@q.test\nfine2@q.test\n' > "$FX/sup.csv"
 sup=$(ctl submit --message "$FX/msg.txt" --recipients "$FX/sup.csv")
 timeout -k 5 "${QRUNNER_ONCE_TIMEOUT:-60}" "$FX_QRUNNER" -c "$FX/mxlane.conf" --once

@@ -35,6 +35,10 @@ fx_check_eq "5.1.1: bounced" "bounced 1" "$(state "$job1" hard1@ok.test)"
 fx_check_eq "5.6.0: bounced" "bounced 1" "$(state "$job1" datahard1@ok.test)"
 list=$(ctl suppress list --json)
 fx_check "the bad mailbox is on the suppression list" grep -q '"hard1@ok.test"' <<<"$list"
+fx_check "... with reason bounce and its job" "$FX_PYTHON" -c "
+import json, sys
+rows = {r['address']: r for r in json.loads(sys.argv[1])}
+assert rows['hard1@ok.test']['reason'] == 'bounce' and rows['hard1@ok.test']['job'] == '$job1', rows" "$list"
 fx_check "a content refusal is not" bash -c "! grep -q 'datahard1@ok.test' <<<'$list'"
 
 # ---- job 2: the same addresses again (one in other case); only the bad mailbox is skipped

@@ -1,0 +1,228 @@
+// reports: mail that reports on delivered mail (bounces, complaints, unsubscribes) recognised, read and recorded.
+#include "milter/reports.hpp"
+
+#include <cstdio>
+#include <optional>
+
+#include "libshared/address.hpp"
+#include "libshared/bounce_class.hpp"
+#include "libshared/delivery_report.hpp"
+#include "libshared/printable.hpp"
+#include "libshared/recipient_token.hpp"
+#include "libshared/store/records.hpp"
+
+namespace mxlane::milter {
+namespace {
+
+using store::QueueStore;
+using store::Recipient;
+
+// A line's outcome for one report recipient.
+struct Step {
+    bool recorded = false;
+    std::string log;
+};
+
+bool same_address(std::string_view a, std::string_view b) { return !a.empty() && to_lower(a) == to_lower(b); }
+
+// The reply code a diagnostic starts with, else 0.
+int leading_code(std::string_view text) {
+    if (text.size() >= 3 && text[0] >= '2' && text[0] <= '5' && std::isdigit(static_cast<unsigned char>(text[1])) &&
+        std::isdigit(static_cast<unsigned char>(text[2])) && (text.size() == 3 || text[3] == ' ' || text[3] == '-'))
+        return (text[0] - '0') * 100 + (text[1] - '0') * 10 + (text[2] - '0');
+    return 0;
+}
+
+// The token's recipient, or why there is none.
+std::optional<Recipient> named_recipient(QueueStore& q, const ReportSettings& s, const std::string& token,
+                                         std::string& why) {
+    auto ref = recipient_token_check(s.queue_directory, token);
+    if (!ref) {
+        why = "token " + printable(token) + " does not verify";
+        return std::nullopt;
+    }
+    auto r = q.recipient(ref->job_id, ref->seq);
+    if (!r) why = store::format_job_id(ref->job_id) + ": the token names no recipient in the queue (job deleted?)";
+    return r;
+}
+
+Step bounce(QueueStore& q, const ReportSettings& s, const std::string& token, const std::string& text,
+            std::int64_t now) {
+    std::string why;
+    auto r = named_recipient(q, s, token, why);
+    if (!r) return {false, "bounce report: " + why};
+    const std::string job = store::format_job_id(r->job_id);
+    auto dsn = parse_dsn(text);
+    if (!dsn) return {false, job + ": bounce report for <" + printable(r->address) + "> that cannot be read"};
+    // The report's part about our recipient; a DSN naming only others is not about it.
+    const DsnRecipient* part = nullptr;
+    bool named_any = false;
+    for (const auto& d : dsn->recipients) {
+        named_any = named_any || !d.final_recipient.empty() || !d.original_recipient.empty();
+        if (same_address(d.final_recipient, r->address) || same_address(d.original_recipient, r->address)) {
+            part = &d;
+            break;
+        }
+    }
+    if (!part && !named_any && !dsn->recipients.empty()) part = &dsn->recipients.front();
+    if (!part)
+        return {false, job + ": bounce report (" + dsn->format + ") to the token of <" + printable(r->address) +
+                           "> names only other recipients (first: <" +
+                           printable(dsn->recipients.front().final_recipient) + ">); nothing changed"};
+    const std::string who = job + ": to=<" + printable(r->address) + ">";
+    if (part->action != "failed")
+        return {true, who + ", report=dsn (" + dsn->format + "), action=" + printable(part->action) +
+                          ": nothing to change"};
+    const BounceClass cls = classify_reply(leading_code(part->diagnostic), part->status, part->diagnostic);
+    const bool suppress = cls == BounceClass::invalid_recipient || cls == BounceClass::bad_domain;
+    const std::string status = part->status.empty() ? "5.0.0" : part->status;
+    if (!q.bounce_after(r->job_id, r->seq, status, part->diagnostic, suppress, now))
+        return {true, who + ", report=dsn (" + dsn->format + "), status=" + printable(status) + ": was " +
+                          std::string(store::state_name(r->state)) + ", nothing changed"};
+    return {true, who + ", report=dsn (" + dsn->format + "), status=" + printable(status) + " (" +
+                      std::string(class_name(cls)) + "): bounced after delivery" +
+                      (suppress ? ", suppressed (bounce)" : "") + " (" + printable(part->diagnostic) + ")"};
+}
+
+Step unsubscribe(QueueStore& q, const ReportSettings& s, const std::string& token, std::int64_t now) {
+    std::string why;
+    auto r = named_recipient(q, s, token, why);
+    if (!r) return {false, "unsubscribe mail: " + why};
+    const bool added = q.suppress(r->address, "unsubscribed", now, r->job_id);
+    return {true, store::format_job_id(r->job_id) + ": to=<" + printable(r->address) + ">, report=unsubscribe: " +
+                      (added ? "suppressed (unsubscribed)" : "on the suppression list already")};
+}
+
+std::string percent_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    return buf;
+}
+
+Step complaint(QueueStore& q, const ReportSettings& s, const std::string& text, std::int64_t now) {
+    auto arf = parse_arf(text);
+    if (!arf) return {false, "complaint mail that is no feedback report (ARF) that can be read"};
+    std::string token = reported_token(s, arf->original_headers);
+    if (token.empty()) return {false, "feedback report (" + printable(arf->feedback_type) + ") without a token of ours in the reported message"};
+    std::string why;
+    auto r = named_recipient(q, s, token, why);
+    if (!r) return {false, "feedback report: " + why};
+    const std::string job = store::format_job_id(r->job_id);
+    const std::string who = job + ": to=<" + printable(r->address) + ">, report=arf (" + printable(arf->feedback_type) + ")";
+    if (arf->feedback_type == "not-spam") return {true, who + ": not a complaint, nothing to change"};
+    auto counted = q.complaint(r->job_id, r->seq, now);
+    if (!counted) return {false, job + ": the complaint's recipient left the queue meanwhile"};
+    std::string line = who + ": suppressed (complaint), " + std::to_string(counted->complaints) + " complaints, " +
+                       std::to_string(counted->delivered) + " delivered" + (counted->counted ? "" : " (counted before)");
+    if (counted->counted && complaint_rate_exceeded(s, counted->complaints, counted->delivered)) {
+        auto j = q.job(r->job_id);
+        if (j && j->state == store::JobState::done) {
+            line += "; over max_complaint_rate, but the job is done: nothing left to hold";
+        } else if (j && j->state != store::JobState::held) {
+            const double rate = 100.0 * static_cast<double>(counted->complaints) / static_cast<double>(counted->delivered);
+            const std::string reason = "complaint rate " + percent_text(rate) + "% over max_complaint_rate " +
+                                       percent_text(s.max_complaint_rate) + "% (" +
+                                       std::to_string(counted->complaints) + " complaints, " +
+                                       std::to_string(counted->delivered) + " delivered)";
+            q.hold(r->job_id, reason);
+            line += "; job held: " + reason;
+        }
+    }
+    return {true, line};
+}
+
+}  // namespace
+
+ReportRecipient report_recipient(const ReportSettings& s, std::string_view address) {
+    const std::string a = strip_brackets(address);
+    if (!s.bounce_address.empty())
+        if (auto t = token_of(a, s.bounce_address, s.delimiter); !t.empty()) return {ReportKind::bounce, t};
+    if (!s.unsubscribe_address.empty())
+        if (auto t = token_of(a, s.unsubscribe_address, s.delimiter); !t.empty()) return {ReportKind::unsubscribe, t};
+    if (same_address(s.complaint_address, a)) return {ReportKind::complaint, {}};
+    return {};
+}
+
+std::string reported_token(const ReportSettings& s, std::string_view header_section) {
+    if (!s.bounce_address.empty())
+        if (auto t = token_of(header_field(header_section, "Return-Path"), s.bounce_address, s.delimiter); !t.empty())
+            return t;
+    // List-Unsubscribe: <mailto:LOCAL+TOKEN@DOMAIN?subject=...>, <https://host/u/TOKEN>
+    const std::string lu = header_field(header_section, "List-Unsubscribe");
+    std::size_t at = 0;
+    while ((at = lu.find('<', at)) != std::string::npos) {
+        const auto end = lu.find('>', at);
+        if (end == std::string::npos) break;
+        std::string uri = lu.substr(at + 1, end - at - 1);
+        at = end;
+        if (uri.size() > 7 && to_lower(uri.substr(0, 7)) == "mailto:") {
+            std::string addr = uri.substr(7, uri.find('?') == std::string::npos ? std::string::npos : uri.find('?') - 7);
+            if (!s.unsubscribe_address.empty())
+                if (auto t = token_of(addr, s.unsubscribe_address, s.delimiter); !t.empty()) return t;
+        } else if (to_lower(uri).starts_with("http")) {
+            if (auto q = uri.find_first_of("?#"); q != std::string::npos) uri.erase(q);
+            while (!uri.empty() && uri.back() == '/') uri.pop_back();
+            const auto slash = uri.rfind('/');
+            if (slash != std::string::npos && slash + 1 < uri.size()) return uri.substr(slash + 1);
+        }
+    }
+    return "";
+}
+
+bool complaint_rate_exceeded(const ReportSettings& s, std::uint64_t complaints, std::uint64_t delivered) {
+    if (delivered == 0 || delivered < s.complaint_min_delivered) return false;
+    return static_cast<double>(complaints) * 100.0 > s.max_complaint_rate * static_cast<double>(delivered);
+}
+
+bool ReportMail::add_recipient(const ReportSettings& s, std::string_view address) {
+    auto r = report_recipient(s, address);
+    if (r.kind == ReportKind::none) return false;
+    recipients_.push_back(std::move(r));
+    return true;
+}
+
+void ReportMail::add_header(std::string_view name, std::string_view value, bool lead_space) {
+    text_.append(name);
+    text_ += ':';
+    if (!lead_space) text_ += ' ';
+    text_.append(value);
+    text_ += '\n';
+}
+
+bool ReportMail::add_body(std::string_view chunk) {
+    if (text_.size() + chunk.size() > kMaxReportSize) return false;
+    text_.append(chunk);
+    return true;
+}
+
+std::string ReportMail::text() const {
+    std::string out;
+    out.reserve(text_.size());
+    for (std::size_t i = 0; i < text_.size(); ++i) {
+        if (text_[i] == '\r' && i + 1 < text_.size() && text_[i + 1] == '\n') continue;
+        out += text_[i];
+    }
+    return out;
+}
+
+ReportOutcome handle_report(store::QueueStore& q, const ReportSettings& s, const ReportMail& mail, std::int64_t now) {
+    ReportOutcome out;
+    if (mail.recipients().empty()) return out;
+    const std::string text = mail.text();
+    bool all = true;
+    for (const auto& rr : mail.recipients()) {
+        Step st;
+        switch (rr.kind) {
+            case ReportKind::bounce: st = bounce(q, s, rr.token, text, now); break;
+            case ReportKind::unsubscribe: st = unsubscribe(q, s, rr.token, now); break;
+            case ReportKind::complaint: st = complaint(q, s, text, now); break;
+            case ReportKind::none: break;
+        }
+        all = all && st.recorded;
+        if (!st.log.empty()) out.log.push_back(std::move(st.log));
+    }
+    out.recorded = all;
+    return out;
+}
+
+}  // namespace mxlane::milter
