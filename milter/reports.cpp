@@ -69,7 +69,7 @@ Step bounce(QueueStore& q, const ReportSettings& s, const std::string& token, co
         return {false, job + ": bounce report (" + dsn->format + ") to the token of <" + printable(r->address) +
                            "> names only other recipients (first: <" +
                            printable(dsn->recipients.front().final_recipient) + ">); nothing changed"};
-    const std::string who = job + ": to=<" + printable(r->address) + ">";
+    const std::string who = job + ": rcpt=<" + printable(r->address) + ">";
     if (part->action != "failed")
         return {true, who + ", report=dsn (" + dsn->format + "), action=" + printable(part->action) +
                           ": nothing to change"};
@@ -77,9 +77,9 @@ Step bounce(QueueStore& q, const ReportSettings& s, const std::string& token, co
     const bool suppress = cls == BounceClass::invalid_recipient || cls == BounceClass::bad_domain;
     const std::string status = part->status.empty() ? "5.0.0" : part->status;
     if (!q.bounce_after(r->job_id, r->seq, status, part->diagnostic, suppress, now))
-        return {true, who + ", report=dsn (" + dsn->format + "), status=" + printable(status) + ": was " +
+        return {true, who + ", report=dsn (" + dsn->format + "), dsn=" + printable(status) + ": was " +
                           std::string(store::state_name(r->state)) + ", nothing changed"};
-    return {true, who + ", report=dsn (" + dsn->format + "), status=" + printable(status) + " (" +
+    return {true, who + ", report=dsn (" + dsn->format + "), dsn=" + printable(status) + " (" +
                       std::string(class_name(cls)) + "): bounced after delivery" +
                       (suppress ? ", suppressed (bounce)" : "") + " (" + printable(part->diagnostic) + ")"};
 }
@@ -89,7 +89,7 @@ Step unsubscribe(QueueStore& q, const ReportSettings& s, const std::string& toke
     auto r = named_recipient(q, s, token, why);
     if (!r) return {false, "unsubscribe mail: " + why};
     const bool added = q.suppress(r->address, "unsubscribed", now, r->job_id);
-    return {true, store::format_job_id(r->job_id) + ": to=<" + printable(r->address) + ">, report=unsubscribe: " +
+    return {true, store::format_job_id(r->job_id) + ": rcpt=<" + printable(r->address) + ">, report=unsubscribe: " +
                       (added ? "suppressed (unsubscribed)" : "on the suppression list already")};
 }
 
@@ -108,7 +108,7 @@ Step complaint(QueueStore& q, const ReportSettings& s, const std::string& text, 
     auto r = named_recipient(q, s, token, why);
     if (!r) return {false, "feedback report: " + why};
     const std::string job = store::format_job_id(r->job_id);
-    const std::string who = job + ": to=<" + printable(r->address) + ">, report=arf (" + printable(arf->feedback_type) + ")";
+    const std::string who = job + ": rcpt=<" + printable(r->address) + ">, report=arf (" + printable(arf->feedback_type) + ")";
     if (arf->feedback_type == "not-spam") return {true, who + ": not a complaint, nothing to change"};
     auto counted = q.complaint(r->job_id, r->seq, now);
     if (!counted) return {false, job + ": the complaint's recipient left the queue meanwhile"};
