@@ -297,7 +297,8 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t len) {
             log_returned(ctx, "report of more than " + std::to_string(ReportMail::kMaxReportSize) + " bytes not read");
             c->report.reset();
         }
-        if (!c->msg) return c->report ? go_on(c, SMFIP_NR_BODY) : let_go(c, SMFIP_NR_BODY);
+        // Neither bulk nor a report (nor a refusal still to say at the end): the rest passes by.
+        if (!c->msg) return c->report || c->refusal ? go_on(c, SMFIP_NR_BODY) : let_go(c, SMFIP_NR_BODY);
         c->msg->add_body(std::string_view(reinterpret_cast<const char*>(chunk), len));
         return c->msg->too_large() ? too_large(ctx, SMFIP_NR_BODY, *c->msg) : go_on(c, SMFIP_NR_BODY);
     });

@@ -154,6 +154,8 @@ public:
     std::optional<ComplaintCount> complaint(std::uint64_t job_id, std::uint64_t seq, std::int64_t now);
     // The job's complaints so far.
     std::uint64_t complaints(std::uint64_t job_id);
+    // Drops the job's complaint count and marks (remove_job).
+    void forget_complaints(std::uint64_t job_id);
 
     // ---- suspensions (destinations and providers paused until a time; names lower-cased)
     // Kept in meta under "suspend:" + name; the qrunner polls suspensions() and

@@ -160,6 +160,7 @@ void QueueStore::remove_job(std::uint64_t job_id) {
         }
         env_->del(env_->jobs(), txn, job_key(job_id));
     });
+    forget_complaints(job_id);
 }
 
 void QueueStore::set_notified(std::uint64_t job_id) {

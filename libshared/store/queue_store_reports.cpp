@@ -104,4 +104,21 @@ std::uint64_t QueueStore::complaints(std::uint64_t job_id) {
     });
 }
 
+void QueueStore::forget_complaints(std::uint64_t job_id) {
+    const std::string marks = "complained:" + job_key(job_id);
+    for (;;) {
+        std::size_t n = env_->transact([&](DbTxn* txn) {
+            std::vector<std::string> keys;
+            scan(env_->meta(), txn, marks, marks, [&](const std::string& k, const std::string&) {
+                keys.push_back(k);
+                return keys.size() < kBatch;
+            }, DB_RMW);
+            for (const auto& k : keys) env_->del(env_->meta(), txn, k);
+            if (keys.size() < kBatch) env_->del(env_->meta(), txn, complaints_key(job_id));
+            return keys.size();
+        });
+        if (n < kBatch) return;
+    }
+}
+
 }  // namespace mxlane::store

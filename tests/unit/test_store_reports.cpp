@@ -130,6 +130,20 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::int64_t(9000), all[0].added);
         CPPUNIT_ASSERT_EQUAL(std::string("unsubscribed"), all[1].reason);  // bob's earlier entry stays
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), all[1].job);
+        // A deleted job takes its count and marks along; the suppressions stay.
+        q.remove_job(job_id);
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), q.complaints(job_id));
+        CPPUNIT_ASSERT(!q.complaint(job_id, rs[0].seq, 9400));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), q.suppressions().size());
+        auto left = q.env().transact([&](DbTxn* txn) {
+            std::size_t n = 0;
+            detail::scan(q.env().meta(), txn, "complain", "complain", [&](const std::string&, const std::string&) {
+                ++n;
+                return true;
+            });
+            return n;
+        });
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), left);
     }
 };
 
