@@ -172,4 +172,17 @@ fx_check "no recognised report went onward" bash -c \
 fx_check_eq "Postfix discarded four (ann's DSN, the delayed one, the unsubscribe, the complaint)" 4 \
     "$(grep -c 'milter-discard' "$FX_PF_LOG")"
 
+# ---- a store that cannot take the report: 4xx (the sender keeps it and retries), never a 5xx
+fx_stop_pid "$FX_MILTER_PID"
+mkdir -p "$FX/broken"
+printf 'this is not a Berkeley DB file\n' > "$FX/broken/jobs.db"
+printf 'neither is this\n' > "$FX/broken/meta.db"
+fx_write_conf "$FX/broken.conf" "queue_directory = $FX/broken" "bounce_address = bounces@shop.test"
+fx_milter_start "$FX/broken.conf"
+dsn "$FX/dsn_dee.eml" "bounces+$T_DEE@shop.test" dee@d.test failed 5.1.1 "550 5.1.1 no such user"
+fx_check_eq "a report the store cannot take gets 451" 451 "$(inject '' "bounces+$T_DEE@shop.test" "$FX/dsn_dee.eml")"
+fx_check "... saying why" grep -q "tempfail 451 4.3.0 mxlane: " "$FX/milter.out"
+fx_check "Postfix kept nothing" fx_postfix_wait_empty 10
+fx_check_eq "ordinary mail still flows" 250 "$(inject someone@isp.test friend@e.test "$FX/plain.eml")"
+
 fx_done
