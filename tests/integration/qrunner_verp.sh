@@ -98,7 +98,7 @@ if "$FX_PYTHON" -c 'import dkim' 2>/dev/null; then
     timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
     fx_check_eq "unsubscribe run exits 0" 0 $?
     # Per message: "RCPT SENDER-TOKEN MAILTO-TOKEN URL-TOKEN", after checking the fields' shape and the signature's h=.
-    "$FX_PYTHON" - "$FX/mx/127.0.0.111.mbox" > "$FX/unsub.out" 2> "$FX/unsub.err" <<'PYEOF'
+    cat > "$FX/unsub.py" <<'PYEOF'
 import mailbox, re, sys
 for m in mailbox.mbox(sys.argv[1]):
     lu = m.get_all('List-Unsubscribe') or []
@@ -114,22 +114,38 @@ for m in mailbox.mbox(sys.argv[1]):
     sender = re.fullmatch(r'<bounces\+([a-z2-7]+)@sender\.test>', m['X-Sink-Mail-From']).group(1)
     print(m['X-Sink-Rcpt-To'].strip('<>'), sender, got.group(1), got.group(2))
 PYEOF
-    fx_check "one List-Unsubscribe (mailto, URL) and one List-Unsubscribe-Post per message, both signed" \
-        test -s "$FX/unsub.out" -a ! -s "$FX/unsub.err"
-    fx_log "$(cat "$FX/unsub.out" "$FX/unsub.err")"
-    named=$(while read -r rcpt st mt ut; do
-                [ "$st" = "$mt" ] && [ "$mt" = "$ut" ] && echo "$rcpt -> $("$TOKEN" "$FX/queue" "$ut")"
-            done < "$FX/unsub.out" | sort)
-    fx_check_eq "each copy's mailto and URL carry the VERP token, naming its recipient" \
-        "h@ok.test -> $job5 h@ok.test
-i@ok.test -> $job5 i@ok.test
-j@ok.test -> $job5 j@ok.test" "$named"
-    fx_check "every copy's DKIM signature verifies" \
-        "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --domain shop.test
-    fx_check "a changed body fails it" \
-        "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --tamper
+    # unsub_check JOB RCPT...: the sink's copies have the fields, signed, with the token of their recipient.
+    unsub_check() {
+        local job=$1 r want=""
+        shift
+        "$FX_PYTHON" "$FX/unsub.py" "$FX/mx/127.0.0.111.mbox" > "$FX/unsub.out" 2> "$FX/unsub.err"
+        fx_check "one List-Unsubscribe (mailto, URL) and one List-Unsubscribe-Post per message, both signed" \
+            test -s "$FX/unsub.out" -a ! -s "$FX/unsub.err"
+        fx_log "$(cat "$FX/unsub.out" "$FX/unsub.err")"
+        for r in "$@"; do want+="$r -> $job $r"$'\n'; done
+        named=$(while read -r rcpt st mt ut; do
+                    [ "$st" = "$mt" ] && [ "$mt" = "$ut" ] && echo "$rcpt -> $("$TOKEN" "$FX/queue" "$ut")"
+                done < "$FX/unsub.out" | sort)
+        fx_check_eq "each copy's mailto and URL carry the VERP token, naming its recipient" "${want%$'\n'}" "$named"
+        fx_check "every copy's DKIM signature verifies" \
+            "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --domain shop.test
+        fx_check "a changed body fails it" \
+            "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --tamper
+    }
+    unsub_check "$job5" h@ok.test i@ok.test j@ok.test
     fx_check_eq "signed per recipient (one signature line each)" 3 \
         "$(grep -c "$job5: message [0-9]* to [hij]@ok.test: DKIM-Signature field added" "$FX/mxlane.log")"
+    # A personalised job: rendered per recipient, then the fields added and the copy signed.
+    printf 'From: news@shop.test\nTo: {{email}}\nSubject: Hello {{first}}\n\nDear {{first}},\n' > "$FX/pers.txt"
+    printf 'email,first\nk@ok.test,Kay\nl@ok.test,Lee\n' > "$FX/pers.csv"
+    job6=$("$FX_CTL" -c "$FX/mxlane.conf" submit --message "$FX/pers.txt" --recipients "$FX/pers.csv" --name pers 2> "$FX/submit.err")
+    fx_check "personalised job submitted" test -n "$job6"
+    : > "$FX/mx/accepted.jsonl"; : > "$FX/mx/127.0.0.111.mbox"
+    timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+    fx_check_eq "personalised run exits 0" 0 $?
+    unsub_check "$job6" k@ok.test l@ok.test
+    fx_check_eq "... each rendered for its recipient" "2 2" \
+        "$(grep -cE '^To: (k|l)@ok.test$' "$FX/mx/127.0.0.111.mbox") $(grep -cE '^Subject: Hello (Kay|Lee)$' "$FX/mx/127.0.0.111.mbox")"
 else
     fx_skip_part "List-Unsubscribe signed: python3-dkim is not installed"
 fi
