@@ -19,6 +19,15 @@ conf() {
         "relay_host=[127.0.0.112]:$P" "max_recipients_per_transaction=10" "bounce_address=bounces@sender.test" "$@"
 }
 printf 'From: news@sender.test\nSubject: verp test\n\nbody\n' > "$FX/msg.txt"
+# named FILE: for each "bounces+TOKEN@sender.test RCPT" line, "RCPT -> JOB ADDRESS" of the recipient the
+# token names (rcpttoken: checked with the queue's loop key, looked up in the store), sorted.
+named() {
+    local from rcpt t
+    while read -r from rcpt; do
+        t=${from#bounces+}; t=${t%@sender.test}
+        echo "$rcpt -> $("$TOKEN" "$FX/queue" "$t")"
+    done < "$1" | sort
+}
 # "FROM RCPT" per transaction the sink DIR accepted, in order.
 transactions() { "$FX_PYTHON" -c "
 import json
@@ -40,14 +49,10 @@ fx_check_eq "every MAIL FROM is bounces+TOKEN@sender.test, TOKEN lower-case base
     "$(grep -cE '^bounces\+[a-z2-7]{24}@sender\.test ' "$FX/direct.txt")"
 fx_check_eq "the 3 tokens differ" 3 "$(cut -d' ' -f1 "$FX/direct.txt" | sort -u | wc -l)"
 # Each token verifies with the queue's loop key and names the job and the recipient of its own transaction.
-named=$(while read -r from rcpt; do
-            t=${from#bounces+}; t=${t%@sender.test}
-            echo "$rcpt -> $("$TOKEN" "$FX/queue" "$t")"
-        done < "$FX/direct.txt" | sort)
 fx_check_eq "each token names its transaction's recipient" \
     "a@ok.test -> $job a@ok.test
 b@ok.test -> $job b@ok.test
-c@ok.test -> $job c@ok.test" "$named"
+c@ok.test -> $job c@ok.test" "$(named "$FX/direct.txt")"
 # Upper-cased (as some MTAs do with local parts) it still names the recipient; altered, it names nobody.
 t=$(head -1 "$FX/direct.txt" | sed 's/^bounces+//; s/@.*//')
 r=$(head -1 "$FX/direct.txt" | cut -d' ' -f2)
@@ -67,13 +72,9 @@ timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
 fx_check_eq "relay run exits 0" 0 $?
 transactions "$FX/relay" > "$FX/relayed.txt"
 fx_log "$(cat "$FX/relayed.txt")"
-named=$(while read -r from rcpt; do
-            t=${from#bounces+}; t=${t%@sender.test}
-            echo "$rcpt -> $("$TOKEN" "$FX/queue" "$t")"
-        done < "$FX/relayed.txt" | sort)
 fx_check_eq "relay: one transaction per recipient, each sender's token names it" \
     "d@ok.test -> $job2 d@ok.test
-e@ok.test -> $job2 e@ok.test" "$named"
+e@ok.test -> $job2 e@ok.test" "$(named "$FX/relayed.txt")"
 fx_check_eq "relay: the loop header on both" 2 "$(grep -c '^X-Mxlane-Relayed: ' "$FX/relay/127.0.0.112.mbox")"
 
 # ---- 3. without bounce_address the stored sender goes out, recipients batched as before
