@@ -96,13 +96,15 @@ PY
     for ((i = 0; i < SIZE / 78 + 1; i++)); do printf '%076d\n' 0 | tr 0 x; done
 } > "$FX/message.txt"
 
-# mx_conf CASE: an mxlane.conf for one case (its own queue and log), with the shipped reply_rules and
-# providers loaded, as an installation runs them.
+# mx_conf CASE [NAME=VALUE...]: an mxlane.conf for one case (its own queue and log), with the shipped
+# reply_rules and providers loaded, as an installation runs them.
 mx_conf() {
-    fx_write_conf "$FX/$1.conf" "queue_directory = $FX/q-$1" "log_file = $FX/mxlane-$1.log" \
+    local c=$1
+    shift
+    fx_write_conf "$FX/$c.conf" "queue_directory = $FX/q-$c" "log_file = $FX/mxlane-$c.log" \
         "smtp_port = $P" "smtp_tls_security_level = none" "notify_sender = none" "delivery_mode = direct" \
-        "reply_rules = $MXLANE_SRCDIR/conf/reply_rules" "providers = $MXLANE_SRCDIR/conf/providers"
-    mkdir -p "$FX/q-$1"
+        "reply_rules = $MXLANE_SRCDIR/conf/reply_rules" "providers = $MXLANE_SRCDIR/conf/providers" "$@"
+    mkdir -p "$FX/q-$c"
 }
 
 # mx_load CASE FILE PER_MESSAGE: the recipients in FILE as one job, PER_MESSAGE to a message.
@@ -177,6 +179,13 @@ mx_conf b
 mx_load b "$FX/rcpts-b" 100
 mx_deliver b $((M_B * 100))
 report "(b) $M_B msgs x 100 rcpts" $((M_B * 100)) "one destination, 50 rcpts per transaction"
+PLAIN_MS=$MX_MS
+# The same with VERP (bounce_address): one transaction per recipient, each with its own token.
+mx_conf bv "bounce_address = bounces@bench.test"
+mx_load bv "$FX/rcpts-b" 100
+mx_deliver bv $((M_B * 100))
+report "(b) VERP $M_B msgs x 100 rcpts" $((M_B * 100)) \
+    "bounce_address: 1 rcpt per transaction; $(bench_ratio "$MX_MS" "$PLAIN_MS") times the time of (b) without"
 
 # ---- (c) 100 domains: messages of up to 1,000 recipients, each spread over every domain
 PER_C=$(( N_C < 1000 ? N_C : 1000 ))

@@ -2,6 +2,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,17 @@ inline std::vector<std::string_view> split_nul(const std::uint8_t* data, std::si
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
     return {reinterpret_cast<const char*>(data), size};
+}
+
+// A private queue directory under /tmp (for targets that need the loop key),
+// removed with the key file when the fuzzer exits. Call it once per program.
+inline std::string temp_queue_dir(const std::string& prefix) {
+    static std::string dir;
+    std::string tmpl = "/tmp/" + prefix + ".XXXXXX";
+    if (!mkdtemp(tmpl.data())) std::abort();
+    dir = tmpl;
+    std::atexit([] { std::filesystem::remove_all(dir); });
+    return dir;
 }
 
 }  // namespace mxlane::fuzz

@@ -1,46 +1,27 @@
 // fuzz target recipient_token: any token or address is checked without crashing, and only tokens we made verify.
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <string_view>
 
 #include "fuzz/fuzz_input.hpp"
+#include "libshared/address.hpp"
 #include "libshared/recipient_token.hpp"
 
 using namespace mxlane;
 
-namespace {
-char g_dir[] = "/tmp/mxlane-fuzz-rcpt-token.XXXXXX";
-
-std::string queue_dir() {
-    if (!mkdtemp(g_dir)) std::abort();
-    // The key file and the directory go when the fuzzer exits.
-    std::atexit([] { std::filesystem::remove_all(g_dir); });
-    return g_dir;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::string dir = queue_dir();
+    static const std::string dir = fuzz::temp_queue_dir("mxlane-fuzz-rcpt-token");
     const std::string_view input = fuzz::as_text(data, size);
     // A token that verifies is the one made for the recipient it names, up to case:
     // a forged or altered token never passes.
     if (auto ref = recipient_token_check(dir, input)) {
-        if (recipient_token_make(dir, *ref) != lower(input)) __builtin_trap();
+        if (recipient_token_make(dir, *ref) != to_lower(input)) __builtin_trap();
     }
     // As an address: what token_of finds is what tagged_address puts there (the
     // address may come in any case, with blanks and <> around it).
     const std::string address(input);
     const std::string token = token_of(address, "bounces@shop.test", "+");
-    if (!token.empty() && lower(address).find(lower(tagged_address("bounces@shop.test", "+", token))) == std::string::npos)
+    if (!token.empty() && to_lower(address).find(to_lower(tagged_address("bounces@shop.test", "+", token))) == std::string::npos)
         __builtin_trap();
     // The input taken as ids: made tokens always verify to the same ids.
     if (size >= 16) {

@@ -1,6 +1,4 @@
 // fuzz target relay_token: any X-Mxlane-Relayed value is checked without crashing, and none but ours is valid.
-#include <cstdlib>
-#include <filesystem>
 #include <string_view>
 #include <string>
 
@@ -9,19 +7,8 @@
 
 using namespace mxlane;
 
-namespace {
-char g_dir[] = "/tmp/mxlane-fuzz-token.XXXXXX";
-
-std::string queue_dir() {
-    if (!mkdtemp(g_dir)) std::abort();
-    // The key file and the directory go when the fuzzer exits.
-    std::atexit([] { std::filesystem::remove_all(g_dir); });
-    return g_dir;
-}
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::string dir = queue_dir();
+    static const std::string dir = fuzz::temp_queue_dir("mxlane-fuzz-token");
     static const std::int64_t now = 1700000000;
     static const LoopBinding binding{"news@shop.test", {"a@one.test"}, std::string(64, 'e')};
     static const std::string ours = loop_token_make_at(dir, "J00002A", 17, now, binding);

@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
         if (http_fd >= 0) {
             http.emplace(io, http_fd,
                          qrunner::http::Site(store, settings->queue_directory,
-                                             [&scheduler] { return scheduler.destination_metrics(); }));
+                                             [&scheduler] { return scheduler.metrics_text(); }));
             http->start();
             log::info("serving HTTP on " + settings->cfg.get("http_listen") + " (one-click unsubscribe, /metrics)");
         }

@@ -21,6 +21,7 @@
 #include "libshared/json.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "qrunner/destination.hpp"
+#include "qrunner/metrics.hpp"
 #include "qrunner/dns/resolver.hpp"
 #include "qrunner/notify.hpp"
 #include "qrunner/outcome.hpp"
@@ -95,8 +96,9 @@ public:
                   double transmit_s, const std::vector<std::string>& details) override;
     void put_back(const Work& w, std::int64_t due_ms) override;
     dns::Resolver& resolver() { return resolver_; }
-    // The destinations and providers as Prometheus gauges (GET /metrics).
-    std::string destination_metrics() const;
+    // GET /metrics: results and latency so far, and the destinations and
+    // providers as gauges (Prometheus text format).
+    std::string metrics_text() const;
     boost::asio::io_context& io() { return io_; }
     // Where personalised messages are DKIM-signed, off the event loop.
     boost::asio::thread_pool& sign_pool() { return sign_pool_; }
@@ -222,6 +224,7 @@ private:
     std::mt19937 rng_{std::random_device{}()};
     std::map<std::uint64_t, std::weak_ptr<const MessageData>> messages_;  // store thread only
     std::map<std::uint64_t, int> auth_failures_;  // under mu_: failures of class auth per job
+    Metrics metrics_;
     EventLog events_;                               // event_log (off when empty)
     std::map<std::uint64_t, std::string> job_names_;  // under mu_: for the event log, when it is on
     std::string job_name(std::uint64_t job_id);

@@ -81,6 +81,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         if (state == RcptState::expired) line.detail = "message has been in the queue too long: " + line.detail;
         line.detail += with_class(cls);
         log::delivery(line);
+        if (!to_relay) metrics_.result(store::state_name(state), class_name(cls), seconds_between(w.claimed_ms, now));
         if (events_.on())
             events.push_back(event_of(r, std::string(store::state_name(state)), class_name(cls), line.dsn,
                                       reply.synthetic ? reply.text : reply.str(), relay == "none" ? "" : relay, now,
@@ -277,6 +278,7 @@ void Scheduler::log_final(const store::Recipient& r, const std::string& status, 
     line.status = status;
     line.detail = detail;
     log::delivery(line);
+    metrics_.result(status, store::failure_class(r), 0);
     if (events_.on())
         events_.write({event_of(r, status, store::failure_class(r), dsn, r.reply_text.empty() ? detail : r.reply_text,
                                 r.host, now)});

@@ -204,22 +204,8 @@ std::string Scheduler::snapshot() const {
     return json::serialize(std::move(doc));
 }
 
-namespace {
 
-// A label value in the Prometheus text format.
-std::string label(std::string_view v) {
-    std::string out;
-    for (char c : v) {
-        if (c == '\\' || c == '"') out += '\\';
-        if (c == '\n') out += "\\n";
-        else out += c;
-    }
-    return out;
-}
-
-}  // namespace
-
-std::string Scheduler::destination_metrics() const {
+std::string Scheduler::metrics_text() const {
     const json::array rows = destination_rows();
     struct Gauge {
         const char* name;
@@ -239,12 +225,12 @@ std::string Scheduler::destination_metrics() const {
         for (const auto& v : rows) {
             const auto& r = v.as_object();
             const std::int64_t n = r.at(g.key).as_int64();
-            out += std::string(g.name) + "{name=\"" + label(r.at("name").as_string()) + "\",kind=\"" +
-                   label(r.at("kind").as_string()) + "\",provider=\"" + label(r.at("provider").as_string()) + "\"} " +
+            out += std::string(g.name) + "{name=\"" + prometheus_label(r.at("name").as_string()) + "\",kind=\"" +
+                   prometheus_label(r.at("kind").as_string()) + "\",provider=\"" + prometheus_label(r.at("provider").as_string()) + "\"} " +
                    std::to_string(std::string_view(g.key) == "paused_until" ? (n ? 1 : 0) : n) + "\n";
         }
     }
-    return out;
+    return metrics_.text() + out;
 }
 
 void Scheduler::write_snapshot() {

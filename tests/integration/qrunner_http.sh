@@ -28,6 +28,8 @@ fx_check "... saying why" grep -q 'http_listen: no port: "localhost"' <<<"$out"
 fx_spawn qrunner "$FX_QRUNNER" -c "$FX/mxlane.conf" -f
 qr=$FX_LAST_PID
 fx_check "the qrunner serves HTTP" fx_wait_port 127.0.0.1 "$H"
+# The port listens before the store is open (it is bound as root): jobs go in once the qrunner runs.
+fx_check "the qrunner runs" fx_wait_for -t 10 test -s "$FX/queue/destinations.json"
 j1=$(printf '%s\n' ann@shop.test bob@shop.test hard1@shop.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --name j1)
 fx_check "the job is delivered" fx_wait_for -t 20 bash -c "ctl() { '$FX_CTL' -c '$FX/mxlane.conf' \"\$@\"; }
     [ \"\$(ctl recipients $j1 | grep -c -E 'delivered|bounced')\" -eq 3 ]"
@@ -101,6 +103,16 @@ assert got['delivered'] == 2 and got['bounced'] == 1 and got['suppressed'] == 1,
 assert fams['mxlane_suppressed_addresses'].samples[0].value >= 2
 dest = {s.labels['name']: s.value for s in fams['mxlane_destination_connections'].samples}
 assert 'shop.test' in dest, dest
+"
+fx_check "every metric the shipped Grafana dashboard reads is served" /usr/bin/python3 -c "
+import json, re
+from prometheus_client.parser import text_string_to_metric_families
+names = set()
+for f in text_string_to_metric_families(open('$FX/metrics.txt').read()):
+    names |= {s.name for s in f.samples}
+dash = json.load(open('$MXLANE_SRCDIR/conf/grafana-dashboard.json'))
+used = {m for p in dash['panels'] for t in p['targets'] for m in re.findall(r'mxlane_[a-z_]+', t['expr'])}
+assert used and used <= names, sorted(used - names)
 "
 fx_stop_pid "$qr"
 fx_done

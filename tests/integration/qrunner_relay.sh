@@ -1,6 +1,6 @@
 #!/bin/bash
 # qrunner_relay: delivery_mode = relay through a private Postfix (milter port: the loop token; reinjection
-# port), replies from the relay, max_messages_per_hour spreading a job, AUTH to a smarthost over TLS.
+# port), replies from the relay, max_messages_per_hour spreading a job, AUTH to a smarthost over TLS, VERP.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_relay
 fx_need_built "$FX_QRUNNER" "$FX_CTL" "$FX_MILTER"
@@ -114,6 +114,24 @@ fx_check "the smarthost saw TLS and the login" "$FX_PYTHON" -c "
 import json
 r=[json.loads(l) for l in open('$FX/sink/accepted.jsonl') if 'auth@far.test' in l]
 assert len(r)==1 and r[0]['tls'] and r[0]['auth']=='relayuser', r"
+
+# ---- 5. VERP through the main port, the milter attached: the loop token is made for the VERP sender,
+# so the milter gives each copy back instead of capturing it again
+conf "relay_host=[127.0.0.1]:$FX_PF_PORT" "bounce_address=bounces@sender.test"
+before=$(fx_pysink_count "$FX/sink")
+job6=$(printf '%s\n' v1@sink.test v2@sink.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@sender.test)
+jobs_before=$(njobs)
+valid() { grep -c "relayed by mxlane (valid X-Mxlane-Relayed), returned to the MTA" "$FX/milter.out"; }
+valid_before=$(valid)
+timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+fx_check_eq "VERP via the milter port: both relayed" "relayed 2.0.0 1, relayed 2.0.0 1" \
+    "$(state "$job6" v1@sink.test), $(state "$job6" v2@sink.test)"
+fx_check "both arrive at the sink" fx_wait_eq -t 20 $((before + 2)) fx_pysink_count "$FX/sink"
+fx_check_eq "each in its own transaction with its VERP sender" 2 \
+    "$(grep -cE '"from": "bounces\+[a-z2-7]+@sender\.test", "rcpt": \["v[12]@sink\.test"\]' "$FX/sink/accepted.jsonl")"
+fx_check_eq "the milter did not capture them again" "$jobs_before" "$(njobs)"
+fx_check_eq "... for their loop tokens, valid for the VERP senders (not only for our Received: line)" \
+    $((valid_before + 2)) "$(valid)"
 
 # Nothing went out twice.
 fx_check_eq "no recipient received twice" "" "$(fx_pysink_rcpts "$FX/sink" | uniq -d)"

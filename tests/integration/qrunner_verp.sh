@@ -19,6 +19,15 @@ conf() {
         "relay_host=[127.0.0.112]:$P" "max_recipients_per_transaction=10" "bounce_address=bounces@sender.test" "$@"
 }
 printf 'From: news@sender.test\nSubject: verp test\n\nbody\n' > "$FX/msg.txt"
+# named FILE: for each "bounces+TOKEN@sender.test RCPT" line, "RCPT -> JOB ADDRESS" of the recipient the
+# token names (rcpttoken: checked with the queue's loop key, looked up in the store), sorted.
+named() {
+    local from rcpt t
+    while read -r from rcpt; do
+        t=${from#bounces+}; t=${t%@sender.test}
+        echo "$rcpt -> $("$TOKEN" "$FX/queue" "$t")"
+    done < "$1" | sort
+}
 # "FROM RCPT" per transaction the sink DIR accepted, in order.
 transactions() { "$FX_PYTHON" -c "
 import json
@@ -40,14 +49,10 @@ fx_check_eq "every MAIL FROM is bounces+TOKEN@sender.test, TOKEN lower-case base
     "$(grep -cE '^bounces\+[a-z2-7]{24}@sender\.test ' "$FX/direct.txt")"
 fx_check_eq "the 3 tokens differ" 3 "$(cut -d' ' -f1 "$FX/direct.txt" | sort -u | wc -l)"
 # Each token verifies with the queue's loop key and names the job and the recipient of its own transaction.
-named=$(while read -r from rcpt; do
-            t=${from#bounces+}; t=${t%@sender.test}
-            echo "$rcpt -> $("$TOKEN" "$FX/queue" "$t")"
-        done < "$FX/direct.txt" | sort)
 fx_check_eq "each token names its transaction's recipient" \
     "a@ok.test -> $job a@ok.test
 b@ok.test -> $job b@ok.test
-c@ok.test -> $job c@ok.test" "$named"
+c@ok.test -> $job c@ok.test" "$(named "$FX/direct.txt")"
 # Upper-cased (as some MTAs do with local parts) it still names the recipient; altered, it names nobody.
 t=$(head -1 "$FX/direct.txt" | sed 's/^bounces+//; s/@.*//')
 r=$(head -1 "$FX/direct.txt" | cut -d' ' -f2)
@@ -67,13 +72,9 @@ timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
 fx_check_eq "relay run exits 0" 0 $?
 transactions "$FX/relay" > "$FX/relayed.txt"
 fx_log "$(cat "$FX/relayed.txt")"
-named=$(while read -r from rcpt; do
-            t=${from#bounces+}; t=${t%@sender.test}
-            echo "$rcpt -> $("$TOKEN" "$FX/queue" "$t")"
-        done < "$FX/relayed.txt" | sort)
 fx_check_eq "relay: one transaction per recipient, each sender's token names it" \
     "d@ok.test -> $job2 d@ok.test
-e@ok.test -> $job2 e@ok.test" "$named"
+e@ok.test -> $job2 e@ok.test" "$(named "$FX/relayed.txt")"
 fx_check_eq "relay: the loop header on both" 2 "$(grep -c '^X-Mxlane-Relayed: ' "$FX/relay/127.0.0.112.mbox")"
 
 # ---- 3. without bounce_address the stored sender goes out, recipients batched as before
@@ -98,7 +99,7 @@ if "$FX_PYTHON" -c 'import dkim' 2>/dev/null; then
     timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
     fx_check_eq "unsubscribe run exits 0" 0 $?
     # Per message: "RCPT SENDER-TOKEN MAILTO-TOKEN URL-TOKEN", after checking the fields' shape and the signature's h=.
-    "$FX_PYTHON" - "$FX/mx/127.0.0.111.mbox" > "$FX/unsub.out" 2> "$FX/unsub.err" <<'PYEOF'
+    cat > "$FX/unsub.py" <<'PYEOF'
 import mailbox, re, sys
 for m in mailbox.mbox(sys.argv[1]):
     lu = m.get_all('List-Unsubscribe') or []
@@ -114,22 +115,38 @@ for m in mailbox.mbox(sys.argv[1]):
     sender = re.fullmatch(r'<bounces\+([a-z2-7]+)@sender\.test>', m['X-Sink-Mail-From']).group(1)
     print(m['X-Sink-Rcpt-To'].strip('<>'), sender, got.group(1), got.group(2))
 PYEOF
-    fx_check "one List-Unsubscribe (mailto, URL) and one List-Unsubscribe-Post per message, both signed" \
-        test -s "$FX/unsub.out" -a ! -s "$FX/unsub.err"
-    fx_log "$(cat "$FX/unsub.out" "$FX/unsub.err")"
-    named=$(while read -r rcpt st mt ut; do
-                [ "$st" = "$mt" ] && [ "$mt" = "$ut" ] && echo "$rcpt -> $("$TOKEN" "$FX/queue" "$ut")"
-            done < "$FX/unsub.out" | sort)
-    fx_check_eq "each copy's mailto and URL carry the VERP token, naming its recipient" \
-        "h@ok.test -> $job5 h@ok.test
-i@ok.test -> $job5 i@ok.test
-j@ok.test -> $job5 j@ok.test" "$named"
-    fx_check "every copy's DKIM signature verifies" \
-        "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --domain shop.test
-    fx_check "a changed body fails it" \
-        "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --tamper
+    # unsub_check JOB RCPT...: the sink's copies have the fields, signed, with the token of their recipient.
+    unsub_check() {
+        local job=$1 r want=""
+        shift
+        "$FX_PYTHON" "$FX/unsub.py" "$FX/mx/127.0.0.111.mbox" > "$FX/unsub.out" 2> "$FX/unsub.err"
+        fx_check "one List-Unsubscribe (mailto, URL) and one List-Unsubscribe-Post per message, both signed" \
+            test -s "$FX/unsub.out" -a ! -s "$FX/unsub.err"
+        fx_log "$(cat "$FX/unsub.out" "$FX/unsub.err")"
+        for r in "$@"; do want+="$r -> $job $r"$'\n'; done
+        named=$(while read -r rcpt st mt ut; do
+                    [ "$st" = "$mt" ] && [ "$mt" = "$ut" ] && echo "$rcpt -> $("$TOKEN" "$FX/queue" "$ut")"
+                done < "$FX/unsub.out" | sort)
+        fx_check_eq "each copy's mailto and URL carry the VERP token, naming its recipient" "${want%$'\n'}" "$named"
+        fx_check "every copy's DKIM signature verifies" \
+            "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --domain shop.test
+        fx_check "a changed body fails it" \
+            "$FX_PYTHON" "$MXLANE_SRCDIR/tests/fixtures/dkim_verify.py" "$FX/records" --mbox "$FX/mx/127.0.0.111.mbox" --signatures 1 --tamper
+    }
+    unsub_check "$job5" h@ok.test i@ok.test j@ok.test
     fx_check_eq "signed per recipient (one signature line each)" 3 \
         "$(grep -c "$job5: message [0-9]* to [hij]@ok.test: DKIM-Signature field added" "$FX/mxlane.log")"
+    # A personalised job: rendered per recipient, then the fields added and the copy signed.
+    printf 'From: news@shop.test\nTo: {{email}}\nSubject: Hello {{first}}\n\nDear {{first}},\n' > "$FX/pers.txt"
+    printf 'email,first\nk@ok.test,Kay\nl@ok.test,Lee\n' > "$FX/pers.csv"
+    job6=$("$FX_CTL" -c "$FX/mxlane.conf" submit --message "$FX/pers.txt" --recipients "$FX/pers.csv" --name pers 2> "$FX/submit.err")
+    fx_check "personalised job submitted" test -n "$job6"
+    : > "$FX/mx/accepted.jsonl"; : > "$FX/mx/127.0.0.111.mbox"
+    timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
+    fx_check_eq "personalised run exits 0" 0 $?
+    unsub_check "$job6" k@ok.test l@ok.test
+    fx_check_eq "... each rendered for its recipient" "2 2" \
+        "$(grep -cE '^To: (k|l)@ok.test$' "$FX/mx/127.0.0.111.mbox") $(grep -cE '^Subject: Hello (Kay|Lee)$' "$FX/mx/127.0.0.111.mbox")"
 else
     fx_skip_part "List-Unsubscribe signed: python3-dkim is not installed"
 fi

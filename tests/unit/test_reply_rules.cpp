@@ -113,6 +113,20 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("none"), action("550 5.7.515 Access denied, authentication level"));
         CPPUNIT_ASSERT_EQUAL(std::string("destination suspend"), action("421 4.3.2 Service not available, closing"));
         CPPUNIT_ASSERT_EQUAL(std::string("destination suspend"), action("451 4.7.1 too many connections from your IP"));
+        CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"), action("451 4.7.500 Server busy. Please try again later"));
+        CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"),
+                             action("550 5.7.1 Unfortunately, messages from [192.0.2.7] weren't sent. (S3150)"));
+        CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"),
+                             action("421 4.7.0 [TS01] Messages from 192.0.2.7 temporarily deferred"));
+        CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"), action("421 4.7.0 [HM08] Message from 192.0.2.7 throttled"));
+        CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"),
+                             action("421 4.7.0 comcast 192.0.2.7 Too many sessions RL000010 opened"));
+        CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"),
+                             action("554 5.7.1 comcast 192.0.2.7 Comcast block for spam. BL000000"));
+        CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"),
+                             action("421 4.7.0 mx.gmx.test (mxgmx017) Nemesis ESMTP Service not available"));
+        CPPUNIT_ASSERT_EQUAL(std::string("destination suspend"),
+                             action("554 5.7.1 Service unavailable; client host [192.0.2.7] blocked using a block list"));
         CPPUNIT_ASSERT_EQUAL(std::string("none"), action("550 5.1.1 user unknown"));
         CPPUNIT_ASSERT_EQUAL(std::string("none"), action("451 4.3.0 temporary lookup failure"));
     }
