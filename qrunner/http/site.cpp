@@ -65,7 +65,7 @@ Response Site::unsubscribe(const Request& r, const std::string& token) {
                     "<p>Stop sending mail to <b>" + address + "</b>?</p>\n"
                     "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
                     "<button type=\"submit\">Unsubscribe</button></form>");
-    const bool added = store_.suppress(rcpt->address, "unsubscribed", store::now_ms());
+    const bool added = store_.suppress(rcpt->address, "unsubscribed", store::now_ms(), ref->job_id);
     if (added)
         log::info(store::format_job_id(ref->job_id) + ": to=<" + printable(rcpt->address) +
                   ">, unsubscribed by one-click (suppressed)");
