@@ -199,6 +199,7 @@ asio::awaitable<unsigned> send_request(Stream& stream, const http::request<http:
     beast::flat_buffer buffer(kWebhookResponseLimit);
     http::response_parser<http::empty_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(kWebhookResponseLimit));
+    parser.body_limit(boost::none);  // its Content-Length may say anything: the body is not read
     co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
     co_return parser.get().result_int();
 }
