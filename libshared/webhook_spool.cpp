@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -121,7 +122,9 @@ void WebhookSpool::append(const std::string& lines) {
 std::optional<WebhookSpool::Batch> WebhookSpool::next() const {
     // fd_ changes only in acknowledge(), on the sender's side: reading needs no lock.
     const std::uint64_t from = offset_.load();
-    std::string buffer(kWebhookBatchBytes + 64 * 1024, '\0');
+    const std::uint64_t waiting = backlog();
+    if (waiting == 0) return std::nullopt;
+    std::string buffer(static_cast<std::size_t>(std::min<std::uint64_t>(waiting, kWebhookBatchBytes + 64 * 1024)), '\0');
     std::size_t have = 0;
     for (;;) {
         ssize_t n = ::pread(fd_, buffer.data() + have, buffer.size() - have, static_cast<off_t>(from + have));
@@ -141,6 +144,8 @@ std::optional<WebhookSpool::Batch> WebhookSpool::next() const {
     if (taken == 0) return std::nullopt;
     b.body = json_array(std::string_view(buffer.data(), taken));
     b.end = from + taken;
+    // Cut by a bound (lines left in the buffer, or more than it holds): a full batch.
+    b.full = taken < std::string_view(buffer.data(), have).rfind('\n') + 1 || have < waiting;
     return b;
 }
 

@@ -9,8 +9,9 @@
 
 namespace mxlane {
 
-// A POST carries at most this many events and bytes of them; events wait at
-// most kWebhookBatchAge for their batch (the sender looks that often).
+// A POST carries at most this many events and bytes of them; a batch that is
+// not full waits until its first events are kWebhookBatchAgeMs old (as the
+// sender saw them come).
 constexpr std::size_t kWebhookBatchEvents = 500;
 constexpr std::size_t kWebhookBatchBytes = 1024 * 1024;
 constexpr int kWebhookBatchAgeMs = 1000;
@@ -51,6 +52,7 @@ public:
         std::string body;  // JSON array
         std::size_t events = 0;
         std::uint64_t end = 0;  // the offset after it
+        bool full = false;      // cut by kWebhookBatchEvents or kWebhookBatchBytes: more lines wait
     };
     // The next batch from the offset (whole lines only); nullopt when all is sent.
     // Throws std::runtime_error when the spool cannot be read.

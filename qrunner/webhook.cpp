@@ -145,8 +145,12 @@ std::string Webhook::metrics_text() const {
 }
 
 asio::awaitable<void> Webhook::run() {
+    using Steady = std::chrono::steady_clock;
     const std::string where = "event_webhook " + printable(url_.host) + ":" + url_.port;
-    auto delay = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kWebhookRetryFirst);
+    const auto age = std::chrono::milliseconds(kWebhookBatchAgeMs);
+    const auto look = std::chrono::milliseconds(250);  // how often an idle sender looks at the spool
+    Steady::duration delay = kWebhookRetryFirst;
+    std::optional<Steady::time_point> first_seen;  // when the lines not yet sent were first seen
     bool failing = false;
     while (!stopped_) {
         std::optional<WebhookSpool::Batch> batch;
@@ -157,10 +161,20 @@ asio::awaitable<void> Webhook::run() {
         } catch (const std::exception& e) {
             why = e.what();
         }
+        if (!batch) first_seen.reset();
+        if (batch && !first_seen) first_seen = Steady::now();
+        // A batch that is not full waits for more lines until its first are `age` old
+        // (fewer, bigger POSTs); a retry does not wait for that.
+        if (batch && !batch->full && !failing && Steady::now() < *first_seen + age) {
+            timer_.expires_at(*first_seen + age);
+            co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+            continue;
+        }
         if (batch) {
             ok = co_await post(batch->body, why);
             if (ok) {
                 ++posts_ok_;
+                first_seen.reset();
                 try {
                     spool_.acknowledge(*batch);
                 } catch (const std::exception& e) {
@@ -176,16 +190,16 @@ asio::awaitable<void> Webhook::run() {
             if (failing) log::info(where + ": the receiver takes events again");
             failing = false;
             delay = kWebhookRetryFirst;
-            continue;  // what came meanwhile goes at once
+            continue;  // a full batch left behind goes at once
         }
         if (!why.empty() && !failing) {
             log::warning(where + ": cannot deliver events (" + printable(why) +
                          "); they wait in webhook.spool, retried with backoff");
             failing = true;
         }
-        timer_.expires_after(why.empty() ? std::chrono::milliseconds(kWebhookBatchAgeMs) : delay);
+        timer_.expires_after(why.empty() ? Steady::duration(look) : delay);
         co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (!why.empty()) delay = std::min<std::chrono::steady_clock::duration>(delay * 2, kWebhookRetryMax);
+        if (!why.empty()) delay = std::min<Steady::duration>(delay * 2, kWebhookRetryMax);
     }
 }
 
@@ -227,7 +241,9 @@ asio::awaitable<bool> Webhook::post(const std::string& body, std::string& why) {
             auto& lowest = beast::get_lowest_layer(stream);
             lowest.expires_at(deadline);
             co_await lowest.async_connect(found, asio::use_awaitable);
-            if (!v6 && !SSL_set_tlsext_host_name(stream.native_handle(), url_.host.c_str()))
+            boost::system::error_code not_ip;
+            asio::ip::make_address(url_.host, not_ip);  // SNI names hosts, never addresses (RFC 6066)
+            if (not_ip && !SSL_set_tlsext_host_name(stream.native_handle(), url_.host.c_str()))
                 throw std::runtime_error("cannot set the TLS server name");
             stream.set_verify_callback(asio::ssl::host_name_verification(url_.host));
             co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);

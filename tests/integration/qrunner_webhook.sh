@@ -125,4 +125,21 @@ for job in ['$j0', '$j1', '$j2', '$j3']:
     assert got == want, (job, got, want)
 "
 fx_stop_pid "$qr"
+
+# ---- https: a receiver whose certificate the system's CA store does not vouch for gets nothing
+T=$(fx_port 4)
+fx_make_selfsigned "$FX/tls" hook 127.0.0.1
+fx_spawn sink3 "$FX_PYTHON" "$SINK" "127.0.0.1:$T" "$FX/posts-tls.jsonl" --tls "$FX/tls/hook.pem" "$FX/tls/hook.key"
+fx_check "the https receiver listens" fx_wait_port 127.0.0.1 "$T"
+fx_write_conf "$FX/tls.conf" "smtp_port=$P" "retry_schedule=1h" "event_log=$FX/events.jsonl" \
+    "event_webhook=https://127.0.0.1:$T/hooks/mail" "http_listen=127.0.0.1:$H"
+fx_spawn qrunner3 "$FX_QRUNNER" -c "$FX/tls.conf" -f
+qr=$FX_LAST_PID
+j4=$(printf '%s\n' fay@ok.test | "$MKJOB" "$FX/queue" "$FX/msg.txt" --name j4)
+fx_check "j4 is decided" fx_wait_eq -t 30 1 decided "$j4"
+fx_check "https: the untrusted certificate is refused" fx_wait_for -t 10 grep -q \
+    'event_webhook 127.0.0.1:[0-9]*: cannot deliver events (.*certificate verify failed' "$FX/qrunner3.out"
+fx_check_eq "... and the receiver got nothing" "" "$(cat "$FX/posts-tls.jsonl" 2>/dev/null)"
+fx_check "j4's events wait in the spool" bash -c "[ \"\$(curl -s http://127.0.0.1:$H/metrics | awk '\$1 == \"mxlane_webhook_backlog_bytes\" {print \$2}')\" -gt 0 ]"
+fx_stop_pid "$qr"
 fx_done

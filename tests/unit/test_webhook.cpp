@@ -121,9 +121,11 @@ public:
         spool.append(lines + "{\"half");  // a line being written is not sent half
         auto b = spool.next();
         CPPUNIT_ASSERT_EQUAL(kWebhookBatchEvents, b->events);
+        CPPUNIT_ASSERT(b->full);  // more lines wait: sent at once, not after kWebhookBatchAgeMs
         spool.acknowledge(*b);
         b = spool.next();
         CPPUNIT_ASSERT_EQUAL(std::size_t(7), b->events);
+        CPPUNIT_ASSERT(!b->full);
         CPPUNIT_ASSERT_EQUAL(std::uint64_t(lines.size()), b->end);
         spool.acknowledge(*b);
         CPPUNIT_ASSERT(!spool.next());
