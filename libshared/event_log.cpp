@@ -84,10 +84,18 @@ bool EventLog::reopen(std::string* error) {
     }
 }
 
-void EventLog::write(const std::vector<Event>& events) {
-    if (events.empty()) return;
+std::string event_lines(const std::vector<Event>& events) {
     std::string text;
     for (const auto& e : events) text += event_line(e);
+    return text;
+}
+
+void EventLog::write(const std::vector<Event>& events) {
+    if (!events.empty()) write(event_lines(events));
+}
+
+void EventLog::write(const std::string& text) {
+    if (text.empty()) return;
     std::lock_guard lock(mu_);
     if (fd_ < 0) return;
     std::size_t done = 0;

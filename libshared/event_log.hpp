@@ -30,6 +30,7 @@ struct Event {
 // One line of JSON: {"time":"2026-12-02T12:00:00.123Z","type":...}; every
 // string made valid UTF-8, control characters escaped: one event, one line.
 std::string event_line(const Event& e);
+std::string event_lines(const std::vector<Event>& events);
 
 // Before the daemon gives up root: a missing event_log file is created
 // (mode 0640) and given to `owner` (mail_owner), who opens it, and opens it
@@ -52,6 +53,7 @@ public:
     bool reopen(std::string* error = nullptr);
     bool on() const { return on_.load(std::memory_order_relaxed); }  // no lock: asked per result
     void write(const std::vector<Event>& events);
+    void write(const std::string& lines);  // event_line()s, whole
 
 private:
     mutable std::mutex mu_;

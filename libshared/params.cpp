@@ -103,6 +103,13 @@ constexpr std::array kParams = {
     ParamDef{"event_fields", T::string, "", 0, 0, "",
              "personalisation columns copied into each recipient event as \"fields\" (comma-separated, e.g. "
              "subscriber_id; a recipient without the column gets \"\"); empty: none"},
+    ParamDef{"event_webhook", T::string, "", 0, 0, "",
+             "http:// or https:// URL that receives the events of event_log as JSON arrays by POST (batches of "
+             "up to 500 events or 1 MB, at most 1 s old), from the spool queue_directory/webhook.spool, retried "
+             "with backoff; empty: off", true},
+    ParamDef{"event_webhook_secret", T::string, "", 0, 0, "",
+             "key that signs each event_webhook POST: X-Mxlane-Signature: sha256=HEX, the HMAC-SHA256 of the "
+             "body; empty: unsigned", true},
     ParamDef{"auth_failure_hold", T::integer, "10", 0, 1000000, "",
              "failures of class auth (SPF, DKIM, DMARC) after which a job is held (0: never)"},
     ParamDef{"destination_policy", T::path, "", 0, 0, "",

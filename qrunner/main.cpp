@@ -22,6 +22,7 @@
 #include "qrunner/http/server.hpp"
 #include "qrunner/http/site.hpp"
 #include "qrunner/scheduler.hpp"
+#include "qrunner/webhook.hpp"
 
 using namespace mxlane;
 namespace asio = boost::asio;
@@ -163,11 +164,20 @@ int main(int argc, char** argv) {
         asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         const Config started = settings->cfg;
         wait_for_signals(signals, scheduler, opt.config, started);
+        // Only a daemon sends events: a --once run leaves them in the spool for the next daemon.
+        std::optional<qrunner::Webhook> webhook;
+        if (scheduler.webhook_spool() && !opt.once) {
+            webhook.emplace(io, *scheduler.webhook_spool(),
+                            qrunner::parse_webhook_url(settings->cfg.get("event_webhook")),
+                            settings->cfg.get("event_webhook_secret"));
+            webhook->start();
+        }
         std::optional<qrunner::http::Server> http;
         if (http_fd >= 0) {
             http.emplace(io, http_fd,
-                         qrunner::http::Site(store, settings->queue_directory,
-                                             [&scheduler] { return scheduler.metrics_text(); }));
+                         qrunner::http::Site(store, settings->queue_directory, [&scheduler, &webhook] {
+                             return scheduler.metrics_text() + (webhook ? webhook->metrics_text() : "");
+                         }));
             http->start();
             log::info("serving HTTP on " + settings->cfg.get("http_listen") + " (one-click unsubscribe, /metrics)");
         }
@@ -181,6 +191,7 @@ int main(int argc, char** argv) {
             }
             signals.cancel();
             if (http) http->stop();
+            if (webhook) webhook->stop();
             scheduler.resolver().shutdown();
             work.reset();
             io.stop();

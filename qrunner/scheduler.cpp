@@ -67,6 +67,13 @@ Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared
     } catch (const std::runtime_error& e) {
         throw std::runtime_error("event_log: " + std::string(e.what()));  // the start fails, saying so
     }
+    if (!settings_->cfg.get("event_webhook").empty()) {
+        try {
+            spool_ = std::make_unique<WebhookSpool>(settings_->queue_directory);
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error("event_webhook: " + std::string(e.what()));
+        }
+    }
 }
 
 Scheduler::~Scheduler() {
@@ -318,7 +325,7 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     auto m = std::make_shared<MessageData>();
     m->meta = *meta;
     m->job_token = store::format_job_id(job_id);
-    if (events_.on()) job_name(job_id);  // read once here, not per event
+    if (events_on()) job_name(job_id);  // read once here, not per event
     m->text = store_.text(*meta);
     m->received = received_line(settings()->myhostname, m->job_token + "." + std::to_string(msg_id), store::now_ms());
     m->hops = hop_count(m->text);

@@ -20,6 +20,7 @@
 #include "libshared/event_log.hpp"
 #include "libshared/json.hpp"
 #include "libshared/store/queue_store.hpp"
+#include "libshared/webhook_spool.hpp"
 #include "qrunner/destination.hpp"
 #include "qrunner/metrics.hpp"
 #include "qrunner/dns/resolver.hpp"
@@ -99,6 +100,8 @@ public:
     // GET /metrics: results and latency so far, and the destinations and
     // providers as gauges (Prometheus text format).
     std::string metrics_text() const;
+    // event_webhook's spool, which gets every event too; null when event_webhook is empty.
+    WebhookSpool* webhook_spool() { return spool_.get(); }
     boost::asio::io_context& io() { return io_; }
     // Where personalised messages are DKIM-signed, off the event loop.
     boost::asio::thread_pool& sign_pool() { return sign_pool_; }
@@ -226,6 +229,9 @@ private:
     std::map<std::uint64_t, int> auth_failures_;  // under mu_: failures of class auth per job
     Metrics metrics_;
     EventLog events_;                               // event_log (off when empty)
+    std::unique_ptr<WebhookSpool> spool_;           // event_webhook (null when empty)
+    bool events_on() const { return events_.on() || spool_; }
+    void write_events(const std::vector<Event>& events);  // to event_log and the webhook spool
     std::map<std::uint64_t, std::string> job_names_;  // under mu_: for the event log, when it is on
     std::string job_name(std::uint64_t job_id);
     // A recipient's result as an event (event_log).

@@ -82,7 +82,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         line.detail += with_class(cls);
         log::delivery(line);
         if (!to_relay) metrics_.result(store::state_name(state), class_name(cls), seconds_between(w.claimed_ms, now));
-        if (events_.on())
+        if (events_on())
             events.push_back(event_of(r, std::string(store::state_name(state)), class_name(cls), line.dsn,
                                       reply.synthetic ? reply.text : reply.str(), relay == "none" ? "" : relay, now,
                                       w.message ? &w.message->meta.field_names : nullptr));
@@ -94,7 +94,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         }
         record(r, state, reply, cls, relay, w.path, now);
     }
-    events_.write(events);
+    write_events(events);
     if (relay_work.rcpts.empty()) return;
     relay_work.message = w.message;
     relay_work.domain = w.domain;
@@ -208,6 +208,13 @@ Event Scheduler::event_of(const store::Recipient& r, const std::string& type, st
     return e;
 }
 
+void Scheduler::write_events(const std::vector<Event>& events) {
+    if (events.empty() || !events_on()) return;
+    const std::string lines = event_lines(events);
+    events_.write(lines);
+    if (spool_) spool_->append(lines);
+}
+
 void Scheduler::reopen_event_log(const Settings& next) {
     const std::string event_log = next.cfg.get("event_log");
     if (event_log != settings()->cfg.get("event_log")) {
@@ -247,14 +254,14 @@ void Scheduler::hold_job(std::uint64_t job_id, const std::string& reason) {
         if (!j || j->state == store::JobState::held || j->state == store::JobState::done) return;
         store_.hold(job_id, reason);
         log::warning(job + ": held: " + printable(reason));
-        if (events_.on()) {
+        if (events_on()) {
             Event e;
             e.type = "job";
             e.time_ms = store::now_ms();
             e.job = job;
             e.job_name = j->name;
             e.state = "held";
-            events_.write({e});
+            write_events({e});
         }
         // Nothing more of it goes out: its waiting transactions go back now, not at the next poll.
         std::lock_guard lock(mu_);
@@ -279,8 +286,8 @@ void Scheduler::log_final(const store::Recipient& r, const std::string& status, 
     line.detail = detail;
     log::delivery(line);
     metrics_.result(status, store::failure_class(r), 0);
-    if (events_.on())
-        events_.write({event_of(r, status, store::failure_class(r), dsn, r.reply_text.empty() ? detail : r.reply_text,
+    if (events_on())
+        write_events({event_of(r, status, store::failure_class(r), dsn, r.reply_text.empty() ? detail : r.reply_text,
                                 r.host, now)});
 }
 
@@ -295,14 +302,14 @@ void Scheduler::written(std::size_t n, const std::vector<std::uint64_t>& finishe
                 counts += ", " + std::string(store::state_name(static_cast<RcptState>(i))) + "=" +
                           std::to_string(job->counts[i]);
         log::info(store::format_job_id(id) + ": job done: recipients=" + std::to_string(job->total()) + counts);
-        if (events_.on()) {
+        if (events_on()) {
             Event e;
             e.type = "job";
             e.time_ms = store::now_ms();
             e.job = store::format_job_id(id);
             e.job_name = job->name;
             e.state = "done";
-            events_.write({e});
+            write_events({e});
         }
     }
     // Before the results count as written: a --once run ends only once the

@@ -8,6 +8,7 @@
 #include "libshared/address.hpp"
 #include "libshared/log.hpp"
 #include "libshared/params.hpp"
+#include "qrunner/webhook.hpp"
 
 namespace mxlane::qrunner {
 namespace {
@@ -129,6 +130,13 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     }
     s->auth_failure_hold = static_cast<int>(cfg.integer("auth_failure_hold"));
     s->event_fields = cfg.list("event_fields");
+    if (const std::string url = cfg.get("event_webhook"); !url.empty()) {
+        try {
+            parse_webhook_url(url);
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(std::string("event_webhook: ") + e.what());
+        }
+    }
     s->dkim = load_signer(cfg);
     s->dkim_hold = cfg.get("dkim_missing_key") == "hold";
     load_loop(cfg, *s);
