@@ -18,6 +18,7 @@ std::string prometheus_label(std::string_view v) {
 void Metrics::result(std::string_view state, std::string_view cls, double latency_s) {
     std::lock_guard lock(mu_);
     ++results_[{std::string(state), std::string(cls)}];
+    if (latency_s < 0) return;
     for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i)
         if (latency_s <= kLatencyBuckets[i]) {
             ++buckets_[i];

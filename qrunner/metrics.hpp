@@ -18,7 +18,8 @@ public:
     static constexpr std::array<double, 12> kLatencyBuckets = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900};
 
     // One recipient's result: its state word (delivered, deferred, ...), its
-    // failure class ("" for none) and the seconds since its claim.
+    // failure class ("" for none) and the seconds since its claim (negative:
+    // made final without an attempt, expired or suppressed: not in the histogram).
     void result(std::string_view state, std::string_view cls, double latency_s);
     // The exposition text of everything counted so far.
     std::string text() const;

@@ -285,7 +285,7 @@ void Scheduler::log_final(const store::Recipient& r, const std::string& status, 
     line.status = status;
     line.detail = detail;
     log::delivery(line);
-    metrics_.result(status, store::failure_class(r), 0);
+    metrics_.result(status, store::failure_class(r), -1);
     if (events_on())
         write_events({event_of(r, status, store::failure_class(r), dsn, r.reply_text.empty() ? detail : r.reply_text,
                                 r.host, now)});

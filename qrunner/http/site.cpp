@@ -1,6 +1,8 @@
 // site: what the qrunner serves on http_listen: one-click unsubscribe (RFC 8058) and /metrics.
 #include "qrunner/http/site.hpp"
 
+#include <filesystem>
+
 #include "libshared/log.hpp"
 #include "libshared/printable.hpp"
 #include "libshared/recipient_token.hpp"
@@ -79,9 +81,11 @@ Response Site::metrics() {
     // Recipients and jobs by state, from the job records' counters: no scan of the recipients.
     std::array<std::uint64_t, store::kStateCount> rcpts{};
     std::map<std::string, std::uint64_t> jobs;
+    std::int64_t oldest = 0;  // creation of the oldest job with recipients still to send
     for (const auto& j : store_.jobs()) {
         for (std::size_t i = 0; i < store::kStateCount; ++i) rcpts[i] += j.counts[i];
         ++jobs[std::string(store::job_state_name(j.state))];
+        if (j.pending() > 0 && (oldest == 0 || j.created < oldest)) oldest = j.created;
     }
     out += "# HELP mxlane_recipients Recipients in the queue by state.\n# TYPE mxlane_recipients gauge\n";
     for (std::size_t i = 0; i < store::kStateCount; ++i)
@@ -92,6 +96,18 @@ Response Site::metrics() {
     out += "# HELP mxlane_suppressed_addresses Addresses on the suppression list.\n"
            "# TYPE mxlane_suppressed_addresses gauge\n";
     out += "mxlane_suppressed_addresses " + std::to_string(store_.suppressions().size()) + "\n";
+    out += "# HELP mxlane_queue_age_seconds Age of the oldest job with recipients still to send (0: none).\n"
+           "# TYPE mxlane_queue_age_seconds gauge\n";
+    out += "mxlane_queue_age_seconds " +
+           std::to_string(oldest ? std::max<std::int64_t>(0, (store::now_ms() - oldest) / 1000) : 0) + "\n";
+    // The store's files (databases and logs) as the disk sees them: a stat each, no read.
+    std::uintmax_t bytes = 0;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(queue_directory_, ec))
+        if (f.is_regular_file(ec)) bytes += f.file_size(ec) == static_cast<std::uintmax_t>(-1) ? 0 : f.file_size(ec);
+    out += "# HELP mxlane_store_bytes Size of the files in queue_directory (the store's databases and logs).\n"
+           "# TYPE mxlane_store_bytes gauge\n";
+    out += "mxlane_store_bytes " + std::to_string(bytes) + "\n";
     if (destination_metrics_) out += destination_metrics_();
     r.body = std::move(out);
     return r;

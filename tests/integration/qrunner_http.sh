@@ -101,6 +101,12 @@ for state, n in want.items():
     assert got.get(state, 0) == n, (state, got, want)
 assert got['delivered'] == 2 and got['bounced'] == 1 and got['suppressed'] == 1, got
 assert fams['mxlane_suppressed_addresses'].samples[0].value >= 2
+assert fams['mxlane_store_bytes'].samples[0].value > 100000, fams['mxlane_store_bytes']
+assert fams['mxlane_queue_age_seconds'].samples[0].value == 0  # nothing left to send
+lat = {s.labels.get('le'): s.value for s in fams['mxlane_delivery_latency_seconds'].samples if s.name.endswith('_bucket')}
+assert lat['+Inf'] == 3, lat  # ann, bob, hard1 (the suppressed one was never claimed)
+res = {(s.labels['state'], s.labels['class']): s.value for s in fams['mxlane_results'].samples}
+assert res[('bounced', 'invalid-recipient')] == 1 and res[('delivered', '')] == 2, res
 dest = {s.labels['name']: s.value for s in fams['mxlane_destination_connections'].samples}
 assert 'shop.test' in dest, dest
 "
