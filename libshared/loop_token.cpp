@@ -80,6 +80,12 @@ void create_key_file(const std::string& dir, const std::string& path) {
     if (!ok) throw LoopKeyError("cannot create " + path + ": " + std::strerror(e));
 }
 
+bool parse_i64(std::string_view s, std::int64_t& v) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
 std::string to_hex(const unsigned char* md, unsigned int len) {
     static const char digits[] = "0123456789abcdef";
     std::string out;
@@ -91,17 +97,6 @@ std::string to_hex(const unsigned char* md, unsigned int len) {
     return out;
 }
 
-std::string hmac_hex(const std::string& key, std::string_view text) {
-    const std::string md = hmac_sha256(key, text);
-    return to_hex(reinterpret_cast<const unsigned char*>(md.data()), static_cast<unsigned int>(md.size()));
-}
-
-bool parse_i64(std::string_view s, std::int64_t& v) {
-    if (s.empty()) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    return ec == std::errc() && p == s.data() + s.size();
-}
-
 }  // namespace
 
 std::string hmac_sha256(const std::string& key, std::string_view text) {
@@ -111,6 +106,11 @@ std::string hmac_sha256(const std::string& key, std::string_view text) {
               reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len))
         throw LoopKeyError("HMAC-SHA256 failed");
     return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string hmac_hex(const std::string& key, std::string_view text) {
+    const std::string md = hmac_sha256(key, text);
+    return to_hex(reinterpret_cast<const unsigned char*>(md.data()), static_cast<unsigned int>(md.size()));
 }
 
 // The key as last read, and which file it came from: a key file replaced or

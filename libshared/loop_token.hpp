@@ -33,6 +33,8 @@ std::string loop_key(const std::string& queue_directory);
 // HMAC-SHA256 of text under key: the 32 raw bytes (every token mxlane makes
 // with the loop key goes through this one function). Throws LoopKeyError.
 std::string hmac_sha256(const std::string& key, std::string_view text);
+// The same in lower-case hex (64 characters).
+std::string hmac_hex(const std::string& key, std::string_view text);
 
 // What a token is bound to: the transaction that carries it. A token copied
 // into other mail (another sender, other recipients, another body) is not valid

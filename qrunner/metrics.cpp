@@ -15,17 +15,19 @@ std::string prometheus_label(std::string_view v) {
     return out;
 }
 
-void Metrics::result(std::string_view state, std::string_view cls, double latency_s) {
+void Metrics::add(const std::vector<Result>& results) {
     std::lock_guard lock(mu_);
-    ++results_[{std::string(state), std::string(cls)}];
-    if (latency_s < 0) return;
-    for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i)
-        if (latency_s <= kLatencyBuckets[i]) {
-            ++buckets_[i];
-            break;
-        }
-    ++count_;
-    sum_ += latency_s;
+    for (const auto& r : results) {
+        ++results_[{std::string(r.state), std::string(r.cls)}];
+        if (r.latency_s < 0) continue;
+        for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i)
+            if (r.latency_s <= kLatencyBuckets[i]) {
+                ++buckets_[i];
+                break;
+            }
+        ++count_;
+        sum_ += r.latency_s;
+    }
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mxlane::qrunner {
 
@@ -20,7 +21,12 @@ public:
     // One recipient's result: its state word (delivered, deferred, ...), its
     // failure class ("" for none) and the seconds since its claim (negative:
     // made final without an attempt, expired or suppressed: not in the histogram).
-    void result(std::string_view state, std::string_view cls, double latency_s);
+    struct Result {
+        std::string_view state, cls;
+        double latency_s = -1;
+    };
+    // A transaction's results, under one lock.
+    void add(const std::vector<Result>& results);
     // The exposition text of everything counted so far.
     std::string text() const;
 

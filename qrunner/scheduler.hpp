@@ -143,7 +143,8 @@ private:
     // Under mu_: a suspension (reply rule) goes to the store, on the store thread.
     void keep_suspension(const std::string& name, std::int64_t until, const std::string& reason);
     // Under mu_: the store's suspension of sh's name, as last read, holds sh; a removed one resumes it.
-    void apply_suspension(Shaping& sh, Clock::time_point now);
+    // True when sh changed.
+    bool apply_suspension(Shaping& sh, Clock::time_point now);
     void note_suspensions(std::vector<store::QueueStore::Suspension> list);
     boost::asio::awaitable<void> read_suspensions();
     boost::asio::awaitable<void> release_parked(std::int64_t until);

@@ -1,4 +1,4 @@
-// scheduler_connections: destinations and their connections: limits, rates, backoff, pauses.
+// scheduler_connections: routing to destinations (MX or relay) and their connections: limits, rates, backoff, pauses.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
@@ -35,6 +35,85 @@ std::string rate_text(double per_second) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- routing
+
+asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<OwnedWork> works) {
+    dns::MxResult mx = co_await resolver_.mx_lookup(domain);
+    if (mx.status != dns::Status::ok) {
+        int code = mx.status == dns::Status::retry ? 451 : 550;
+        fail_route(works, Reply::make(code, mx.dsn, mx.error));
+        co_return;
+    }
+    auto s = settings();
+    // Domains that share MX hosts share connections, but only under one TLS
+    // policy: a domain whose destination_policy asks for another level (or CA
+    // file) gets a destination of its own, so its mail never rides a
+    // connection opened under another domain's policy.
+    std::string key = "mx:" + mx.destination_key();
+    const std::string level = s->policy.get(domain, "smtp_tls_security_level", s->cfg);
+    const std::string ca_file = s->policy.get(domain, "smtp_tls_CAfile", s->cfg);
+    if (level != s->cfg.get("smtp_tls_security_level") || ca_file != s->cfg.get("smtp_tls_CAfile"))
+        key += " tls=" + level + (ca_file.empty() ? "" : " ca=" + ca_file);
+    std::shared_ptr<Destination> d;
+    {
+        std::lock_guard lock(mu_);
+        d = destination_for(key, domain, Path::direct, *s, mx.hosts);
+        d->port = s->smtp_port;
+    }
+    enqueue(d, std::move(works));
+}
+
+asio::awaitable<void> Scheduler::route_relay(std::vector<OwnedWork> works) {
+    auto s = settings();
+    for (auto& w : works) w.work().path = Path::relay;
+    // Not `cond ? co_await a : co_await b`: GCC 12 miscompiles co_await inside a conditional
+    // expression (the result was garbage, and every relay connection ended in std::terminate).
+    dns::MxResult mx;
+    if (s->relay.mx_lookup) mx = co_await resolver_.mx_lookup(s->relay.host);
+    else mx = co_await resolver_.host_lookup(s->relay.host);
+    if (mx.status != dns::Status::ok) {
+        // The relay's own name does not resolve: a configuration matter, never a bounce.
+        fail_route(works, Reply::make(451, "4.4.3", "relay_host " + s->relay.label() + ": " + mx.error));
+        co_return;
+    }
+    std::string label = s->relay.label();
+    std::shared_ptr<Destination> d;
+    {
+        std::lock_guard lock(mu_);
+        d = destination_for("relay:" + label, label, Path::relay, *s, mx.hosts);
+        d->port = s->relay.port;
+    }
+    enqueue(d, std::move(works));
+}
+
+void Scheduler::fail_route(std::vector<OwnedWork>& works, const Reply& why) {
+    for (auto& w : works) w.conclude_all(why, "none");
+}
+
+void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<OwnedWork> works) {
+    Reply paused;
+    std::string relay;
+    Starts starts;
+    {
+        std::lock_guard lock(mu_);
+        if (!d->paused(Clock::now()) && !stopping_) {
+            for (auto& w : works) d->enqueue(std::move(w));
+            collect_starts(d, starts);
+            works.clear();
+        } else {
+            paused = d->pause_reply();
+            relay = d->pause_relay();
+        }
+    }
+    spawn(starts);
+    if (works.empty()) return;
+    if (stopping_) {
+        for (auto& w : works) w.put_back(store::now_ms());
+        return;
+    }
+    for (auto& w : works) w.conclude_all(paused, relay);
+}
 
 // ---------------------------------------------------------------- connections
 
@@ -85,7 +164,7 @@ void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) 
         p = std::make_shared<Shaping>();
         p->name = entry->pattern;
         p->provider = true;
-        apply_suspension(*p, Clock::now());
+        apply_suspension(*p, now);
     }
     configure(*p, [&](const char* name) { return s.policy.integer(*entry, name, s.cfg); });
     d.provider = p;

@@ -47,6 +47,8 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
     const bool hand_over = s->mode == Mode::combined && w.path == Path::direct && !stopping_;
     Work relay_work;
     std::vector<Event> events;
+    std::vector<Metrics::Result> results;
+    results.reserve(w.rcpts.size());
     for (std::size_t i = 0; i < w.rcpts.size(); ++i) {
         const store::Recipient& r = w.rcpts[i];
         const Reply& reply = i < replies.size() ? replies[i] : replies.back();
@@ -81,7 +83,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         if (state == RcptState::expired) line.detail = "message has been in the queue too long: " + line.detail;
         line.detail += with_class(cls);
         log::delivery(line);
-        if (!to_relay) metrics_.result(store::state_name(state), class_name(cls), seconds_between(w.claimed_ms, now));
+        if (!to_relay) results.push_back({store::state_name(state), class_name(cls), seconds_between(w.claimed_ms, now)});
         if (events_on())
             events.push_back(event_of(r, std::string(store::state_name(state)), class_name(cls), line.dsn,
                                       reply.synthetic ? reply.text : reply.str(), relay == "none" ? "" : relay, now,
@@ -94,6 +96,7 @@ void Scheduler::conclude(const Work& w, const std::vector<Reply>& replies, const
         }
         record(r, state, reply, cls, relay, w.path, now);
     }
+    metrics_.add(results);
     write_events(events);
     if (relay_work.rcpts.empty()) return;
     relay_work.message = w.message;
@@ -285,7 +288,7 @@ void Scheduler::log_final(const store::Recipient& r, const std::string& status, 
     line.status = status;
     line.detail = detail;
     log::delivery(line);
-    metrics_.result(status, store::failure_class(r), -1);
+    metrics_.add({{status, store::failure_class(r)}});
     if (events_on())
         write_events({event_of(r, status, store::failure_class(r), dsn, r.reply_text.empty() ? detail : r.reply_text,
                                 r.host, now)});

@@ -48,12 +48,12 @@ void Scheduler::keep_suspension(const std::string& name, std::int64_t until, con
 
 // The store's word on sh: a suspension there holds it; one that went
 // (mxlanectl resume) ends its suspension and its backoff pause at once.
-void Scheduler::apply_suspension(Shaping& sh, Clock::time_point now) {
+bool Scheduler::apply_suspension(Shaping& sh, Clock::time_point now) {
     const std::int64_t wall = store::now_ms();
     auto it = suspensions_.find(sh.name);
     if (it != suspensions_.end()) {
         const auto& sus = it->second;
-        if (sh.suspended_wall == sus.until) return;
+        if (sh.suspended_wall == sus.until) return false;
         sh.suspended_wall = sus.until;
         sh.suspended_until = sus.until == store::QueueStore::kForever
                                  ? now + kFarAhead
@@ -62,17 +62,18 @@ void Scheduler::apply_suspension(Shaping& sh, Clock::time_point now) {
         notes_.push_back((sh.provider ? "provider " : "destination ") + sh.name + " suspended " +
                          (sus.until == store::QueueStore::kForever ? "until resumed" : "until " + iso_time(sus.until)) +
                          ": " + sus.reason);
-        return;
+        return true;
     }
-    if (sh.suspended_wall == 0) return;
+    if (sh.suspended_wall == 0) return false;
     const std::int64_t until = std::exchange(sh.suspended_wall, 0);
     sh.suspended_until = {};
-    if (until <= wall) return;  // it ran out by itself
+    if (until <= wall) return true;  // it ran out by itself
     sh.concurrency.resume();
     sh.reason.clear();
     notes_.push_back((sh.provider ? "provider " : "destination ") + sh.name + " resumed");
     asio::co_spawn(control_, release_parked(until),
                    [](std::exception_ptr e) { log_exception(e, "making due what waited for a resumed destination"); });
+    return true;
 }
 
 // mxlanectl resume made due what waited in the queue for the suspension's end;
@@ -103,9 +104,10 @@ void Scheduler::note_suspensions(std::vector<store::QueueStore::Suspension> list
         suspensions_.clear();
         for (auto& s : list) suspensions_[s.name] = std::move(s);
         const auto now = Clock::now();
-        for (auto& [name, p] : providers_) apply_suspension(*p, now);
-        for (auto& [key, d] : destinations_) apply_suspension(*d->own, now);
-        collect_waiting(starts);
+        bool changed = false;
+        for (auto& [name, p] : providers_) changed = apply_suspension(*p, now) || changed;
+        for (auto& [key, d] : destinations_) changed = apply_suspension(*d->own, now) || changed;
+        if (changed) collect_waiting(starts);  // a resume: what waits may go
     }
     spawn(starts);
 }

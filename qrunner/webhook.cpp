@@ -2,7 +2,6 @@
 #include "qrunner/webhook.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -24,6 +23,7 @@
 #include <stdexcept>
 
 #include "libshared/log.hpp"
+#include "libshared/loop_token.hpp"
 #include "libshared/printable.hpp"
 
 namespace mxlane::qrunner {
@@ -93,17 +93,7 @@ WebhookUrl parse_webhook_url(const std::string& url) {
 }
 
 std::string webhook_signature(const std::string& secret, const std::string& body) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-         reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-    static const char hex[] = "0123456789abcdef";
-    std::string out = "sha256=";
-    for (unsigned int i = 0; i < len; ++i) {
-        out += hex[mac[i] >> 4];
-        out += hex[mac[i] & 0xf];
-    }
-    return out;
+    return "sha256=" + hmac_hex(secret, body);
 }
 
 Webhook::Webhook(asio::io_context& io, WebhookSpool& spool, WebhookUrl url, std::string secret)

@@ -104,7 +104,8 @@ Response Site::metrics() {
     std::uintmax_t bytes = 0;
     std::error_code ec;
     for (const auto& f : std::filesystem::directory_iterator(queue_directory_, ec))
-        if (f.is_regular_file(ec)) bytes += f.file_size(ec) == static_cast<std::uintmax_t>(-1) ? 0 : f.file_size(ec);
+        if (f.is_regular_file(ec))
+            if (const auto size = f.file_size(ec); !ec) bytes += size;
     out += "# HELP mxlane_store_bytes Size of the files in queue_directory (the store's databases and logs).\n"
            "# TYPE mxlane_store_bytes gauge\n";
     out += "mxlane_store_bytes " + std::to_string(bytes) + "\n";

@@ -137,7 +137,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(str("5.1.1"), find_enhanced_code("550-5.1.1 The email"));
         CPPUNIT_ASSERT_EQUAL(str("5.1.10"), find_enhanced_code("550 5.1.10 RESOLVER"));
         CPPUNIT_ASSERT_EQUAL(str("5.1.1"), find_enhanced_code("(#5.1.1)"));
-        CPPUNIT_ASSERT_EQUAL(str(""), find_enhanced_code("from 192.0.2.5 and 10.5.1.1"));  // addresses, not codes
+        CPPUNIT_ASSERT_EQUAL(str(""), find_enhanced_code("from 127.0.0.5 and 127.5.1.1"));  // addresses, not codes
         CPPUNIT_ASSERT_EQUAL(str(""), find_enhanced_code("until 5.1.2027 or v5.1.1"));
         CPPUNIT_ASSERT_EQUAL(550, find_reply_code("said: 550 Requested"));
         CPPUNIT_ASSERT_EQUAL(0, find_reply_code("port 25 and 192.0.2.550 and 5500"));
