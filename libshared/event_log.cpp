@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -88,6 +89,18 @@ std::string event_lines(const std::vector<Event>& events) {
     std::string text;
     for (const auto& e : events) text += event_line(e);
     return text;
+}
+
+std::vector<std::pair<std::string, std::string>> event_field_values(const std::vector<std::string>& wanted,
+                                                                    const std::vector<std::string>& names,
+                                                                    const std::vector<std::string>& values) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& name : wanted) {
+        auto it = std::find(names.begin(), names.end(), name);
+        const auto i = static_cast<std::size_t>(it - names.begin());
+        out.emplace_back(name, it != names.end() && i < values.size() ? values[i] : "");
+    }
+    return out;
 }
 
 void EventLog::write(const std::vector<Event>& events) {

@@ -32,6 +32,12 @@ struct Event {
 std::string event_line(const Event& e);
 std::string event_lines(const std::vector<Event>& events);
 
+// event_fields' columns of a recipient: for each wanted name, its value among
+// the message's column names and the recipient's values ("" where it has none).
+std::vector<std::pair<std::string, std::string>> event_field_values(const std::vector<std::string>& wanted,
+                                                                    const std::vector<std::string>& names,
+                                                                    const std::vector<std::string>& values);
+
 // Before the daemon gives up root: a missing event_log file is created
 // (mode 0640) and given to `owner` (mail_owner), who opens it, and opens it
 // again after rotation. Throws std::runtime_error "PATH: reason".

@@ -2,6 +2,7 @@
 #include "libshared/webhook_spool.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,7 +75,37 @@ std::uint64_t inode_of(int fd, const std::string& path) {
     return static_cast<std::uint64_t>(st.st_ino);
 }
 
+bool write_all(int fd, const std::string& text) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
 }  // namespace
+
+void append_to_spool(const std::string& queue_directory, const std::string& lines) {
+    const std::string path = queue_directory + "/webhook.spool";
+    for (int tries = 0; tries < 10; ++tries) {
+        int fd = open_spool(path, 0);
+        // The sender starts the spool afresh under this lock: the file opened
+        // may be the one it has just renamed away, with nobody reading it on.
+        while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+        }
+        struct stat now {};
+        const bool current = ::stat(path.c_str(), &now) == 0 && static_cast<std::uint64_t>(now.st_ino) == inode_of(fd, path);
+        const bool ok = current && write_all(fd, lines);
+        const int e = errno;
+        ::close(fd);
+        if (ok) return;
+        if (current) throw std::runtime_error(path + ": " + std::strerror(e));
+    }
+    throw std::runtime_error(path + ": replaced again and again while appending");
+}
 
 WebhookSpool::WebhookSpool(const std::string& queue_directory, std::uint64_t restart_bytes)
     : spool_path_(queue_directory + "/webhook.spool"),
@@ -110,13 +141,7 @@ std::uint64_t WebhookSpool::size_locked() const {
 
 void WebhookSpool::append(const std::string& lines) {
     std::lock_guard lock(mu_);
-    std::size_t done = 0;
-    while (done < lines.size()) {
-        ssize_t n = ::write(fd_, lines.data() + done, lines.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        done += static_cast<std::size_t>(n);
-    }
+    write_all(fd_, lines);
 }
 
 std::optional<WebhookSpool::Batch> WebhookSpool::next() const {
@@ -168,11 +193,20 @@ void WebhookSpool::acknowledge(const Batch& b) {
     // the new spool gets a new inode, and an offset file still naming the old
     // one (a stop between the rename and the position) means "from its start".
     if (b.end < restart_bytes_ || size_locked() != b.end) return;
+    // And under the file's lock, so that no other process's line comes either
+    // (append_to_spool); closing the old file lets it go.
+    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+    if (size_locked() != b.end) {
+        ::flock(fd_, LOCK_UN);
+        return;
+    }
     const std::string temp = spool_path_ + ".new";
     int fd = open_spool(temp, O_TRUNC);
     if (std::rename(temp.c_str(), spool_path_.c_str()) != 0) {
         int e = errno;
         ::close(fd);
+        ::flock(fd_, LOCK_UN);
         throw std::runtime_error(spool_path_ + ": " + std::strerror(e));
     }
     ::close(fd_);

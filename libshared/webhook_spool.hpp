@@ -34,8 +34,14 @@ std::size_t take_lines(std::string_view text, std::size_t max_events, std::size_
 // Newline-ended JSON lines as one JSON array: "[line,line]".
 std::string json_array(std::string_view lines);
 
+// Appends event lines to queue_directory/webhook.spool from another process
+// than the sender's (mxlane-milter): opened for this write only, under an
+// exclusive flock(2), and again when the sender has started the spool afresh
+// meanwhile. Throws std::runtime_error "PATH: reason".
+void append_to_spool(const std::string& queue_directory, const std::string& lines);
+
 // queue_directory/webhook.spool (event lines, appended by the qrunner, one
-// write(2) per batch, O_APPEND) and queue_directory/webhook.offset (the
+// write(2) per batch, O_APPEND, and by append_to_spool) and queue_directory/webhook.offset (the
 // sender's SpoolPosition, written by temp file and rename after each batch the
 // receiver acknowledged). append() and backlog() are thread-safe; next() and
 // acknowledge() belong to the one sender.

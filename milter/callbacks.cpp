@@ -317,6 +317,7 @@ sfsistat on_eom(SMFICTX* ctx) {
             std::string qid = host_queue_id(ctx);
             if (qid.empty()) qid = "NOQUEUE";
             for (const auto& line : o.log) log::info(qid + ": " + line);
+            write_report_events(g_settings->reports, o.events);
             if (o.recorded) {
                 log::info(qid + ": report recorded, action=discard");
                 c->msg.reset();

@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
     if (!parse_percent(cfg.get("max_complaint_rate"), settings.reports.max_complaint_rate))
         die("max_complaint_rate: not a percentage: " + cfg.get("max_complaint_rate"));
     settings.reports.complaint_min_delivered = static_cast<std::uint64_t>(cfg.integer("complaint_min_delivered"));
+    settings.reports.event_log = cfg.get("event_log");
+    settings.reports.event_webhook = !cfg.get("event_webhook").empty();
+    settings.reports.event_fields = cfg.list("event_fields");
     milter::Intake intake(settings.queue_directory);
     settings.intake = &intake;
 

@@ -14,6 +14,11 @@ struct ReportSettings {
     std::string delimiter = "+";
     double max_complaint_rate = 0.3;  // percent
     std::uint64_t complaint_min_delivered = 1000;
+    // The events of what reports change (event_log, event_webhook's spool, event_fields).
+    std::string event_log;
+    bool event_webhook = false;
+    std::vector<std::string> event_fields;
+    bool events_on() const { return !event_log.empty() || event_webhook; }
     bool on() const { return !bounce_address.empty() || !unsubscribe_address.empty() || !complaint_address.empty(); }
 };
 

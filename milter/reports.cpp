@@ -8,8 +8,10 @@
 #include "libshared/address.hpp"
 #include "libshared/bounce_class.hpp"
 #include "libshared/delivery_report.hpp"
+#include "libshared/log.hpp"
 #include "libshared/printable.hpp"
 #include "libshared/recipient_token.hpp"
+#include "libshared/webhook_spool.hpp"
 #include "libshared/store/records.hpp"
 
 namespace mxlane::milter {
@@ -18,11 +20,29 @@ namespace {
 using store::QueueStore;
 using store::Recipient;
 
-// A line's outcome for one report recipient.
+// A line's outcome for one report recipient, and the event of what it changed.
 struct Step {
-    bool recorded = false;
+    Step(bool r = false, std::string l = {}, std::optional<Event> e = std::nullopt)
+        : recorded(r), log(std::move(l)), event(std::move(e)) {}
+    bool recorded;
     std::string log;
+    std::optional<Event> event;
 };
+
+// The event of a change to recipient r (type bounced, complaint, unsubscribed).
+std::optional<Event> event_of(QueueStore& q, const ReportSettings& s, const Recipient& r, std::string type,
+                              std::int64_t now) {
+    if (!s.events_on()) return std::nullopt;
+    Event e;
+    e.type = std::move(type);
+    e.time_ms = now;
+    e.job = store::format_job_id(r.job_id);
+    if (auto j = q.job(r.job_id)) e.job_name = j->name;
+    e.recipient = r.address;
+    if (!s.event_fields.empty())
+        if (auto m = q.message(r.job_id, r.message_id)) e.fields = event_field_values(s.event_fields, m->field_names, r.fields);
+    return e;
+}
 
 bool same_address(std::string_view a, std::string_view b) { return !a.empty() && to_lower(a) == to_lower(b); }
 
@@ -80,9 +100,18 @@ Step bounce(QueueStore& q, const ReportSettings& s, const std::string& token, co
     if (!q.bounce_after(r->job_id, r->seq, status, part->diagnostic, suppress, now))
         return {true, who + ", report=dsn (" + dsn->format + "), dsn=" + printable(status) + ": was " +
                           std::string(store::state_name(r->state)) + ", nothing changed"};
-    return {true, who + ", report=dsn (" + dsn->format + "), dsn=" + printable(status) + " (" +
-                      std::string(class_name(cls)) + "): bounced after delivery" +
-                      (suppress ? ", suppressed (bounce)" : "") + " (" + printable(part->diagnostic) + ")"};
+    auto event = event_of(q, s, *r, "bounced", now);
+    if (event) {
+        event->dsn = status;
+        event->cls = class_name(cls);
+        event->reply = part->diagnostic;
+        event->host = part->remote_mta;
+    }
+    return {true,
+            who + ", report=dsn (" + dsn->format + "), dsn=" + printable(status) + " (" + std::string(class_name(cls)) +
+                "): bounced after delivery" + (suppress ? ", suppressed (bounce)" : "") + " (" +
+                printable(part->diagnostic) + ")",
+            std::move(event)};
 }
 
 Step unsubscribe(QueueStore& q, const ReportSettings& s, const std::string& token, std::int64_t now) {
@@ -90,8 +119,10 @@ Step unsubscribe(QueueStore& q, const ReportSettings& s, const std::string& toke
     auto r = named_recipient(q, s, token, why);
     if (!r) return {false, "unsubscribe mail: " + why};
     const bool added = q.suppress(r->address, "unsubscribed", now, r->job_id);
-    return {true, store::format_job_id(r->job_id) + ": rcpt=<" + printable(r->address) + ">, report=unsubscribe: " +
-                      (added ? "suppressed (unsubscribed)" : "on the suppression list already")};
+    return {true,
+            store::format_job_id(r->job_id) + ": rcpt=<" + printable(r->address) + ">, report=unsubscribe: " +
+                (added ? "suppressed (unsubscribed)" : "on the suppression list already"),
+            added ? event_of(q, s, *r, "unsubscribed", now) : std::nullopt};
 }
 
 std::string percent_text(double v) {
@@ -129,7 +160,9 @@ Step complaint(QueueStore& q, const ReportSettings& s, const std::string& text, 
             line += "; job held: " + reason;
         }
     }
-    return {true, line};
+    auto event = counted->counted ? event_of(q, s, *r, "complaint", now) : std::nullopt;
+    if (event) event->reply = "feedback report (" + arf->feedback_type + ")";
+    return {true, line, std::move(event)};
 }
 
 }  // namespace
@@ -149,9 +182,32 @@ ReportOutcome handle_report(store::QueueStore& q, const ReportSettings& s, const
         }
         all = all && st.recorded;
         if (!st.log.empty()) out.log.push_back(std::move(st.log));
+        if (st.event) out.events.push_back(std::move(*st.event));
     }
     out.recorded = all;
     return out;
+}
+
+void write_report_events(const ReportSettings& s, const std::vector<Event>& events) {
+    if (events.empty()) return;
+    const std::string lines = event_lines(events);
+    // Opened for these lines only: reports are few, and a rotated event_log
+    // needs no signal to the milter (libmilter owns SIGHUP).
+    try {
+        if (!s.event_log.empty()) {
+            EventLog log;
+            log.open(s.event_log);
+            log.write(lines);
+        }
+    } catch (const std::exception& e) {
+        log::warning("event_log: " + std::string(e.what()) + "; " + std::to_string(events.size()) + " event(s) not written");
+    }
+    try {
+        if (s.event_webhook) append_to_spool(s.queue_directory, lines);
+    } catch (const std::exception& e) {
+        log::warning("event_webhook: " + std::string(e.what()) + "; " + std::to_string(events.size()) +
+                     " event(s) not spooled");
+    }
 }
 
 }  // namespace mxlane::milter

@@ -175,9 +175,12 @@ int main(int argc, char** argv) {
         std::optional<qrunner::http::Server> http;
         if (http_fd >= 0) {
             http.emplace(io, http_fd,
-                         qrunner::http::Site(store, settings->queue_directory, [&scheduler, &webhook] {
-                             return scheduler.metrics_text() + (webhook ? webhook->metrics_text() : "");
-                         }));
+                         qrunner::http::Site(
+                             store, settings->queue_directory,
+                             [&scheduler, &webhook] {
+                                 return scheduler.metrics_text() + (webhook ? webhook->metrics_text() : "");
+                             },
+                             [&scheduler](const store::Recipient& r) { scheduler.recipient_event(r, "unsubscribed"); }));
             http->start();
             log::info("serving HTTP on " + settings->cfg.get("http_listen") + " (one-click unsubscribe, /metrics)");
         }

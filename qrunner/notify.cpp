@@ -109,6 +109,9 @@ std::string render_summary(const JobReport& r, std::int64_t now) {
             text << "  " << name << ":" << std::string(11 - std::min<std::size_t>(10, name.size()), ' ')
                  << r.counts[i] << "\n";
         }
+    std::uint64_t listed = 0;
+    for (const auto& [reason, n] : r.suppressions) listed += n;
+    if (listed) text << "  added to the suppression list: " << store::suppression_summary(r.suppressions) << "\n";
     if (failed == 0) {
         text << "\nEvery recipient was delivered or handed to the relay.\n";
     } else {
@@ -297,6 +300,7 @@ void Notifier::summarise(const Settings& s, const store::Job& job, std::int64_t 
     rep.created = job.created;
     rep.finished = store::now_ms();
     rep.counts = job.counts;
+    rep.suppressions = store_.suppressions_of(job.id);
     store_.each_recipient(job.id, std::nullopt, [&](const store::Recipient& r) {
         if (!failed_state(r.state)) return true;
         if (rep.failed.size() >= kMaxListed) {

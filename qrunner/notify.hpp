@@ -38,6 +38,7 @@ struct JobReport {
     std::array<std::uint64_t, store::kStateCount> counts{};
     std::vector<store::Recipient> failed;  // bounced, expired and suppressed, at most kMaxListed
     bool truncated = false;                // there were more than kMaxListed
+    std::map<std::string, std::uint64_t> suppressions;  // addresses the job put on the suppression list, by reason
 };
 inline constexpr std::size_t kMaxListed = 100000;
 

@@ -100,6 +100,8 @@ public:
     // GET /metrics: results and latency so far, and the destinations and
     // providers as gauges (Prometheus text format).
     std::string metrics_text() const;
+    // An event learnt outside delivery (type unsubscribed: a one-click POST) to event_log and the spool.
+    void recipient_event(const store::Recipient& r, const std::string& type);
     // event_webhook's spool, which gets every event too; null when event_webhook is empty.
     WebhookSpool* webhook_spool() { return spool_.get(); }
     boost::asio::io_context& io() { return io_; }

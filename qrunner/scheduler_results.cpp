@@ -203,12 +203,12 @@ Event Scheduler::event_of(const store::Recipient& r, const std::string& type, st
         }
         field_names = &loaded;
     }
-    for (const auto& name : wanted) {
-        auto it = std::find(field_names->begin(), field_names->end(), name);
-        const auto i = static_cast<std::size_t>(it - field_names->begin());
-        e.fields.emplace_back(name, it != field_names->end() && i < r.fields.size() ? r.fields[i] : "");
-    }
+    e.fields = event_field_values(wanted, *field_names, r.fields);
     return e;
+}
+
+void Scheduler::recipient_event(const store::Recipient& r, const std::string& type) {
+    if (events_on()) write_events({event_of(r, type, "", "", "", "", store::now_ms())});
 }
 
 void Scheduler::write_events(const std::vector<Event>& events) {

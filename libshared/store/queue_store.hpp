@@ -5,6 +5,7 @@
 #include <limits>
 #include <istream>
 #include <memory>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -65,6 +66,9 @@ struct Outcome {
     bool count_attempt = true;      // false for a recipient put back without being tried
     bool suppress = false;          // add the address to the suppression list (bad mailbox)
 };
+
+// suppressions_of() as text: "3 (bounce 1, complaint 1, manual 0, unsubscribed 1)".
+std::string suppression_summary(const std::map<std::string, std::uint64_t>& by_reason);
 
 class QueueStore {
 public:
@@ -133,6 +137,10 @@ public:
     bool is_suppressed(const std::string& address);
     using Suppression = store::Suppression;
     std::vector<Suppression> suppressions();
+    std::optional<Suppression> suppression(const std::string& address);
+    // How many addresses each reason put on the list because of job_id: every
+    // kSuppressionReasons entry, 0 where none (a scan of the list).
+    std::map<std::string, std::uint64_t> suppressions_of(std::uint64_t job_id);
 
     // ---- reports after delivery (the milter reads them; queue_store_reports.cpp)
     // An asynchronous bounce: a recipient delivered, relayed or still pending

@@ -203,4 +203,35 @@ std::vector<QueueStore::Suppression> QueueStore::suppressions() {
     });
 }
 
+std::optional<QueueStore::Suppression> QueueStore::suppression(const std::string& address) {
+    return env_->transact([&](DbTxn* txn) -> std::optional<Suppression> {
+        const std::string key = to_lower(address);
+        auto data = env_->get(env_->suppressed(), txn, key);
+        if (!data) return std::nullopt;
+        return Suppression::decode(key, *data);
+    });
+}
+
+std::string suppression_summary(const std::map<std::string, std::uint64_t>& by_reason) {
+    std::uint64_t total = 0;
+    std::string parts;
+    for (const auto& [reason, n] : by_reason) {
+        total += n;
+        parts += (parts.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+    }
+    return std::to_string(total) + " (" + parts + ")";
+}
+
+std::map<std::string, std::uint64_t> QueueStore::suppressions_of(std::uint64_t job_id) {
+    return env_->transact([&](DbTxn* txn) {
+        std::map<std::string, std::uint64_t> out;
+        for (auto reason : kSuppressionReasons) out[std::string(reason)] = 0;
+        scan(env_->suppressed(), txn, std::string(), std::string(), [&](const std::string& k, const std::string& d) {
+            if (auto s = Suppression::decode(k, d); s.job == job_id) ++out[s.reason];
+            return true;
+        });
+        return out;
+    });
+}
+
 }  // namespace mxlane::store

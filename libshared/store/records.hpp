@@ -114,6 +114,9 @@ struct Recipient {
 // bounce_class), or "" when it has none (never tried, sent, suppressed unsent).
 std::string_view failure_class(const Recipient& r);
 
+// The reasons an address is on the suppression list for.
+inline constexpr std::array<std::string_view, 4> kSuppressionReasons = {"bounce", "complaint", "unsubscribed", "manual"};
+
 // An entry of the suppression list (suppressed.db: address -> record).
 struct Suppression {
     std::string address, reason;  // reason: bounce, complaint, unsubscribed, manual (older entries: free text)

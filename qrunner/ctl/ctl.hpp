@@ -51,8 +51,9 @@ private:
 // The columns export writes before the personalisation fields; submit recognises
 // them in a recipients file, so that an export can be submitted again as it is
 // (also one written before "class" was added: the first six alone).
-inline constexpr std::array<std::string_view, 7> kExportColumns = {"address", "state", "attempts", "last_reply",
-                                                                   "dsn",     "host",  "class"};
+// "suppression": why the address is on the suppression list now (bounce, complaint, unsubscribed, manual), "" when it is not.
+inline constexpr std::array<std::string_view, 8> kExportColumns = {"address", "state", "attempts", "last_reply",
+                                                                   "dsn",     "host",  "class",    "suppression"};
 inline constexpr std::size_t kExportColumnsBefore = 6;
 
 int cmd_config(Context& c);

@@ -1,4 +1,4 @@
-// export_cmd: mxlanectl export ID [--state S] -> CSV of recipients with their results and fields.
+// export_cmd: mxlanectl export ID [--state S] -> CSV of recipients with their results, suppression and fields.
 #include <iostream>
 #include <map>
 #include <unordered_map>
@@ -33,9 +33,9 @@ FieldColumns field_columns(const std::vector<store::Message>& messages) {
     return fc;
 }
 
-std::vector<std::string> row(const Recipient& r, const FieldColumns& fc) {
+std::vector<std::string> row(const Recipient& r, const FieldColumns& fc, const std::string& suppression) {
     std::vector<std::string> out = {r.address, std::string(store::state_name(r.state)), std::to_string(r.attempts),
-                                    r.reply_text, r.dsn, r.host, std::string(store::failure_class(r))};
+                                    r.reply_text, r.dsn, r.host, std::string(store::failure_class(r)), suppression};
     out.resize(kExportColumns.size() + fc.names.size());
     const auto& where = fc.by_message.at(r.message_id);
     for (std::size_t i = 0; i < r.fields.size() && i < where.size(); ++i)
@@ -59,7 +59,8 @@ int cmd_export(Context& c) {
     write_csv_record(std::cout, header, CsvCells::inert);
     Progress progress("export: recipients written:");
     c.store().each_recipient(id, state, [&](const Recipient& r) {
-        write_csv_record(std::cout, row(r, fc), CsvCells::inert);
+        const auto listed = c.store().suppression(r.address);
+        write_csv_record(std::cout, row(r, fc, listed ? listed->reason : ""), CsvCells::inert);
         progress.step();
         return true;
     });

@@ -61,7 +61,10 @@ private:
             return row_.size() >= n && std::equal(kExportColumns.begin() + 1, kExportColumns.begin() + n, row_.begin() + 1);
         };
         exported_ = exported_as(kExportColumnsBefore);
-        first_field_ = exported_as(kExportColumns.size()) ? kExportColumns.size() : exported_ ? kExportColumnsBefore : 1;
+        // The fixed columns of this export (older ones have fewer); the fields follow them.
+        first_field_ = 1;
+        for (std::size_t n = kExportColumns.size(); exported_ && n >= kExportColumnsBefore && first_field_ == 1; --n)
+            if (exported_as(n)) first_field_ = n;
         std::unordered_set<std::string> seen;
         for (std::size_t i = first_field_; i < row_.size(); ++i) {
             std::string name(trim(cell(row_[i])));

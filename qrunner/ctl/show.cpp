@@ -76,10 +76,13 @@ int cmd_job(Context& c) {
     // In flight: claimed by a qrunner and not yet answered (delete waits for these).
     auto inflight = static_cast<std::uint64_t>(c.store().inflight_count(id));
     const std::uint64_t complaints = c.store().complaints(id);  // feedback-loop reports the milter read
+    const auto suppressions = c.store().suppressions_of(id);    // addresses this job put on the list, by reason
     if (c.json) {
         json::object doc = job_json(job);
         doc["inflight"] = inflight;
         doc["complaints"] = complaints;
+        json::object& by_reason = doc["suppressions"].emplace_object();
+        for (const auto& [reason, n] : suppressions) by_reason[reason] = n;
         json::array& list = doc["messages"].emplace_array();
         for (const auto& m : messages)
             list.push_back(json::object{{"id", m.id},
@@ -99,7 +102,8 @@ int cmd_job(Context& c) {
               << (job.hold_reason.empty() ? "" : " (" + printable(job.hold_reason) + ")") << "\n"
               << "recipients: " << job.total() << "\n"
               << "in flight:  " << inflight << "\n"
-              << "complaints: " << complaints << "\n";
+              << "complaints: " << complaints << "\n"
+              << "suppressed: " << store::suppression_summary(suppressions) << "\n";
     for (std::size_t i = 0; i < kStateCount; ++i)
         if (job.counts[i])
             std::cout << "  " << store::state_name(static_cast<RcptState>(i)) << ": " << job.counts[i] << "\n";

@@ -20,6 +20,7 @@
 #include <stdexcept>
 
 #include "libshared/log.hpp"
+#include "qrunner/http/request.hpp"
 
 namespace mxlane::qrunner::http {
 
@@ -104,28 +105,20 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         beast::tcp_stream stream(std::move(socket));
         beast::flat_buffer buffer(kMaxHeader + kMaxBody);
         for (int n = 0; n < kMaxRequests && !stopping; ++n) {
-            bhttp::request_parser<bhttp::string_body> parser;
-            parser.header_limit(kMaxHeader);
-            parser.body_limit(kMaxBody);
+            RequestParser parser;
+            set_limits(parser);
             stream.expires_after(std::chrono::seconds(kRequestTimeoutSeconds));
             auto [ec, bytes] = co_await bhttp::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
             (void)bytes;
             Response res;
             bool keep = false;
-            if (ec == bhttp::error::body_limit) {
-                res = {413, "text/plain; charset=utf-8", "request body too large\n", {}};
-            } else if (ec == bhttp::error::header_limit) {
-                res = {431, "text/plain; charset=utf-8", "request header too large\n", {}};
+            if (auto refused = ec ? refusal(ec) : std::nullopt) {
+                res = std::move(*refused);
             } else if (ec) {
                 co_return;  // closed, timed out, or not HTTP: nothing to answer
             } else {
-                const auto& req = parser.get();
-                Request r;
-                r.method = std::string(req.method_string());
-                std::string target(req.target());
-                r.target = target.substr(0, target.find('?'));
-                r.body = req.body();
-                keep = req.keep_alive();
+                Request r = to_request(parser.get());
+                keep = parser.get().keep_alive();
                 res = co_await asio::co_spawn(
                     pool, [&]() -> asio::awaitable<Response> { co_return handle(r); }, asio::use_awaitable);
             }

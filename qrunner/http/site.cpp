@@ -40,8 +40,12 @@ Response not_found() { return page(404, "Not found", "<p>This link is not valid 
 
 }  // namespace
 
-Site::Site(store::QueueStore& store, std::string queue_directory, std::function<std::string()> metrics)
-    : store_(store), queue_directory_(std::move(queue_directory)), destination_metrics_(std::move(metrics)) {}
+Site::Site(store::QueueStore& store, std::string queue_directory, std::function<std::string()> metrics,
+           std::function<void(const store::Recipient&)> unsubscribed)
+    : store_(store),
+      queue_directory_(std::move(queue_directory)),
+      destination_metrics_(std::move(metrics)),
+      unsubscribed_(std::move(unsubscribed)) {}
 
 Response Site::operator()(const Request& r) {
     if (r.target == "/metrics") {
@@ -68,9 +72,11 @@ Response Site::unsubscribe(const Request& r, const std::string& token) {
                     "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
                     "<button type=\"submit\">Unsubscribe</button></form>");
     const bool added = store_.suppress(rcpt->address, "unsubscribed", store::now_ms(), ref->job_id);
-    if (added)
+    if (added) {
         log::info(store::format_job_id(ref->job_id) + ": to=<" + printable(rcpt->address) +
                   ">, unsubscribed by one-click (suppressed)");
+        if (unsubscribed_) unsubscribed_(*rcpt);
+    }
     return page(200, "Unsubscribed", "<p><b>" + address + "</b> is unsubscribed: no more mail will be sent to it.</p>");
 }
 

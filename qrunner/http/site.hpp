@@ -19,8 +19,10 @@ namespace mxlane::qrunner::http {
 // gets 404 and changes nothing; other methods 405, other paths 404.
 class Site {
 public:
-    // metrics: the exposition text of the running qrunner (its destinations).
-    Site(store::QueueStore& store, std::string queue_directory, std::function<std::string()> metrics);
+    // metrics: the exposition text of the running qrunner (its destinations);
+    // unsubscribed: told of each address a POST put on the suppression list (its event).
+    Site(store::QueueStore& store, std::string queue_directory, std::function<std::string()> metrics,
+         std::function<void(const store::Recipient&)> unsubscribed = {});
     Response operator()(const Request& r);
 
 private:
@@ -30,6 +32,7 @@ private:
     store::QueueStore& store_;
     std::string queue_directory_;
     std::function<std::string()> destination_metrics_;
+    std::function<void(const store::Recipient&)> unsubscribed_;
 };
 
 }  // namespace mxlane::qrunner::http

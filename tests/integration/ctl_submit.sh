@@ -53,7 +53,7 @@ assert [r["state"] for r in json.loads(sys.argv[1])] == ["delivered"] * 3' "$(ct
 printf 'From: news@sender.test\nSubject: plain\n\nno fields here\n' > "$FX/plain.txt"
 plain=$(ctl submit --message "$FX/plain.txt" --recipients "$FX/list.csv" --json | py 'import json,sys; d=json.load(sys.stdin); assert d["personalised"] is False, d; print(d["job"])')
 fx_check "a message without placeholders is not personalised" test -n "$plain"
-fx_check_eq "and its export has no field columns" "address,state,attempts,last_reply,dsn,host,class" \
+fx_check_eq "and its export has no field columns" "address,state,attempts,last_reply,dsn,host,class,suppression" \
   "$(ctl export "$plain" | head -n 1 | tr -d '\r')"
 ctl delete "$plain" >/dev/null
 
@@ -96,7 +96,7 @@ refuse "no --message" "submit needs --message" --recipients "$FX/list.csv"
 # ---- export round trip: export -> submit gives the same recipients and fields
 ctl export "$job" > "$FX/export.csv"
 fx_check_eq "export exits 0" 0 $?
-fx_check_eq "export header" "address,state,attempts,last_reply,dsn,host,class,first,city" \
+fx_check_eq "export header" "address,state,attempts,last_reply,dsn,host,class,suppression,first,city" \
   "$(head -n 1 "$FX/export.csv" | tr -d '\r')"
 fx_check "export rows carry state, attempts, reply, dsn and host" py 'import csv,sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
@@ -184,21 +184,26 @@ for row in rows:
     for cell in row:
         assert not cell or cell[0] not in "=+-@\t\r", (cell, row)
 by = {r[0]: r for r in rows[1:]}
-assert by["\x27-minus@a.test"][7:] == ["\x27=HYPERLINK(\"http://elsewhere.test\",\"x\")", "\x27-5"], by
-assert by["\x27+plus@a.test"][7:] == ["\x27@SUM(A1)", "\x27+7"], by
-assert by["\x27\x27quote@a.test"][7:] == ["\x27\x27already quoted", "3"], by' "$FX/formula_export.csv"
+assert by["\x27-minus@a.test"][8:] == ["\x27=HYPERLINK(\"http://elsewhere.test\",\"x\")", "\x27-5"], by
+assert by["\x27+plus@a.test"][8:] == ["\x27@SUM(A1)", "\x27+7"], by
+assert by["\x27\x27quote@a.test"][8:] == ["\x27\x27already quoted", "3"], by' "$FX/formula_export.csv"
 again=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula_export.csv" --name formula-again)
 fx_check "the export submits again" test -n "$again"
 fields() { ctl export "$1" | py 'import csv,sys
 for r in sorted(list(csv.reader(sys.stdin))[1:]): print(r[0], r[6:])'; }
 fx_check_eq "the same addresses and fields after the round trip" "$(fields "$formula")" "$(fields "$again")"
-# An export written before the class column (six columns before the fields) is still recognised.
+# Exports written before the class column (six columns before the fields) and before the suppression
+# column (seven) are still recognised.
 py 'import csv,sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
-csv.writer(open(sys.argv[2], "w", newline="")).writerows(r[:6] + r[7:] for r in rows)' \
-    "$FX/formula_export.csv" "$FX/formula_export_old.csv"
+csv.writer(open(sys.argv[2], "w", newline="")).writerows(r[:6] + r[8:] for r in rows)
+csv.writer(open(sys.argv[3], "w", newline="")).writerows(r[:7] + r[8:] for r in rows)' \
+    "$FX/formula_export.csv" "$FX/formula_export_old.csv" "$FX/formula_export_7.csv"
 older=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula_export_old.csv" --name formula-older)
 fx_check_eq "an export without the class column submits again the same" "$(fields "$formula")" "$(fields "$older")"
+seven=$(ctl submit --message "$FX/formula.txt" --recipients "$FX/formula_export_7.csv" --name formula-7)
+fx_check_eq "an export without the suppression column submits again the same" "$(fields "$formula")" "$(fields "$seven")"
+ctl delete "$seven" >/dev/null
 fx_check "the stored values have no added '" py 'import json,sys
 assert sorted(r["address"] for r in json.load(sys.stdin)) == ["\x27quote@a.test", "+plus@a.test", "-minus@a.test"]' \
   < <(ctl recipients "$again" --json)
@@ -213,7 +218,7 @@ with open(sys.argv[1], "w") as f:
 printf 'From: news@sender.test\nSubject: wide {{c79999}}\n\n{{c0}}\n' > "$FX/wide.txt"
 wide=$(timeout 60 "$FX_CTL" -c "$FX/mxlane.conf" submit --message "$FX/wide.txt" --recipients "$FX/wide.csv")
 fx_check "a list of 80,000 columns is taken" test -n "$wide"
-fx_check_eq "its export has all of them" 80007 "$(ctl export "$wide" | head -n 1 | tr ',' '\n' | wc -l)"
+fx_check_eq "its export has all of them" 80008 "$(ctl export "$wide" | head -n 1 | tr ',' '\n' | wc -l)"
 py 'import sys
 with open(sys.argv[1], "w") as f: f.write("address," + ",".join("c%d" % i for i in range(80000)) + ",c5\nann@a.test" + ",x" * 80001 + "\n")' "$FX/wide_dup.csv"
 before=$(ctl jobs --json)

@@ -8,6 +8,7 @@
 # DSN about another recipient and an unreadable report change nothing and Postfix delivers them onward.
 . "$(dirname "$0")/../fixtures/lib.sh"
 . "$(dirname "$0")/milter_mta.sh"
+. "$(dirname "$0")/milter_reports_lib.sh"
 fx_init milter_reports
 fx_need "$FX_PYTHON"
 fx_need_built "$FX_MILTER" "$FX_CTL" "$FX_QRUNNER"
@@ -20,8 +21,8 @@ fx_pysink_start "$FX/sinkq" "127.0.0.1:$SINK_Q"
 fx_pysink_start "$FX/sinkpf" "127.0.0.1:$SINK_PF"
 fx_write_conf "$FX/mxlane.conf" "delivery_mode = relay" "relay_host = [127.0.0.1]:$SINK_Q" \
     "retry_schedule = 1h" "bounce_address = bounces@shop.test" "unsubscribe_address = unsubscribe@shop.test" \
-    "complaint_address = fbl@shop.test" "complaint_min_delivered = 1" "max_complaint_rate = 10%"
-ctl() { "$FX_CTL" -c "$FX/mxlane.conf" "$@"; }
+    "complaint_address = fbl@shop.test" "complaint_min_delivered = 1" "max_complaint_rate = 10%" \
+    "event_log = $FX/events.jsonl" "event_webhook = http://127.0.0.1:$(fx_port 6)/events"
 
 # ---- a job of five: four relayed (delivered to the relay host), soft1 deferred (the job stays active)
 printf 'From: news@shop.test\nSubject: spring offers\n\nbody\n' > "$FX/msg.txt"
@@ -29,16 +30,6 @@ job=$(printf '%s\n' ann@a.test bob@b.test cy@c.test dee@d.test soft1@e.test |
     "$MKJOB" "$FX/queue" "$FX/msg.txt" --from news@shop.test --name spring)
 timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
 fx_check_eq "four delivered" 4 "$(fx_pysink_count "$FX/sinkq")"
-# token ADDRESS: the TOKEN of the VERP sender its copy went out with
-token() {
-    "$FX_PYTHON" - "$FX/sinkq/accepted.jsonl" "$1" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["rcpt"] == [sys.argv[2]] and r["from"].startswith("bounces+"):
-        print(r["from"][len("bounces+"):].split("@")[0])
-PY
-}
 T_ANN=$(token ann@a.test) T_BOB=$(token bob@b.test) T_CY=$(token cy@c.test) T_DEE=$(token dee@d.test)
 fx_check "every copy had its VERP sender" test -n "$T_ANN" -a -n "$T_BOB" -a -n "$T_CY" -a -n "$T_DEE"
 
@@ -47,47 +38,6 @@ FX_POSTFIX_MILTER=$(fx_postfix_milter_spec "$FX_MILTER_SOCKET")
 FX_POSTFIX_RELAYHOST="[127.0.0.1]:$SINK_PF"
 fx_postfix_start
 P=$FX_PF_PORT
-
-# inject FROM TO FILE: one message through Postfix (SMTP); prints the reply code to the final dot.
-inject() {
-    "$FX_PYTHON" - "$P" "$1" "$2" "$3" <<'PY'
-import smtplib, sys
-port, sender, rcpt, path = sys.argv[1:5]
-with smtplib.SMTP("127.0.0.1", int(port), local_hostname="mx.isp.test", timeout=30) as s:
-    try:
-        s.sendmail(sender, [rcpt], open(path, "rb").read())
-        print(250)
-    except smtplib.SMTPRecipientsRefused as e:
-        print(list(e.recipients.values())[0][0])
-    except smtplib.SMTPResponseException as e:
-        print(e.smtp_code)
-PY
-}
-# dsn FILE TO FINAL-RECIPIENT ACTION STATUS DIAGNOSTIC: an RFC 3464 report as a remote MTA sends it.
-dsn() {
-    local b="dsn-boundary-$RANDOM"
-    {
-        printf 'From: MAILER-DAEMON@mx.isp.test\nTo: %s\nSubject: Undelivered Mail Returned to Sender\n' "$2"
-        printf 'Date: Wed, 2 Dec 2026 10:00:00 +0000\nMessage-ID: <dsn.%s@mx.isp.test>\nMIME-Version: 1.0\n' "$RANDOM"
-        printf 'Content-Type: multipart/report; report-type=delivery-status; boundary="%s"\n\n' "$b"
-        printf -- '--%s\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n' "$b"
-        printf -- '--%s\nContent-Type: message/delivery-status\n\n' "$b"
-        printf 'Reporting-MTA: dns; mx.isp.test\nArrival-Date: Wed, 2 Dec 2026 09:59:00 +0000\n\n'
-        printf 'Final-Recipient: rfc822; %s\nOriginal-Recipient: rfc822;%s\nAction: %s\nStatus: %s\n' "$3" "$3" "$4" "$5"
-        printf 'Remote-MTA: dns; store.isp.test\nDiagnostic-Code: smtp; %s\n\n' "$6"
-        printf -- '--%s\nContent-Type: text/rfc822-headers\n\n' "$b"
-        printf 'Return-Path: <%s>\nFrom: news@shop.test\nSubject: spring offers\n\n' "$2"
-        printf -- '--%s--\n' "$b"
-    } > "$1"
-}
-state() { ctl recipients "$job" --json | "$FX_PYTHON" -c "
-import json,sys
-for r in json.load(sys.stdin):
-    if r['address']=='$1': print(r['state'], r['dsn'])"; }
-suppressed() { ctl suppress list --json | "$FX_PYTHON" -c "
-import json,sys
-for r in json.load(sys.stdin):
-    if r['address']=='$1': print(r['reason'], r['job'])"; }
 
 # ---- a DSN for ann (5.1.1): bounced after delivery, suppressed, and gone from Postfix
 dsn "$FX/dsn_ann.eml" "bounces+$T_ANN@shop.test" ann@a.test failed 5.1.1 \
@@ -140,18 +90,7 @@ fx_check_eq "cy is suppressed (unsubscribed, the job)" "unsubscribed $job" "$(su
 fx_check_eq "cy's delivery stands (relayed)" "relayed 2.0.0" "$(state cy@c.test)"
 
 # ---- an ARF complaint about dee, the recipient redacted, the VERP Return-Path kept
-{
-    printf 'From: feedback@fbl.isp.test\nTo: fbl@shop.test\nSubject: FW: spring offers\n'
-    printf 'Date: Wed, 2 Dec 2026 11:00:00 +0000\nMessage-ID: <arf.1@fbl.isp.test>\nMIME-Version: 1.0\n'
-    printf 'Content-Type: multipart/report; report-type=feedback-report; boundary="arf-b"\n\n'
-    printf -- '--arf-b\nContent-Type: text/plain\n\nThis is an email abuse report.\n\n'
-    printf -- '--arf-b\nContent-Type: message/feedback-report\n\n'
-    printf 'Feedback-Type: abuse\nUser-Agent: isp-fbl/2.1\nVersion: 1\n'
-    printf 'Arrival-Date: Wed, 2 Dec 2026 09:00:00 +0000\nSource-IP: 127.0.0.1\nReported-Domain: shop.test\n\n'
-    printf -- '--arf-b\nContent-Type: message/rfc822\n\n'
-    printf 'Return-Path: <bounces+%s@shop.test>\nFrom: news@shop.test\nTo: redacted@isp.test\nSubject: spring offers\n\nbody\n' "$T_DEE"
-    printf -- '--arf-b--\n'
-} > "$FX/arf.eml"
+arf "$FX/arf.eml" "$T_DEE"
 fx_check_eq "the complaint is accepted" 250 "$(inject feedback@fbl.isp.test fbl@shop.test "$FX/arf.eml")"
 fx_check_eq "dee is suppressed (complaint, the job)" "complaint $job" "$(suppressed dee@d.test)"
 jobjson=$(ctl job "$job" --json)
@@ -163,6 +102,19 @@ import json,sys; d=json.loads(sys.argv[1])
 assert d['state'] == 'held', d
 assert d['hold_reason'] == 'complaint rate 33.33% over max_complaint_rate 10.00% (1 complaints, 3 delivered)', d" "$jobjson"
 fx_check_eq "its deferred recipient is held" "held 4.3.0" "$(state soft1@e.test)"
+
+# ---- each change is an event, in event_log and in event_webhook's spool (the milter learnt them)
+for f in "$FX/events.jsonl" "$FX/queue/webhook.spool"; do
+    fx_check_eq "$(basename "$f"): the bounce after delivery" "ann@a.test" "$(events "$f" bounced)"
+    fx_check_eq "$(basename "$f"): the unsubscribe" "cy@c.test" "$(events "$f" unsubscribed)"
+    fx_check_eq "$(basename "$f"): the complaint" "dee@d.test" "$(events "$f" complaint)"
+done
+fx_check "the bounce event has the DSN's status, class, diagnostic and the job" "$FX_PYTHON" - "$FX/events.jsonl" "$job" <<'PY'
+import json, sys
+e = [json.loads(l) for l in open(sys.argv[1]) if '"bounced"' in l][0]
+assert (e["job"], e["job_name"], e["dsn"], e["class"], e["host"]) == (sys.argv[2], "spring", "5.1.1", "invalid-recipient", "store.isp.test"), e
+assert e["reply"].startswith("550 5.1.1 <ann@a.test>"), e
+PY
 
 # ---- none of the recorded reports is left in Postfix or went onward
 fx_check "Postfix's queue is empty" fx_postfix_wait_empty 10

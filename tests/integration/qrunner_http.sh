@@ -15,7 +15,7 @@ H=$(fx_port 6)
 fx_dns_start 'mx-host=shop.test,mx.shop.test,10' 'host-record=mx.shop.test,127.0.0.151'
 fx_pysink_start "$FX/sink" "127.0.0.151:$P"
 fx_write_conf "$FX/mxlane.conf" "smtp_port=$P" "notify_sender=none" "retry_schedule=1h" \
-    "http_listen=127.0.0.1:$H" "unsubscribe_url=http://127.0.0.1:$H/u/"
+    "http_listen=127.0.0.1:$H" "unsubscribe_url=http://127.0.0.1:$H/u/" "event_log=$FX/events.jsonl"
 ctl() { "$FX_CTL" -c "$FX/mxlane.conf" "$@"; }
 printf 'From: news@sender.test\nSubject: http\n\nbody\n' > "$FX/msg.txt"
 
@@ -58,6 +58,10 @@ import json,sys
 rows = {r[\"address\"]: r for r in json.load(sys.stdin)}
 assert rows[\"$addr\"][\"reason\"] == \"unsubscribed\", rows'"
 fx_check_eq "a second POST is fine too" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d 'List-Unsubscribe=One-Click' "$url")"
+fx_check_eq "one unsubscribed event, the GET and the second POST none" "$addr" \
+    "$("$FX_PYTHON" -c "
+import json
+print(' '.join(e['recipient'] for e in map(json.loads, open('$FX/events.jsonl')) if e['type'] == 'unsubscribed'))")"
 
 # ---- what must change nothing
 n_before=$(ctl suppress list --json | "$FX_PYTHON" -c "import json,sys; print(len(json.load(sys.stdin)))")

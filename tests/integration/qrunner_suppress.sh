@@ -84,9 +84,10 @@ fx_check "invalid-recipient and bad-domain are suppressed" bash -c "grep -q '\"h
 fx_check "a DMARC (auth) refusal is not: the sender is at fault, not the address" \
     bash -c "! grep -q 'dmarc1@ok.test' <<<'$list'"
 fx_check "nor a content refusal" bash -c "! grep -q 'datahard2@ok.test' <<<'$list'"
-fx_check "export has the class column" bash -c "ctl() { '$FX_CTL' -c '$FX/mxlane.conf' \"\$@\"; }
-    ctl export $job5 | tr -d '\\r' | head -1 | grep -qx 'address,state,attempts,last_reply,dsn,host,class' &&
-    ctl export $job5 | tr -d '\\r' | grep -q '^dmarc1@ok.test,bounced,1,.*,auth\$'"
+fx_check "export has the class and suppression columns" bash -c "ctl() { '$FX_CTL' -c '$FX/mxlane.conf' \"\$@\"; }
+    ctl export $job5 | tr -d '\\r' | head -1 | grep -qx 'address,state,attempts,last_reply,dsn,host,class,suppression' &&
+    ctl export $job5 | tr -d '\\r' | grep -q '^dmarc1@ok.test,bounced,1,.*,auth,\$' &&
+    ctl export $job5 | tr -d '\\r' | grep -q '^hard2@ok.test,bounced,1,.*,invalid-recipient,bounce\$'"
 fx_check "the log line says the class" \
     grep -qE "$job5: to=<dmarc1@ok.test>, .*dsn=5.7.26, status=bounced \(.*DMARC.* \[class=auth\]\)" "$FX/mxlane.log"
 

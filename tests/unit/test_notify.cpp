@@ -124,6 +124,11 @@ public:
         CPPUNIT_ASSERT(has(t, "cy@y.test,expired,4.4.1,,,2,"));
         CPPUNIT_ASSERT(has(t, "Content-Transfer-Encoding: 7bit"));
         CPPUNIT_ASSERT(!has(t, "8bit"));
+        // Nothing put on the suppression list: no such line.
+        CPPUNIT_ASSERT(!has(t, "suppression list"));
+        r.suppressions = {{"bounce", 1}, {"complaint", 0}, {"manual", 0}, {"unsubscribed", 2}};
+        CPPUNIT_ASSERT(has(render_summary(r, kNow),
+                           "  added to the suppression list: 3 (bounce 1, complaint 0, manual 0, unsubscribed 2)\n"));
     }
 
     // A reply or an address a spreadsheet would run as a formula gets a leading '.

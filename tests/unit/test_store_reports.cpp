@@ -12,6 +12,7 @@ class StoreReportsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(bounce_after_delivery);
     CPPUNIT_TEST(bounce_after_refuses_what_cannot_bounce);
     CPPUNIT_TEST(complaints_counted_once_per_recipient);
+    CPPUNIT_TEST(suppressions_counted_by_job_and_reason);
     CPPUNIT_TEST_SUITE_END();
 
     // A job of three recipients, all delivered; returns them in seq order.
@@ -101,6 +102,29 @@ public:
         CPPUNIT_ASSERT(q.recipient(pending.job_id, seq)->state == RcptState::queued);
         CPPUNIT_ASSERT(q.next_due());
         CPPUNIT_ASSERT(q.suppressions().empty());
+    }
+
+    // What each job put on the list, by reason; another job's entries and those of none count for neither.
+    void suppressions_counted_by_job_and_reason() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        auto rs = delivered_job(q, {"ann@x.test", "bob@x.test", "cy@x.test", "dee@x.test"});
+        const auto job_id = rs[0].job_id;
+        CPPUNIT_ASSERT(q.bounce_after(job_id, rs[0].seq, "5.1.1", "550 5.1.1 gone", true, 7000));
+        CPPUNIT_ASSERT(q.complaint(job_id, rs[1].seq, 7000));
+        CPPUNIT_ASSERT(q.suppress("cy@x.test", "unsubscribed", 7000, job_id));
+        CPPUNIT_ASSERT(q.suppress("dee@x.test", "unsubscribed", 7000, job_id));
+        CPPUNIT_ASSERT(q.suppress("other@x.test", "manual", 7000));
+        CPPUNIT_ASSERT(q.suppress("else@x.test", "complaint", 7000, job_id + 1));
+        const std::map<std::string, std::uint64_t> want = {
+            {"bounce", 1}, {"complaint", 1}, {"manual", 0}, {"unsubscribed", 2}};
+        CPPUNIT_ASSERT(want == q.suppressions_of(job_id));
+        CPPUNIT_ASSERT_EQUAL(std::string("4 (bounce 1, complaint 1, manual 0, unsubscribed 2)"),
+                             suppression_summary(q.suppressions_of(job_id)));
+        CPPUNIT_ASSERT_EQUAL(std::string("0 (bounce 0, complaint 0, manual 0, unsubscribed 0)"),
+                             suppression_summary(q.suppressions_of(job_id + 7)));
+        CPPUNIT_ASSERT_EQUAL(std::string("unsubscribed"), q.suppression("CY@x.test")->reason);
+        CPPUNIT_ASSERT(!q.suppression("nobody@x.test"));
     }
 
     void complaints_counted_once_per_recipient() {
