@@ -43,6 +43,7 @@ class WebhookTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(spool_batches_are_bounded);
     CPPUNIT_TEST(spool_restarts_when_drained);
     CPPUNIT_TEST(offset_of_another_spool_starts_afresh);
+    CPPUNIT_TEST(another_process_appends);
     CPPUNIT_TEST(bad_offset_file_is_an_error);
     CPPUNIT_TEST(url_parses);
     CPPUNIT_TEST(url_errors);
@@ -156,6 +157,24 @@ public:
         spool.append(line(5));
         CPPUNIT_ASSERT_EQUAL(std::string("[{\"n\":5}]"), spool.next()->body);
         CPPUNIT_ASSERT_EQUAL(line(5), read(dir.file("webhook.spool")));
+    }
+
+    // The milter's lines (append_to_spool: its own open file) are sent like the
+    // qrunner's, and after a restart they go to the new spool, not the old one.
+    void another_process_appends() {
+        test::TempDir dir;
+        WebhookSpool spool(dir.path(), 20);
+        append_to_spool(dir.path(), line(1) + line(2));
+        spool.append(line(3));
+        auto b = spool.next();
+        CPPUNIT_ASSERT_EQUAL(std::string("[{\"n\":1},{\"n\":2},{\"n\":3}]"), b->body);
+        const auto first = inode(dir.file("webhook.spool"));
+        spool.acknowledge(*b);  // all sent and big: a new spool
+        CPPUNIT_ASSERT(inode(dir.file("webhook.spool")) != first);
+        append_to_spool(dir.path(), line(4));
+        CPPUNIT_ASSERT_EQUAL(std::string("[{\"n\":4}]"), spool.next()->body);
+        CPPUNIT_ASSERT_EQUAL(line(4), read(dir.file("webhook.spool")));
+        CPPUNIT_ASSERT_THROW(append_to_spool(dir.file("missing"), line(5)), std::runtime_error);
     }
 
     void offset_of_another_spool_starts_afresh() {
