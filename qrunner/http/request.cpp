@@ -1,7 +1,9 @@
 // request: how the HTTP server reads a request: Beast's parser under mxlane's limits, and what the handler sees of it.
 #include "qrunner/http/request.hpp"
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // see request.hpp
+#endif
 #include <boost/beast/http/error.hpp>
 
 namespace mxlane::qrunner::http {
