@@ -16,9 +16,6 @@
 #include "libshared/text.hpp"
 
 namespace mxlane {
-namespace {
-
-// The canonical text of an IPv4 or IPv6 address (so "::0001" and "::1" are one address), or "".
 std::string canonical_address(const std::string& text) {
     unsigned char buf[sizeof(in6_addr)];
     char out[INET6_ADDRSTRLEN];
@@ -27,6 +24,8 @@ std::string canonical_address(const std::string& text) {
             return out;
     return "";
 }
+
+namespace {
 
 // A pool name: letters, digits, '-', '_', '.'; it travels in a header and on command lines.
 bool good_pool_name(std::string_view name) {

@@ -22,6 +22,9 @@ struct SourcePools {
     std::vector<std::string> pool_names() const;
 };
 
+// The canonical text of an IPv4 or IPv6 address ("0::1" -> "::1"), or "" when it is none.
+std::string canonical_address(const std::string& text);
+
 // Reads a source_pools file (lines `POOL ADDRESS HELO_NAME`, # comments, IPv4 or IPv6);
 // throws std::runtime_error("FILE:LINE: problem") on a malformed line or duplicate address.
 SourcePools load_source_pools(const std::string& path);
