@@ -64,11 +64,11 @@ fx_check_eq "... saying why" "mxlanectl: --pool: unknown pool nosuch (not in $FX
 # ---- 2. an unknown pool named by a job (a pool_header value, or a pool since removed): the job is held
 jc=$(printf 'lost1@pools.test\n' | "$MKJOB" "$FX/queue" "$FX/msg.txt" --name jc --pool gone)
 timeout 60 "$FX_QRUNNER" -c "$FX/mxlane.conf" --once
-fx_check "the job is held with the reason" bash -c "ctl() { '$FX_CTL' -c '$FX/mxlane.conf' \"\$@\"; }
-  ctl job $jc --json | '$FX_PYTHON' -c '
+fx_check_eq "the job is held with the reason" "held: unknown pool gone (not in source_pools $FX/pools)" \
+  "$(ctl job "$jc" --json | "$FX_PYTHON" -c "
 import json,sys
 j = json.load(sys.stdin)
-assert j[\"state\"] == \"held\" and j[\"hold_reason\"] == \"unknown pool gone (not in $FX/pools)\", j'"
+print('%s: %s' % (j['state'], j['hold_reason']))")"
 fx_check_eq "... nothing sent for it" 0 "$(accepted | grep -c lost1)"
 
 # ---- 3. warm-up: 2 a day per address and provider on day 1, 3 on day 2; the rest waits for the next day
@@ -115,9 +115,9 @@ fx_check_eq "pools warmup of an address not in source_pools: exit 1" 1 "$rc"
 # mx:.ms.test only; 127.0.0.3 goes on, and 127.0.0.2 still sends to pools.test
 rm -rf "$FX/queue"
 fx_write_conf "$FX/mxlane.conf" "${base[@]}" "default_pool=news"
+j1=$(printf 'ms%d@ms.test\n' 1 2 3 4 | "$MKJOB" "$FX/queue" "$FX/msg.txt" --name j1)  # makes the queue first
 fx_spawn qrunner "$FX_QRUNNER" -c "$FX/mxlane.conf" -f
 qr=$FX_LAST_PID
-j1=$(printf 'ms%d@ms.test\n' 1 2 3 4 | "$MKJOB" "$FX/queue" "$FX/msg.txt" --name j1)
 fx_check "127.0.0.2 is throttled towards mx:.ms.test" fx_wait_for -t 30 \
   grep -q "sending address src:127.0.0.2/mx:.ms.test backing off after \"451 4.7.650 " "$FX/mxlane.log"
 fx_check "127.0.0.3 delivers its share" fx_wait_eq -t 30 2 bash -c "grep -c '^127.0.0.3 .* ms[0-9]@ms.test' <(accepted)"
