@@ -122,7 +122,7 @@ asio::awaitable<void> Scheduler::read_suspensions() {
             },
             asio::use_awaitable);
         note_suspensions(std::move(list));
-        co_await read_warmup();
+        if (!settings()->pools.addresses.empty()) co_await read_warmup();
     } catch (const std::exception& e) {
         store::fatal_if_panic(e);
         log::error(std::string("cannot read suspended destinations from the queue: ") + e.what());
