@@ -263,6 +263,11 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
             m.facts.bulk_header_seen = true;
             return go_on(c, SMFIP_NR_HDR);
         }
+        if (is_pool_header(g_settings->policy, n)) {
+            // Routing too, and removed: the first one names the pool (the qrunner checks it exists).
+            if (m.pool.empty()) m.pool = job_name_from_header(v);
+            return go_on(c, SMFIP_NR_HDR);
+        }
         if (same_field_name(n, kLoopHeader)) m.loop_tokens.emplace_back(v);
         if (same_field_name(n, "Received") && is_own_trace(v, g_settings->myhostname)) m.sent_by_us = true;
         m.add_header(n, v, c->lead_space);

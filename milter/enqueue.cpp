@@ -46,6 +46,7 @@ std::string Intake::try_open() {
 Enqueued Intake::commit(store::QueueStore& qs, MessageContext& msg, const std::string& host_queue_id) {
     store::Intake in;
     in.job_name = msg.job_name;
+    in.pool = msg.pool;
     in.job_owner = msg.job_owner();
     in.sender = msg.sender();
     in.host_queue_id = host_queue_id;

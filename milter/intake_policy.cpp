@@ -52,6 +52,7 @@ std::vector<std::string> expand_patterns(const std::vector<std::string>& entries
 IntakePolicy IntakePolicy::from_config(const Config& cfg) {
     IntakePolicy p;
     p.bulk_header = std::string(trim(cfg.get("bulk_header")));
+    p.pool_header = std::string(trim(cfg.get("pool_header")));
     p.min_recipients = static_cast<std::size_t>(cfg.integer("bulk_min_recipients"));
     auto where = [&](const char* name) { return cfg.file() + ": " + name; };
     p.sender_patterns = expand_patterns(cfg.list("bulk_senders"), where("bulk_senders"));
@@ -83,6 +84,10 @@ Verdict decide(const IntakePolicy& p, const IntakeFacts& f, Step step) {
 
 bool is_bulk_header(const IntakePolicy& p, std::string_view name) {
     return !p.bulk_header.empty() && same_field_name(trim(name), p.bulk_header);
+}
+
+bool is_pool_header(const IntakePolicy& p, std::string_view name) {
+    return !p.pool_header.empty() && same_field_name(trim(name), p.pool_header);
 }
 
 std::string job_name_from_header(std::string_view value) { return single_line_value(value); }

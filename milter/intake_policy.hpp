@@ -20,6 +20,7 @@ namespace milter {
 // The bulk_* parameters, with /path/file patterns read in.
 struct IntakePolicy {
     std::string bulk_header;                  // empty: the header rule is off
+    std::string pool_header;                  // names the source pool; empty: off
     std::size_t min_recipients = 0;           // 0: the count rule is off
     std::vector<std::string> sender_patterns; // user@dom, @dom, dom
     std::vector<std::string> sasl_patterns;   // the same forms, or a bare login
@@ -65,6 +66,8 @@ Verdict decide(const IntakePolicy& p, const IntakeFacts& f, Step step);
 
 // Is this header field the bulk header (names compare case-insensitively)?
 bool is_bulk_header(const IntakePolicy& p, std::string_view name);
+// The pool_header field (any case): removed at intake, its value names the source pool.
+bool is_pool_header(const IntakePolicy& p, std::string_view name);
 
 // The job name a bulk_header value gives: unfolded, trimmed. Empty: a job of its own.
 std::string job_name_from_header(std::string_view value);

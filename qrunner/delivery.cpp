@@ -107,6 +107,11 @@ smtp::Envelope envelope_for(const Work& w, std::size_t size, const Settings& s) 
 asio::awaitable<smtp::ConnectResult> open_session(Scheduler& sch, const Destination& d, const Settings& s) {
     smtp::Options opts = s.smtp_for(d.policy_name);
     opts.tls_context = sch.tls_context(opts.tls_ca_file);
+    if (d.source) {
+        // A pool's address: this connection goes from it, under its own EHLO name.
+        opts.source_address = d.source->address;
+        opts.helo_name = d.source->helo;
+    }
     if (d.path == Path::relay && !s.cfg.get("relay_username").empty()) {
         opts.auth_user = s.cfg.get("relay_username");
         opts.auth_password = s.relay_password;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "libshared/smtp_reply.hpp"
+#include "libshared/source_pools.hpp"
 #include "qrunner/backoff.hpp"
 #include "qrunner/dns/mx_lookup.hpp"
 #include "qrunner/outcome.hpp"
@@ -34,6 +35,10 @@ public:
     Path path = Path::direct;
     std::vector<dns::MxHost> hosts;  // from the latest lookup, in the order to try
     int port = 25;
+    // The sending address (source_pools) every connection of it goes from: its
+    // key ends in " src=ADDRESS", so that no connection carries another address's
+    // (or pool's) mail. Empty: the kernel picks.
+    std::optional<SourceAddress> source;
 
     // ---- the queue: transactions waiting for a connection or for the rate
     void enqueue(OwnedWork w) { queue_.push_back(std::move(w)); }
@@ -49,12 +54,16 @@ public:
     // ---- limits (destination_policy): its own, and its provider's when it has one
     std::shared_ptr<Shaping> own = std::make_shared<Shaping>();
     std::shared_ptr<Shaping> provider;  // shared with the provider's other destinations; null: none
+    // The sending address's towards this provider (or destination, without
+    // one): what a rule of scope source acts on; null without source_pools.
+    std::shared_ptr<Shaping> by_source;
     // The provider's when there is one, else its own: what a rule of scope provider acts on.
     Shaping& widest() { return provider ? *provider : *own; }
     template <class F>
     void each_shaping(F&& f) const {
         f(*own);
         if (provider) f(*provider);
+        if (by_source) f(*by_source);
     }
     // A new connection may open now (the caller checks the global limit).
     bool may_open(Clock::time_point now) const;

@@ -7,6 +7,17 @@ namespace mxlane::qrunner {
 
 namespace asio = boost::asio;
 
+namespace {
+
+bool source_family_fits(const std::string& source, const asio::ip::address& peer) {
+    if (source.empty()) return true;
+    boost::system::error_code ec;
+    auto a = asio::ip::make_address(source, ec);
+    return ec || a.is_v4() == peer.is_v4();
+}
+
+}  // namespace
+
 asio::awaitable<smtp::ConnectResult> connect_mx(asio::any_io_executor ex, const ConnectTarget& target,
                                                 const Settings& s, smtp::Options opts, const ConnectHooks& hooks) {
     smtp::ConnectResult last;
@@ -33,6 +44,16 @@ asio::awaitable<smtp::ConnectResult> connect_mx(asio::any_io_executor ex, const 
                                          "MX host " + host.name + "[" + addr.to_string() +
                                              "] is in smtp_prohibited_networks: not connected to");
                 if (hooks.failed) hooks.failed(last);
+                continue;
+            }
+            if (!source_family_fits(opts.source_address, addr)) {
+                // An IPv4 sending address cannot reach an IPv6 host, nor the other way round.
+                last = smtp::ConnectResult{};
+                last.peer = host.name + "[" + addr.to_string() + "]:" + std::to_string(target.port);
+                last.error = Reply::make(451, "4.4.4",
+                                         "MX host " + host.name + "[" + addr.to_string() +
+                                             "] is of another address family than source address " +
+                                             opts.source_address);
                 continue;
             }
             if (limit_reached()) break;

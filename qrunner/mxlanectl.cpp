@@ -23,7 +23,7 @@ const char* kUsage =
     "  release ID                    let a held job's recipients be sent again\n"
     "  delete ID [--force]           remove the job (--force: even with recipients in flight)\n"
     "  export ID [--state S]         CSV of the job's recipients, results and fields\n"
-    "  submit --message FILE --recipients FILE [--name N] [--from ADDR]\n"
+    "  submit --message FILE --recipients FILE [--name N] [--from ADDR] [--pool P]\n"
     "                                a job from a message and a CSV of recipients ({{column}})\n"
     "  verify ADDR... | --file FILE [--suppress]\n"
     "                                probe addresses by MX and RCPT TO, nothing sent:\n"
@@ -38,6 +38,9 @@ const char* kUsage =
     "  pause NAME [--for DURATION]   stop sending to a destination (example.test) or provider\n"
     "                                (mx:.google.com) for DURATION (30m, 2h, 1d) or until resumed\n"
     "  resume NAME                   send to a paused destination or provider again\n"
+    "  pools                         per sending address (source_pools) and provider: pool, HELO\n"
+    "                                name, warm-up day, sent today, cap, suspension\n"
+    "  pools warmup ADDRESS DAY      the address is on day DAY of its warm-up from now on\n"
     "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
     "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
@@ -61,12 +64,14 @@ const std::map<std::string, Command>& commands() {
         {"destinations", ctl::cmd_destinations},
         {"pause", ctl::cmd_pause},
         {"resume", ctl::cmd_resume},
+        {"pools", ctl::cmd_pools},
     };
     return table;
 }
 
 // What the group of mail_owner may run (like mailq for anyone): nothing here writes.
-bool read_only(const std::string& command) {
+bool read_only(const std::string& command, const std::vector<std::string>& args) {
+    if (command == "pools") return args.size() < 2 || args[1] != "warmup";
     for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations"})
         if (command == c) return true;
     return false;
@@ -102,7 +107,7 @@ int main(int argc, char** argv) {
         // As root, work as the queue's owner (mail_owner) so that the daemons can use what we add.
         // dkim touches no queue: keygen writes where the admin says (as root, giving the key to mail_owner).
         if (args[0] != "dkim") privileges::act_as_queue_owner(c.cfg.get("queue_directory"));
-        if (!read_only(args[0]) && args[0] != "dkim") privileges::require_queue_owner(c.cfg.get("queue_directory"), "mxlanectl " + args[0]);
+        if (!read_only(args[0], args) && args[0] != "dkim") privileges::require_queue_owner(c.cfg.get("queue_directory"), "mxlanectl " + args[0]);
         return it->second(c);
     } catch (const ConfigError& e) {
         std::cerr << "mxlanectl: fatal: " << printable(e.what()) << "\n";

@@ -334,6 +334,7 @@ std::shared_ptr<const MessageData> Scheduler::load_message(std::uint64_t job_id,
     if (meta->personalised) m->plan = std::make_shared<const mime::RenderPlan>(m->text);
     else m->wire = std::make_shared<const std::string>(m->received + wire.text);
     if (auto s = settings(); s->dkim) dkim_at_load(m, *s);
+    pool_at_load(*m, *settings());
     messages_[msg_id] = m;
     return m;
 }
@@ -365,14 +366,14 @@ void Scheduler::dispatch(ClaimBatch& batch) {
                 .conclude_all(Reply::make(451, "4.3.0", "message text missing from the queue store"), "none");
             continue;
         }
-        if (msg->dkim_hold || !msg->sign_error.empty()) {
+        if (msg->dkim_hold || msg->pool_hold || !msg->sign_error.empty()) {
             Work w;
             w.message = msg;
             w.rcpts.push_back(std::move(r));
             w.claimed_ms = batch.now;
             OwnedWork owned(gate_, std::move(w));
             // Held: the job is on hold in the store, so what goes back becomes held.
-            if (msg->dkim_hold) owned.put_back(batch.now);
+            if (msg->dkim_hold || msg->pool_hold) owned.put_back(batch.now);
             else owned.conclude_all(Reply::make(451, "4.3.0", msg->sign_error), "none");
             continue;
         }

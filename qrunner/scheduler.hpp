@@ -29,11 +29,18 @@
 #include "qrunner/result_writer.hpp"
 #include "qrunner/settings.hpp"
 #include "qrunner/smtp/session.hpp"
+#include "qrunner/warmup.hpp"
 
 namespace mxlane::qrunner {
 
 // A point of the steady clock as store time (ms since the epoch), `now` being both's now.
 std::int64_t wall_ms(Clock::time_point t, Clock::time_point now);
+
+// What a sending address's shaping and warm-up count are kept towards: the
+// provider of the best MX host ("mx:.google.com"), else that host ("mx:HOST").
+std::string source_towards(const Settings& s, const std::vector<dns::MxHost>& hosts);
+// "src:ADDRESS/TOWARDS": the name of a source-scope suspension or throttle.
+std::string source_shaping_name(const std::string& address, const std::string& towards);
 
 // Logs an exception that ended a coroutine (co_spawn's completion handler).
 void log_exception(std::exception_ptr e, const char* what);
@@ -137,7 +144,31 @@ private:
     // Under mu_: the destination for `key`, made and shaped on first use
     // (its hosts, the latest lookup's, decide its provider).
     std::shared_ptr<Destination> destination_for(const std::string& key, const std::string& policy_name, Path path,
-                                                 const Settings& s, std::vector<dns::MxHost> hosts);
+                                                 const Settings& s, std::vector<dns::MxHost> hosts,
+                                                 const SourceAddress* source = nullptr);
+    // ---- sending addresses (source_pools; scheduler_pools.cpp)
+    // On the store thread, as a message is loaded: a pool source_pools does not
+    // name holds its job, with the reason.
+    void pool_at_load(MessageData& m, const Settings& s);
+    // Direct work for `key` spread over its pools' addresses (each address a
+    // destination of its own); what no address may send today waits for the next day.
+    void route_from_pools(const std::string& key, const std::string& domain, std::vector<dns::MxHost> hosts,
+                          std::vector<OwnedWork> works);
+    // Under mu_: works by the address each goes from (split where a warm-up cap
+    // leaves room for part of one); capped gets what no address may send today.
+    std::map<std::string, std::vector<OwnedWork>> assign_sources(std::vector<OwnedWork> works,
+                                                                 const std::string& towards,
+                                                                 std::vector<OwnedWork>& capped);
+    // Under mu_: the pool's next address in turn with warm-up room, preferring
+    // those no source-scope throttle or suspension holds; null: none has room.
+    const SourceAddress* pick_source(const std::vector<const SourceAddress*>& addresses, const std::string& pool,
+                                     const std::string& towards, std::int64_t today, Clock::time_point now);
+    // Under mu_: n messages counted against the address's cap (the store gets the count).
+    void take_warmup(const SourceAddress& a, const std::string& towards, std::int64_t n, std::int64_t today);
+    // Under mu_: d's shaping by its sending address towards its provider (limits: its provider's or its own).
+    void shape_source(Destination& d, const Shaping& limits, Clock::time_point now);
+    // First days (every poll) and, the first time, counts of the warm-up from the store.
+    boost::asio::awaitable<void> read_warmup();
     // Under mu_: limits, rates and backoff of d and its provider from the
     // settings (kept state: tokens, backoff).
     void shape(Destination& d, const Settings& s, Clock::time_point now);
@@ -214,6 +245,10 @@ private:
     std::map<std::string, std::shared_ptr<Destination>> destinations_;
     std::map<std::string, std::shared_ptr<Shaping>> providers_;  // by their mx: line
     std::map<std::string, store::QueueStore::Suspension> suspensions_;  // the store's, as last read
+    std::map<std::string, std::shared_ptr<Shaping>> sources_;  // "src:ADDRESS/mx:..." (scope source)
+    WarmupBook warmup_;
+    bool warmup_read_ = false;  // control_ only: the counts were read from the store
+    std::map<std::string, std::size_t> pool_turns_;  // the next address's turn, by pool
     bool ended_ = false;            // control_ only: run() returned; no more snapshots
     bool snapshot_failed_ = false;  // control_ only: the last write failed (logged once)
     std::map<std::string, std::shared_ptr<smtp::TlsContext>> tls_contexts_;

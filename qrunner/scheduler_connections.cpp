@@ -55,6 +55,10 @@ asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Ow
     const std::string ca_file = s->policy.get(domain, "smtp_tls_CAfile", s->cfg);
     if (level != s->cfg.get("smtp_tls_security_level") || ca_file != s->cfg.get("smtp_tls_CAfile"))
         key += " tls=" + level + (ca_file.empty() ? "" : " ca=" + ca_file);
+    if (!s->pools.addresses.empty()) {
+        route_from_pools(key, domain, std::move(mx.hosts), std::move(works));
+        co_return;
+    }
     std::shared_ptr<Destination> d;
     {
         std::lock_guard lock(mu_);
@@ -118,7 +122,8 @@ void Scheduler::enqueue(const std::shared_ptr<Destination>& d, std::vector<Owned
 // ---------------------------------------------------------------- connections
 
 std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, const std::string& policy_name,
-                                                        Path path, const Settings& s, std::vector<dns::MxHost> hosts) {
+                                                        Path path, const Settings& s, std::vector<dns::MxHost> hosts,
+                                                        const SourceAddress* source) {
     auto& slot = destinations_[key];
     const bool made = !slot;
     if (made) {
@@ -126,6 +131,7 @@ std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, 
         slot->key = key;
         slot->policy_name = policy_name;
         slot->path = path;
+        if (source) slot->source = *source;
     }
     const bool other_best = slot->hosts.empty() || hosts.empty() || slot->hosts.front().name != hosts.front().name;
     slot->hosts = std::move(hosts);
@@ -157,6 +163,7 @@ void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) 
     if (moves && d.active() > 0) return;
     if (!entry) {
         d.provider.reset();
+        shape_source(d, *d.own, now);
         return;
     }
     auto& p = providers_[entry->pattern];
@@ -168,6 +175,7 @@ void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) 
     }
     configure(*p, [&](const char* name) { return s.policy.integer(*entry, name, s.cfg); });
     d.provider = p;
+    shape_source(d, *p, now);
 }
 
 void Scheduler::collect_starts(const std::shared_ptr<Destination>& d, Starts& starts) {
@@ -305,8 +313,13 @@ void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why
         std::lock_guard lock(mu_);
         const auto now = Clock::now();
         const ReplyRule rule = rule_for.value_or(ReplyRule{});
-        // A rule of scope provider slows the whole provider down when d has one.
-        Shaping& sh = rule.scope == RuleScope::provider ? d->widest() : *d->own;
+        // A rule of scope provider slows the whole provider down when d has one;
+        // one of scope source, d's sending address towards that provider (the
+        // pool's other addresses go on); without source_pools the host has one
+        // address, and that is the provider's.
+        Shaping& sh = rule.scope == RuleScope::source ? (d->by_source ? *d->by_source : d->widest())
+                      : rule.scope == RuleScope::provider ? d->widest()
+                                                          : *d->own;
         const int before = sh.concurrency.limit();
         const bool throttle = rule.action == RuleAction::throttle;
         const Clock::duration pause = throttle ? Clock::duration::zero()
@@ -320,8 +333,9 @@ void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why
         const std::string change = before == after ? "stays at " + std::to_string(before)
                                                    : std::to_string(before) + " -> " + std::to_string(after);
         const std::string source = rule.where.empty() ? "" : " (" + rule.where + ")";
-        const std::string what = sh.provider ? "provider " + sh.name + " (by destination " + d->policy_name + ")"
-                                             : "destination " + d->policy_name + " (" + d->key + ")";
+        const std::string what = sh.provider               ? "provider " + sh.name + " (by destination " + d->policy_name + ")"
+                                 : &sh == d->by_source.get() ? "sending address " + sh.name
+                                                             : "destination " + d->policy_name + " (" + d->key + ")";
         notes_.push_back(what + " backing off after \"" + why.str() + "\"" + source + ": concurrency " + change +
                          (throttle ? ", at most " + rate_text(rule.per_second) + " for " + seconds_text(rule.duration)
                                    : ", paused for " + seconds_text(pause)));

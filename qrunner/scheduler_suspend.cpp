@@ -107,6 +107,7 @@ void Scheduler::note_suspensions(std::vector<store::QueueStore::Suspension> list
         bool changed = false;
         for (auto& [name, p] : providers_) changed = apply_suspension(*p, now) || changed;
         for (auto& [key, d] : destinations_) changed = apply_suspension(*d->own, now) || changed;
+        for (auto& [name, b] : sources_) changed = apply_suspension(*b, now) || changed;
         if (changed) collect_waiting(starts);  // a resume: what waits may go
     }
     spawn(starts);
@@ -121,6 +122,7 @@ asio::awaitable<void> Scheduler::read_suspensions() {
             },
             asio::use_awaitable);
         note_suspensions(std::move(list));
+        if (!settings()->pools.addresses.empty()) co_await read_warmup();
     } catch (const std::exception& e) {
         store::fatal_if_panic(e);
         log::error(std::string("cannot read suspended destinations from the queue: ") + e.what());

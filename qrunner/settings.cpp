@@ -5,6 +5,9 @@
 #include <cstring>
 #include <fstream>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include "libshared/address.hpp"
 #include "libshared/log.hpp"
 #include "libshared/params.hpp"
@@ -75,7 +78,52 @@ void load_loop(const Config& cfg, Settings& s) {
             throw ConfigError("unsubscribe_url: character not allowed in a URL: " + u);
 }
 
+// An address of source_pools that cannot be bound (not on this machine) stops
+// the start (or a reload) with one line, instead of deferring every transaction.
+void check_bindable(const SourcePools& pools, const std::string& file) {
+    boost::asio::io_context io;
+    for (const auto& a : pools.addresses) {
+        boost::system::error_code ec;
+        boost::asio::ip::tcp::endpoint ep(boost::asio::ip::make_address(a.address, ec), 0);
+        boost::asio::ip::tcp::socket sock(io);
+        if (!ec) sock.open(ep.protocol(), ec);
+        if (!ec) sock.bind(ep, ec);
+        if (ec)
+            throw ConfigError("source_pools " + file + ": cannot send from " + a.address + " (pool " + a.pool +
+                              "): " + ec.message() + " (is the address on this machine?)");
+    }
+}
+
+void load_pools(const Config& cfg, Settings& s) {
+    const std::string file = cfg.get("source_pools");
+    s.default_pool = cfg.get("default_pool");
+    for (const auto& cap : cfg.list("warmup_schedule")) s.warmup.caps.push_back(std::stoll(cap));
+    if (file.empty()) {
+        if (!s.default_pool.empty()) throw ConfigError("default_pool " + s.default_pool + ": source_pools is not set");
+        return;
+    }
+    try {
+        s.pools = load_source_pools(file);
+    } catch (const ConfigError&) {
+        throw;
+    } catch (const std::runtime_error& e) {
+        throw ConfigError(e.what());
+    }
+    if (s.pools.addresses.empty()) throw ConfigError("source_pools " + file + ": no address in it");
+    if (!s.default_pool.empty() && s.pools.pool(s.default_pool).empty())
+        throw ConfigError("default_pool: no pool " + s.default_pool + " in source_pools " + file);
+    check_bindable(s.pools, file);
+}
+
 }  // namespace
+
+std::vector<const SourceAddress*> Settings::pool_addresses(const std::string& pool) const {
+    const std::string& name = pool.empty() ? default_pool : pool;
+    if (!name.empty()) return pools.pool(name);
+    std::vector<const SourceAddress*> all;
+    for (const auto& a : pools.addresses) all.push_back(&a);
+    return all;
+}
 
 std::string RelayTarget::label() const {
     return (mx_lookup ? host : "[" + host + "]") + ":" + std::to_string(port);
@@ -140,6 +188,7 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     s->dkim = load_signer(cfg);
     s->dkim_hold = cfg.get("dkim_missing_key") == "hold";
     load_loop(cfg, *s);
+    load_pools(cfg, *s);
     auto& o = s->smtp;
     o.helo_name = cfg.get("smtp_helo_name");
     o.timeouts.connect = secs(cfg, "smtp_connect_timeout");

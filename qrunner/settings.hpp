@@ -10,8 +10,10 @@
 #include "libshared/destination_policy.hpp"
 #include "libshared/network_list.hpp"
 #include "libshared/reply_rules.hpp"
+#include "libshared/source_pools.hpp"
 #include "qrunner/dkim/signer.hpp"
 #include "qrunner/smtp/session.hpp"
+#include "qrunner/warmup.hpp"
 
 namespace mxlane::qrunner {
 
@@ -62,6 +64,14 @@ struct Settings {
     std::string recipient_delimiter = "+";  // one character
     std::string unsubscribe_address;        // LOCAL@DOMAIN for List-Unsubscribe's mailto; empty: none
     std::string unsubscribe_url;            // http(s)://.../ for List-Unsubscribe's URL; empty: none
+    // Sending addresses (source_pools), each checked bindable at load; empty: the kernel picks.
+    SourcePools pools;
+    std::string default_pool;  // the pool of mail that names none; empty: any address of pools
+    WarmupSchedule warmup;     // warmup_schedule
+
+    // The addresses mail of `pool` (a message's, or "") may go from: empty when
+    // source_pools names no such pool (the job is held) or is not set.
+    std::vector<const SourceAddress*> pool_addresses(const std::string& pool) const;
 
     // Reads the configuration file and the destination policy; throws ConfigError.
     static std::shared_ptr<const Settings> load(const Config& cfg);

@@ -28,6 +28,7 @@ struct MessageData {
     bool eight_bit = false;
     // DKIM (dkim_key_table): `wire` is signed when the message is not personalised.
     bool dkim_hold = false;   // no key for its From: domain and dkim_missing_key = hold
+    bool pool_hold = false;   // its pool is not in source_pools: its job is held
     std::string sign_error;   // the signing library failed: its recipients are deferred
 
     // The loop-prevention header field (wire form) that goes before `wire` (this

@@ -146,6 +146,7 @@ IntakeResult QueueStore::add_message(const Intake& in, std::istream& text, std::
         m.sender = in.sender;
         m.host_queue_id = in.host_queue_id;
         m.mail_params = in.mail_params;
+        m.pool = in.pool;
         m.field_names = in.field_names;
         m.personalised = in.personalised;
         m.eight_bit = in.eight_bit;

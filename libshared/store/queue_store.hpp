@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <istream>
 #include <memory>
 #include <map>
@@ -32,6 +33,7 @@ struct Intake {
     std::string sender;
     std::string host_queue_id;
     std::string mail_params;
+    std::string pool;            // source pool (pool_header, submit --pool); "": default_pool
     std::vector<std::string> field_names;
     bool personalised = false;
     bool eight_bit = false;
@@ -184,6 +186,20 @@ public:
     // suspension's end (`until`, give or take kParkedSlackMs) are due at `now`.
     static constexpr std::int64_t kParkedSlackMs = 2000;
     std::size_t release_parked(std::int64_t until, std::int64_t now);
+
+    // ---- warm-up of sending addresses (warmup_schedule; queue_store_warmup.cpp)
+    // An address's first day of use, in days since the epoch (UTC); mxlanectl pools
+    // warmup sets it to move an address to another day of its warm-up.
+    void set_warmup_first_day(const std::string& address, std::int64_t day);
+    std::map<std::string, std::int64_t> warmup_first_days();  // by address
+    // Messages taken by an address towards a provider on one day of its life.
+    struct WarmupCount {
+        std::string address, provider;
+        std::int64_t day = 0;   // day of the address's life (1: its first)
+        std::int64_t sent = 0;
+    };
+    void set_warmup_count(const WarmupCount& count);
+    std::vector<WarmupCount> warmup_counts();
 
 private:
     std::optional<Job> load_job(DbTxn* txn, std::uint64_t id, std::uint32_t flags = 0);

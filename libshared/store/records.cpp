@@ -143,6 +143,8 @@ std::string Message::encode() const {
     e.u8(kMessageV1).str(sender).str(host_queue_id).str(mail_params).strs(field_names);
     e.u8(static_cast<std::uint8_t>((personalised ? 1 : 0) | (eight_bit ? 2 : 0) | (smtputf8 ? 4 : 0)));
     e.u64(size).u32(chunks).i64(created);
+    // Added after the first release: a record without it reads as "" (no pool named).
+    if (!pool.empty()) e.str(pool);
     return e.take();
 }
 
@@ -163,6 +165,7 @@ Message Message::decode(std::uint64_t job_id, std::uint64_t id, std::string_view
     m.size = d.u64();
     m.chunks = d.u32();
     m.created = d.i64();
+    if (!d.done()) m.pool = d.str();
     return m;
 }
 

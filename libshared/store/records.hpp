@@ -65,6 +65,7 @@ struct Message {
     std::uint64_t size = 0;      // bytes of text
     std::uint32_t chunks = 0;    // body chunks in bodies.db
     std::int64_t created = 0;    // ms
+    std::string pool;            // source pool named at intake (pool_header, submit --pool); "": none
 
     std::string encode() const;
     static Message decode(std::uint64_t job_id, std::uint64_t id, std::string_view data);

@@ -72,5 +72,6 @@ int cmd_dkim(Context& c);
 int cmd_destinations(Context& c);
 int cmd_pause(Context& c);
 int cmd_resume(Context& c);
+int cmd_pools(Context& c);
 
 }  // namespace mxlane::ctl

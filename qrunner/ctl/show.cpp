@@ -90,6 +90,7 @@ int cmd_job(Context& c) {
                                         {"host_queue_id", m.host_queue_id},
                                         {"size", m.size},
                                         {"personalised", m.personalised},
+                                        {"pool", m.pool},
                                         {"created", iso_time(m.created)}});
         std::cout << json::serialize(std::move(doc)) << "\n";
         return 0;
@@ -110,6 +111,7 @@ int cmd_job(Context& c) {
     std::cout << "messages:   " << messages.size() << "\n";
     for (const auto& m : messages)
         std::cout << "  " << m.id << "  " << m.size << " bytes" << (m.personalised ? ", personalised" : "")
+                  << (m.pool.empty() ? "" : ", pool " + printable(m.pool))
                   << (m.host_queue_id.empty() ? "" : ", host queue id " + printable(m.host_queue_id)) << "\n";
     return 0;
 }

@@ -1,4 +1,4 @@
-// submit: mxlanectl submit --message FILE --recipients FILE [--name N] [--from ADDR]: a job from files.
+// submit: mxlanectl submit --message FILE --recipients FILE [--name N] [--from ADDR] [--pool P]: a job from files.
 #include <algorithm>
 #include <iostream>
 #include <sstream>
@@ -7,6 +7,7 @@
 #include "libshared/address.hpp"
 #include "libshared/json.hpp"
 #include "libshared/render_plan.hpp"
+#include "libshared/source_pools.hpp"
 #include "libshared/template.hpp"
 #include "qrunner/ctl/ctl.hpp"
 #include "qrunner/ctl/message_file.hpp"
@@ -47,6 +48,24 @@ std::string sender_of(Context& c, const MessageFile& msg) {
         return a;
     }
     return msg.from_address();
+}
+
+// --pool P: a pool of source_pools (refused at once when it names none; a pool that
+// disappears from the file later holds the job in the qrunner).
+std::string pool_of(Context& c) {
+    auto pool = c.take_option("--pool");
+    if (!pool) return "";
+    std::string file = c.cfg.get("source_pools");
+    if (file.empty()) throw UsageError("--pool " + *pool + ": source_pools is not set");
+    SourcePools pools;
+    try {
+        pools = load_source_pools(file);
+    } catch (const std::runtime_error& e) {
+        throw ConfigError(e.what());
+    }
+    if (pools.pool(*pool).empty())
+        throw UsageError("--pool: unknown pool " + *pool + " (not in " + file + ")");
+    return *pool;
 }
 
 store::Intake intake_for(const std::string& name, const std::string& sender, const MessageFile& msg,
@@ -97,6 +116,7 @@ int cmd_submit(Context& c) {
     std::string name = c.take_option("--name").value_or("");
     auto msg = MessageFile::read(message_path, static_cast<std::uint64_t>(c.cfg.integer("message_size_limit")));
     std::string sender = sender_of(c, msg);
+    std::string pool = pool_of(c);
     c.no_more_args();
     if (!name.empty() && c.store().job_by_name(name)) throw UsageError("a job named \"" + name + "\" exists already");
 
@@ -110,6 +130,7 @@ int cmd_submit(Context& c) {
     msg.add_missing_headers(store::now_ms(), domain_of(sender));
 
     store::Intake in = intake_for(name, sender, msg, facts);
+    in.pool = pool;
     std::uint64_t id = store_job(c, in, msg, rcpts);
     if (c.json) {
         json::object doc{

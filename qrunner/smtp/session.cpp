@@ -112,6 +112,14 @@ awaitable<std::optional<T>> Session::within(std::chrono::seconds limit, awaitabl
 }
 
 awaitable<error_code> Session::raw_connect() {
+    if (!opts_.source_address.empty()) {
+        // A sending address of a pool: bound before connecting (checked bindable at start).
+        error_code ec;
+        auto source = asio::ip::make_address(opts_.source_address, ec);
+        if (!ec) socket_.open(endpoint_.protocol(), ec);
+        if (!ec) socket_.bind(asio::ip::tcp::endpoint(source, 0), ec);
+        if (ec) co_return ec;
+    }
     auto [ec] = co_await socket_.async_connect(endpoint_, tuple_awaitable);
     co_return ec;
 }

@@ -45,6 +45,7 @@ struct Options {
     // Empty: no check (the relay host is often this host's own MTA).
     std::string loop_name;
     std::string next_hop;                     // the domain named in the loop reply; empty: host_name
+    std::string source_address;               // local address to connect from (source_pools); empty: the kernel's
 };
 
 // Where in the dialogue something happened; names the command for log lines.

@@ -57,6 +57,16 @@ fx_check_eq "mxlane stored the queue ids Postfix logged" "${pf_ids% }" "$(job_qu
 named_ids() { local id; for id in $pf_ids; do grep -q "queue_id=$id, from=<news@corp.test>, .*job=\"autumn\"" "$FX/milter.out" || return 1; done; }
 fx_check "the intake lines name them" named_ids
 
+# ---- pool_header names the message's source pool; the field is not stored with the message
+fx_check "a bulk message naming a pool" mta_send "$P" "$FX/pooled" news@corp.test pat@p.test \
+    --header "X-Mxlane-Job: spring" --add-header "X-Mxlane-Pool: notices"
+fx_check_eq "its message is stored with pool notices" "notices" "$("$FX_PYTHON" -c "
+import json, subprocess
+run = lambda *a: json.loads(subprocess.check_output(['$FX_CTL', '-c', '$FX/mxlane.conf', *a, '--json']))
+j = [j for j in run('jobs') if j['name'] == 'spring'][0]
+print(' '.join(m['pool'] for m in run('job', j['id'])['messages']))")"
+fx_check "... and the queue holds no X-Mxlane-Pool field (removed at intake)" bash -c "! grep -rqa 'X-Mxlane-Pool' '$FX/queue'"
+
 # ---- one job name, two senders: two jobs
 fx_check "another sender uses the job name autumn" mta_send "$P" "$FX/boss" boss@corp.test eve@e.test \
     --header "X-Mxlane-Job: autumn"

@@ -1,5 +1,5 @@
 // mkjob: test tool that puts a job straight into a queue store (recipients on stdin, one a line).
-// usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K] [--fields F1,F2...]
+// usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K] [--fields F1,F2...] [--pool P]
 // With --fields the job is personalised: each stdin line is the address and the fields' values, tab-separated.
 #include <fstream>
 #include <iostream>
@@ -11,10 +11,10 @@ using namespace mxlane::store;
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::cerr << "usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K] [--fields F1,F2...]\n";
+        std::cerr << "usage: mkjob QUEUE_DIR MESSAGE_FILE [--name N] [--from ADDR] [--per-message K] [--fields F1,F2...] [--pool P]\n";
         return 1;
     }
-    std::string queue = argv[1], message_file = argv[2], name, from = "sender@mxlane.test";
+    std::string queue = argv[1], message_file = argv[2], name, from = "sender@mxlane.test", pool;
     std::size_t per_message = 0;
     std::vector<std::string> fields;
     auto split = [](const std::string& s, char sep) {
@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
         else if (o == "--from") from = argv[i + 1];
         else if (o == "--per-message") per_message = std::stoul(argv[i + 1]);
         else if (o == "--fields") fields = split(argv[i + 1], ',');
+        else if (o == "--pool") pool = argv[i + 1];  // unchecked: a test may name a pool that does not exist
         else {
             std::cerr << "mkjob: unknown option " << o << "\n";
             return 1;
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
         Intake intake;
         intake.job_name = name;
         intake.sender = from;
+        intake.pool = pool;
         intake.personalised = !fields.empty();
         intake.field_names = fields;
         intake.recipients.assign(all.begin() + i, all.begin() + std::min(all.size(), i + per_message));

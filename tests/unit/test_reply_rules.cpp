@@ -106,7 +106,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"), action("421 4.7.28 unusual rate of unsolicited mail"));
         CPPUNIT_ASSERT_EQUAL(std::string("recipient defer"),
                              action("450 4.2.1 The user is receiving mail at a rate that prevents delivery"));
-        CPPUNIT_ASSERT_EQUAL(std::string("provider throttle"), action("451 4.7.650 rate limited due to IP reputation"));
+        CPPUNIT_ASSERT_EQUAL(std::string("source throttle"), action("451 4.7.650 rate limited due to IP reputation"));
         CPPUNIT_ASSERT_EQUAL(std::string("provider suspend"), action("421 4.7.0 [TSS04] deferred due to unexpected volume"));
         // Authentication failures are left to auth_failure_hold (the job hold lines are there, commented out).
         CPPUNIT_ASSERT_EQUAL(std::string("none"), action("550 5.7.26 Unauthenticated email is not accepted"));

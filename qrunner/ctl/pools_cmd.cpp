@@ -1,0 +1,147 @@
+// pools_cmd: mxlanectl pools [--json] (sending addresses, warm-up, suspensions) and pools warmup ADDRESS DAY.
+#include <iostream>
+
+#include "libshared/json.hpp"
+#include "libshared/params.hpp"
+#include "libshared/printable.hpp"
+#include "libshared/source_pools.hpp"
+#include "qrunner/ctl/ctl.hpp"
+#include "qrunner/warmup.hpp"
+
+namespace mxlane::ctl {
+namespace {
+
+using store::QueueStore;
+
+SourcePools read_pools(const Context& c) {
+    const std::string file = c.cfg.get("source_pools");
+    if (file.empty()) throw UsageError("source_pools is not set: mail goes from the address the system picks");
+    try {
+        return load_source_pools(file);
+    } catch (const std::runtime_error& e) {
+        throw ConfigError(e.what());
+    }
+}
+
+qrunner::WarmupSchedule schedule_of(const Context& c) {
+    qrunner::WarmupSchedule s;
+    for (const auto& cap : c.cfg.list("warmup_schedule")) s.caps.push_back(std::stoll(cap));
+    return s;
+}
+
+// One address towards one provider, as the store has it today.
+struct PoolRow {
+    const SourceAddress* address = nullptr;
+    std::int64_t day = 1;        // of its warm-up (1: never used yet, or first used today)
+    bool used = false;
+    std::string provider;        // "" when it sent to none today
+    std::int64_t sent = 0, cap = qrunner::kNoCap;
+    std::int64_t suspended_until = 0;
+    std::string reason;
+};
+
+std::vector<PoolRow> pool_rows(Context& c, const SourcePools& pools) {
+    const std::int64_t now = store::now_ms(), today = qrunner::epoch_day(now);
+    const auto schedule = schedule_of(c);
+    const auto first = c.store().warmup_first_days();
+    const auto counts = c.store().warmup_counts();
+    const auto suspensions = c.store().suspensions(now);
+    std::vector<PoolRow> rows;
+    for (const auto& a : pools.addresses) {
+        PoolRow base;
+        base.address = &a;
+        if (auto it = first.find(a.address); it != first.end()) {
+            base.used = true;
+            base.day = qrunner::life_day(it->second, today);
+        }
+        base.cap = schedule.cap(base.day);
+        std::map<std::string, PoolRow> by_provider;
+        for (const auto& n : counts)
+            if (n.address == a.address && n.day == base.day) {
+                PoolRow& r = by_provider.try_emplace(n.provider, base).first->second;
+                r.provider = n.provider;
+                r.sent = n.sent;
+            }
+        const std::string prefix = "src:" + a.address + "/";
+        for (const auto& s : suspensions)
+            if (s.name.starts_with(prefix)) {
+                PoolRow& r = by_provider.try_emplace(s.name.substr(prefix.size()), base).first->second;
+                r.provider = s.name.substr(prefix.size());
+                r.suspended_until = s.until;
+                r.reason = s.reason;
+            }
+        if (by_provider.empty()) rows.push_back(base);
+        for (auto& [name, r] : by_provider) rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+json::value cap_json(std::int64_t cap) { return cap == qrunner::kNoCap ? json::value(nullptr) : json::value(cap); }
+std::string cap_text(std::int64_t cap) { return cap == qrunner::kNoCap ? "-" : std::to_string(cap); }
+
+json::value until_json(std::int64_t until) {
+    if (until == 0) return nullptr;
+    if (until == QueueStore::kForever) return "forever";
+    return json::value(iso_time(until));
+}
+
+// mxlanectl pools warmup ADDRESS DAY: the address is on day DAY of its warm-up
+// from now on (an address warmed up elsewhere, or one to start again at 1):
+// its first use moves to DAY - 1 days before today, and today's counts start anew.
+// Mail waiting for the next day (over a cap: put back until the next UTC midnight)
+// is due now, as the new day would make it.
+int pools_warmup(Context& c, const SourcePools& pools) {
+    c.no_more_args(3);
+    if (c.args.size() != 3) throw UsageError("usage: pools warmup ADDRESS DAY");
+    const SourceAddress* a = pools.find(canonical_address(c.args[1]));
+    if (!a) throw UsageError("not an address of source_pools: " + c.args[1]);
+    std::int64_t day = 0;
+    if (!parse_integer(c.args[2], day) || day < 1 || day > 100000)
+        throw UsageError("DAY must be a whole number from 1: " + c.args[2]);
+    const std::int64_t now = store::now_ms();
+    c.store().set_warmup_first_day(a->address, qrunner::epoch_day(now) - (day - 1));
+    const std::size_t due = c.store().release_parked(qrunner::next_day_ms(now), now);
+    if (c.json)
+        std::cout << json::serialize(json::object{{"address", a->address}, {"day", day}, {"due", due}}) << "\n";
+    else
+        std::cout << a->address << ": day " << day << " of its warm-up from now on"
+                  << (due ? ", " + std::to_string(due) + " recipients waiting for the next day due now" : "") << "\n";
+    return 0;
+}
+
+}  // namespace
+
+int cmd_pools(Context& c) {
+    const SourcePools pools = read_pools(c);
+    if (!c.args.empty() && c.args[0] == "warmup") return pools_warmup(c, pools);
+    c.no_more_args();
+    const auto rows = pool_rows(c, pools);
+    if (c.json) {
+        json::array all;
+        for (const auto& r : rows)
+            all.push_back(json::object{{"pool", r.address->pool},
+                                       {"address", r.address->address},
+                                       {"helo", r.address->helo},
+                                       {"day", r.day},
+                                       {"used", r.used},
+                                       {"provider", r.provider.empty() ? json::value(nullptr) : json::value(r.provider)},
+                                       {"sent_today", r.sent},
+                                       {"cap", cap_json(r.cap)},
+                                       {"suspended_until", until_json(r.suspended_until)},
+                                       {"reason", r.reason}});
+        std::cout << json::serialize(std::move(all)) << "\n";
+        return 0;
+    }
+    Table t({"POOL", "ADDRESS", "HELO", "DAY", "PROVIDER", "SENT_TODAY", "CAP", "SUSPENDED_UNTIL", "REASON"});
+    for (const auto& r : rows)
+        t.add({r.address->pool, r.address->address, r.address->helo, std::to_string(r.day) + (r.used ? "" : " (unused)"),
+               r.provider.empty() ? "-" : r.provider, std::to_string(r.sent), cap_text(r.cap),
+               r.suspended_until == 0                   ? "-"
+               : r.suspended_until == QueueStore::kForever ? "until resumed"
+                                                          : iso_time(r.suspended_until),
+               r.reason.empty() ? "-" : r.reason});
+    std::cout << t.str();
+    return 0;
+}
+
+}  // namespace mxlane::ctl
