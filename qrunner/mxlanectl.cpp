@@ -38,6 +38,9 @@ const char* kUsage =
     "  pause NAME [--for DURATION]   stop sending to a destination (example.test) or provider\n"
     "                                (mx:.google.com) for DURATION (30m, 2h, 1d) or until resumed\n"
     "  resume NAME                   send to a paused destination or provider again\n"
+    "  check [DOMAIN...]             the sending domains' DKIM, SPF, DMARC, the sending addresses'\n"
+    "                                PTR and HELO, List-Unsubscribe: pass, fail or warn, before sending\n"
+    "                                (default: the key table's and the active jobs' From: domains)\n"
     "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
     "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
@@ -61,13 +64,14 @@ const std::map<std::string, Command>& commands() {
         {"destinations", ctl::cmd_destinations},
         {"pause", ctl::cmd_pause},
         {"resume", ctl::cmd_resume},
+        {"check", ctl::cmd_check},
     };
     return table;
 }
 
 // What the group of mail_owner may run (like mailq for anyone): nothing here writes.
 bool read_only(const std::string& command) {
-    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations"})
+    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations", "check"})
         if (command == c) return true;
     return false;
 }
