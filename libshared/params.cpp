@@ -118,7 +118,19 @@ constexpr std::array kParams = {
              "file of provider lines (mx:.SUFFIX settings, conf/providers) grouping destinations by their "
              "MX hosts; destination_policy lines override them line by line; empty: none"},
     ParamDef{"smtp_helo_name", T::string, "$myhostname", 0, 0, "",
-             "EHLO name"},
+             "EHLO name (a source_pools address uses its own)"},
+    ParamDef{"source_pools", T::path, "", 0, 0, "",
+             "file of sending addresses, one a line: POOL ADDRESS HELO_NAME (IPv4 or IPv6); connections bind to "
+             "the job's pool's addresses in turn, each with its own EHLO name; empty: the system picks the source address"},
+    ParamDef{"default_pool", T::string, "", 0, 0, "",
+             "the pool of a job that names none; empty: such jobs go from any address of source_pools"},
+    ParamDef{"pool_header", T::string, "X-Mxlane-Pool", 0, 0, "",
+             "at intake, a message carrying this header is sent from the pool it names (the header is removed); "
+             "mxlanectl submit --pool P does the same"},
+    ParamDef{"warmup_schedule", T::integers, "", 1, 1000000000, "",
+             "messages per day per sending address and provider on day 1, 2, 3, ... of that address's life "
+             "(50 100 500 1000 5000 20000); the last repeats; over the cap, mail waits for the next day or goes "
+             "from another address of the pool; empty: no cap"},
     ParamDef{"smtp_tls_security_level", T::choice, "may", 0, 0, "none|may|encrypt|verify",
              "none, may (opportunistic STARTTLS), encrypt (TLS required), verify (and certificate checked)"},
     ParamDef{"smtp_tls_CAfile", T::path, "", 0, 0, "",
@@ -349,6 +361,12 @@ std::string check_param_value(const ParamDef& def, std::string_view value) {
             }
             return {};
         }
+        case T::integers:
+            for (const auto& item : split_list(value)) {
+                if (!parse_integer(item, v)) return "not a whole number: " + item;
+                if (auto p = bounds_problem(def, v, item); !p.empty()) return p;
+            }
+            return {};
         case T::choice:
             if (!contains_choice(def.choices, value))
                 return "must be one of " + std::string(def.choices) + ": " + std::string(value);

@@ -15,6 +15,7 @@ enum class ParamType {
     size,      // bytes, whole number within [min, max]
     duration,  // seconds; units s m h d; bare number is seconds
     durations, // white-space or comma separated list of durations
+    integers,  // white-space or comma separated list of whole numbers within [min, max] (may be empty)
     choice,    // one of `choices` (| separated)
     list,      // white-space or comma separated list of words
     boolean,   // yes / no

@@ -70,6 +70,8 @@ std::string accepts(const ParamDef& p) {
         case ParamType::duration:
             return "A time from " + seconds_text(p.min) + " to " + seconds_text(p.max) + ".";
         case ParamType::percent: return "A percentage from 0 to 100, e.g. \\fB0.3%\\fR.";
+        case ParamType::integers:
+            return "A list of whole numbers, each from " + std::to_string(p.min) + " to " + std::to_string(p.max) + ".";
         case ParamType::durations:
             return "A list of times, each from " + seconds_text(p.min) + " to " + seconds_text(p.max) + ".";
     }
