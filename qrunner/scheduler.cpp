@@ -81,7 +81,10 @@ Scheduler::~Scheduler() {
     // Owners that end after this report nothing: their recipients stay in
     // flight in the store and are due again at the next start.
     gate_->close();
-    checks_.stop();  // first: a claim may wait for a check on the store thread
+    // First: a claim may wait for a check on the store thread. A --once run
+    // lets the checks end, so that what they find is logged.
+    if (once_) checks_.finish();
+    else checks_.stop();
     store_thread_.stop();
     store_thread_.join();
 }
@@ -315,7 +318,7 @@ Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
     // With the settings load_message saw (a SIGHUP may have come since s was taken).
     if (auto now = settings(); now->dkim) dkim_sign_loaded(*now);
     else loaded_unsigned_.clear();
-    compliance_at_claim(b, settings());
+    compliance_at_claim(b.messages, settings(), b.compliance_held);
     std::erase_if(messages_, [](const auto& kv) { return kv.second.expired(); });
     return b;
 }

@@ -120,8 +120,10 @@ private:
     void dkim_sign_loaded(const Settings& s);
     void dkim_missing(MessageData& m, const Settings& s, const std::string& domain);
     // On the store thread, after a claim: compliance_check of the From: domain
-    // of each job claimed for the first time (scheduler_compliance.cpp).
-    void compliance_at_claim(ClaimBatch& b, const std::shared_ptr<const Settings>& s);
+    // of each job claimed for the first time (scheduler_compliance.cpp);
+    // the jobs it holds go into `held`.
+    void compliance_at_claim(const std::map<std::uint64_t, std::shared_ptr<const MessageData>>& messages,
+                             const std::shared_ptr<const Settings>& s, std::set<std::uint64_t>& held);
     void dispatch(ClaimBatch& batch);
     boost::asio::awaitable<void> route_direct(std::string domain, std::vector<OwnedWork> works);
     boost::asio::awaitable<void> route_relay(std::vector<OwnedWork> works);

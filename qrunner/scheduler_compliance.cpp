@@ -11,6 +11,11 @@ compliance::CheckJob check_job(const std::shared_ptr<const Settings>& s) {
     job.dns_servers = s->cfg.list("dns_servers");
     job.dns_timeout = std::chrono::seconds(s->cfg.seconds("dns_timeout"));
     job.setup.keys = s->dkim ? &s->dkim->keys() : nullptr;
+    try {
+        job.setup.senders = compliance::senders_from(s->cfg.get("source_pools"));
+    } catch (const std::runtime_error& e) {
+        log::warning(std::string("compliance_check: source_pools: ") + e.what() + "; the HELO name's address is checked");
+    }
     job.setup.helo_name = s->cfg.get("smtp_helo_name");
     job.setup.unsubscribe_address = s->unsubscribe_address;
     job.setup.unsubscribe_url = s->unsubscribe_url;
@@ -24,8 +29,9 @@ compliance::CheckJob check_job(const std::shared_ptr<const Settings>& s) {
 // claim waits for a domain's first check (on the checker thread: DNS never
 // runs here or on the event loop), so that nothing of a failing domain goes
 // out; with warn it does not wait, and the failures are logged when known.
-void Scheduler::compliance_at_claim(ClaimBatch& b, const std::shared_ptr<const Settings>& s) {
-    for (const auto& [id, m] : b.messages) {
+void Scheduler::compliance_at_claim(const std::map<std::uint64_t, std::shared_ptr<const MessageData>>& messages,
+                                    const std::shared_ptr<const Settings>& s, std::set<std::uint64_t>& held) {
+    for (const auto& [id, m] : messages) {
         if (!m || is_notification(m->meta) || !compliance_seen_.insert(m->meta.job_id).second) continue;
         const std::string domain = dkim::from_domain(m->text);
         if (domain.empty() || domain.find("{{") != std::string::npos) continue;
@@ -46,11 +52,11 @@ void Scheduler::compliance_at_claim(ClaimBatch& b, const std::shared_ptr<const S
             auto job = store_.job(job_id);
             if (job && job->state != store::JobState::held) store_.hold(job_id, why);
             log::warning(token + ": held: " + why);
-            b.compliance_held.insert(job_id);
+            held.insert(job_id);
         } catch (const std::exception& e) {
             store::fatal_if_panic(e);
             log::error(token + ": cannot hold the job for compliance_check: " + e.what());
-            b.compliance_held.insert(job_id);  // its recipients go back, due again, and are checked then
+            held.insert(job_id);  // its recipients go back, due again, and are checked then
             compliance_seen_.erase(job_id);
         }
     }

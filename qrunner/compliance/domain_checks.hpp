@@ -42,6 +42,8 @@ public:
                                    std::function<void(const std::string&, const Rows&)> done = {});
     // Ends the check in progress (its DNS question gives up) and starts no more.
     void stop();
+    // Waits for the checks asked for so far (a --once run's warnings are logged before it ends).
+    void finish() { thread_.join(); }
 
 private:
     using Clock = std::chrono::steady_clock;

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "libshared/address.hpp"
+#include "libshared/source_pools.hpp"
 #include "libshared/text.hpp"
 #include "qrunner/compliance/dmarc.hpp"
 #include "qrunner/compliance/spf.hpp"
@@ -99,8 +100,10 @@ std::vector<CheckRow> spf_rows(DnsClient& dns, const SendingAddresses& from, con
     for (const auto& s : from.senders) {
         SpfVerdict v = spf_evaluate(dns, domain, s.address);
         const std::string result = v.result == "pass" ? "pass" : v.result == "temperror" ? "warn" : "fail";
-        std::string detail = v.result + (v.detail.empty() ? "" : ": " + v.detail);
-        if (v.result == "none") detail = "none: no SPF record (v=spf1) at " + domain;
+        std::string detail = v.result == "pass"   ? domain + "'s SPF allows " + s.address
+                             : v.result == "none" ? "no SPF record (v=spf1) at " + domain
+                                                  : v.result + ": " + domain + "'s SPF does not allow " + s.address;
+        if (!v.detail.empty() && v.result != "none") detail += " (" + v.detail + ")";
         rows.push_back(assumed({"spf", domain + " from " + s.address, result, detail}, from));
     }
     return rows;
@@ -149,7 +152,8 @@ SendingAddresses sending_addresses(DnsClient& dns, const CheckSetup& setup) {
         return out;
     }
     out.assumed = true;
-    for (int type : {ns_t_a, ns_t_aaaa})
+    if (!setup.helo_name.empty())
+        for (int type : {ns_t_a, ns_t_aaaa})
         for (const auto& a : dns.lookup(setup.helo_name, type).values) out.senders.push_back({a, setup.helo_name});
     out.note = out.senders.empty()
                    ? "no source_pools: the system picks the sending address, and the HELO name " + setup.helo_name +
@@ -203,6 +207,13 @@ std::vector<CheckRow> check_all(DnsClient& dns, const CheckSetup& setup, const s
     auto rest = check_setup(setup);
     rows.insert(rows.end(), rest.begin(), rest.end());
     return rows;
+}
+
+std::vector<Sender> senders_from(const std::string& source_pools_file) {
+    std::vector<Sender> out;
+    if (source_pools_file.empty()) return out;
+    for (const auto& a : load_source_pools(source_pools_file).addresses) out.push_back({a.address, a.helo});
+    return out;
 }
 
 bool any_failed(const std::vector<CheckRow>& rows) {

@@ -49,6 +49,10 @@ std::vector<CheckRow> check_setup(const CheckSetup& setup);
 // Everything for these domains, in the order mxlanectl check shows it.
 std::vector<CheckRow> check_all(DnsClient& dns, const CheckSetup& setup, const std::vector<std::string>& domains);
 
+// The addresses of a source_pools file (every pool's); "" gives none.
+// Throws std::runtime_error("FILE:LINE: problem").
+std::vector<Sender> senders_from(const std::string& source_pools_file);
+
 bool any_failed(const std::vector<CheckRow>& rows);
 // The failed rows as one line: "spf shop.test from 127.0.0.4: fail ...; dmarc ...".
 std::string failures_text(const std::vector<CheckRow>& rows);

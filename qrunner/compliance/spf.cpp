@@ -33,7 +33,8 @@ bool put(SPF_dns_rr_t* rr, int i, ns_type type, const std::string& value) {
                                                                           : static_cast<void*>(&rr->rr[i]->aaaa)) == 1;
     }
     if (SPF_dns_rr_buf_realloc(rr, i, value.size() + 1) != SPF_E_SUCCESS) return false;
-    std::memcpy(rr->rr[i]->txt, value.c_str(), value.size() + 1);  // txt, mx and ptr share the slot
+    // txt, mx and ptr share the slot, sized above (the union declares char[1])
+    std::memcpy(reinterpret_cast<char*>(rr->rr[i]), value.c_str(), value.size() + 1);
     return true;
 }
 

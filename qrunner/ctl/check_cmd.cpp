@@ -2,6 +2,7 @@
 #include <iostream>
 #include <set>
 
+#include "libshared/address.hpp"
 #include "libshared/json.hpp"
 #include "qrunner/compliance/sender_check.hpp"
 #include "qrunner/ctl/ctl.hpp"
@@ -59,12 +60,17 @@ int cmd_check(Context& c) {
     if (domains.empty()) domains = sending_domains(c, keys);
     compliance::CheckSetup setup;
     setup.keys = &keys;
+    try {
+        setup.senders = compliance::senders_from(c.cfg.get("source_pools"));
+    } catch (const std::runtime_error& e) {
+        throw UsageError(std::string("source_pools: ") + e.what());
+    }
     setup.helo_name = c.cfg.get("smtp_helo_name");
     setup.unsubscribe_address = c.cfg.get("unsubscribe_address");
     setup.unsubscribe_url = c.cfg.get("unsubscribe_url");
     compliance::ResolverClient dns(c.cfg.list("dns_servers"), std::chrono::seconds(c.cfg.seconds("dns_timeout")));
     auto rows = compliance::check_all(dns, setup, domains);
-    if (domains.empty()) rows.insert(rows.begin(), {"domains", "-", "warn", "no sending domain: dkim_key_table is empty and no job is active"});
+    if (domains.empty()) rows.insert(rows.begin(), compliance::CheckRow{"domains", "-", "warn", "no sending domain: dkim_key_table is empty and no job is active"});
     print(c, rows);
     return compliance::any_failed(rows) ? 1 : 0;
 }
