@@ -31,6 +31,7 @@ txt-record=_dmarc.bad.test,"v=DMARC1; p=maybe"
 host-record=mta1.shop.test,127.0.0.2
 host-record=mta2.shop.test,127.0.0.3
 ptr-record=4.0.0.127.in-addr.arpa,ghost.shop.test
+local=/0.0.127.in-addr.arpa/
 )";
 
 // Eleven includes in a chain: one more than RFC 7208 4.6.4 allows.
