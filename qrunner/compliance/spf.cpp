@@ -10,6 +10,9 @@ extern "C" {
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <strings.h>
+#include <utility>
 
 namespace mxlane::compliance {
 
@@ -38,14 +41,53 @@ bool put(SPF_dns_rr_t* rr, int i, ns_type type, const std::string& value) {
     return true;
 }
 
-// libspf2's DNS layer interface: every question it has goes through hook (a DnsClient).
+// What the DNS layer learns while libspf2 evaluates one policy.
+struct Evaluation {
+    DnsClient* dns = nullptr;
+    bool first_txt = true;     // the domain's own TXT question comes first
+    bool has_record = false;   // ... and its answer held a v=spf1 record
+    // RFC 7208 4.6.4: include, a, mx, ptr, exists and redirect may cause 10
+    // DNS lookups in all. libspf2 counts them per record (an include starts
+    // its count again), so they are counted here, by the questions: a TXT
+    // after the first (include, redirect), an MX, an A or AAAA of a name no
+    // MX or PTR answer gave (those are limited apart, 4.6.4's second rule).
+    // PTR questions are not counted: libspf2 asks them for its own comments too.
+    int terms = 0;
+    bool over_limit = false;
+    std::set<std::string> exempt;
+};
+
+bool spf_record(const std::string& txt) {
+    return txt.size() >= 6 && strncasecmp(txt.c_str(), "v=spf1", 6) == 0 && (txt.size() == 6 || txt[6] == ' ');
+}
+
+// Counts the question; false when it is over the limit (then not asked).
+bool count(Evaluation& e, const std::string& name, ns_type type) {
+    if (type == ns_t_txt && std::exchange(e.first_txt, false)) return true;
+    if (type == ns_t_ptr || ((type == ns_t_a || type == ns_t_aaaa) && e.exempt.contains(name))) return true;
+    if (++e.terms > 10) e.over_limit = true;
+    return !e.over_limit;
+}
+
+void learn(Evaluation& e, ns_type type, const Records& found) {
+    if (type == ns_t_txt && !e.has_record && e.terms == 0)
+        for (const auto& t : found.values) e.has_record = e.has_record || spf_record(t);
+    if (type == ns_t_mx || type == ns_t_ptr)
+        for (const auto& n : found.values) e.exempt.insert(n);
+}
+
+// libspf2's DNS layer interface: every question it has goes through hook (an Evaluation's DnsClient).
 SPF_dns_rr_t* lookup(SPF_dns_server_t* layer, const char* domain, ns_type type, int) {
-    auto* dns = static_cast<DnsClient*>(layer->hook);
+    auto& e = *static_cast<Evaluation*>(layer->hook);
     Records found;
     const bool asked = type == ns_t_a || type == ns_t_aaaa || type == ns_t_txt || type == ns_t_ptr || type == ns_t_mx;
     try {
-        if (asked) found = dns->lookup(domain, type);
-        else found.status = Lookup::no_data;  // type 99 (SPF): obsolete, RFC 7208 3.1
+        if (asked && count(e, domain, type)) {
+            found = e.dns->lookup(domain, type);
+            learn(e, type, found);
+        } else {
+            found.status = Lookup::no_data;  // type 99 (SPF): obsolete, RFC 7208 3.1; or over the limit
+        }
     } catch (const std::exception&) {
         found.status = Lookup::error;
     }
@@ -103,7 +145,9 @@ SpfVerdict spf_evaluate(DnsClient& dns, const std::string& domain, const std::st
     SPF_dns_server_t layer{};
     layer.lookup = lookup;
     layer.name = "mxlane";
-    layer.hook = &dns;
+    Evaluation evaluation;
+    evaluation.dns = &dns;
+    layer.hook = &evaluation;
     std::unique_ptr<SPF_server_t, ServerFree> server(SPF_server_new_dns(&layer, 0));
     if (!server) return {"temperror", "libspf2 has no memory"};
     std::unique_ptr<SPF_request_t, RequestFree> request(SPF_request_new(server.get()));
@@ -130,7 +174,10 @@ SpfVerdict spf_evaluate(DnsClient& dns, const std::string& domain, const std::st
     } else if (record) {
         SPF_record_free(record);
     }
+    if (evaluation.over_limit) return {"permerror", "more than 10 DNS-querying terms (RFC 7208 4.6.4)"};
     SPF_result_t result = SPF_response_result(response.get());
+    // A v=spf1 record that does not compile is a permerror (RFC 7208 4.6), not "no record".
+    if (err == SPF_E_NOT_SPF && evaluation.has_record) return {"permerror", detail_of(response.get(), err)};
     if (err == SPF_E_NOT_SPF) result = SPF_RESULT_NONE;
     else if (err == SPF_E_DNS_ERROR && result == SPF_RESULT_INVALID) result = SPF_RESULT_TEMPERROR;
     else if (err != SPF_E_SUCCESS && (result == SPF_RESULT_INVALID || result == SPF_RESULT_NEUTRAL))
