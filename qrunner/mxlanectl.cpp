@@ -41,6 +41,9 @@ const char* kUsage =
     "  pools                         per sending address (source_pools) and provider: pool, HELO\n"
     "                                name, warm-up day, sent today, cap, suspension\n"
     "  pools warmup ADDRESS DAY      the address is on day DAY of its warm-up from now on\n"
+    "  check [DOMAIN...]             the sending domains' DKIM, SPF, DMARC, the sending addresses'\n"
+    "                                PTR and HELO, List-Unsubscribe: pass, fail or warn, before sending\n"
+    "                                (default: the key table's and the active jobs' From: domains)\n"
     "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
     "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
@@ -65,6 +68,7 @@ const std::map<std::string, Command>& commands() {
         {"pause", ctl::cmd_pause},
         {"resume", ctl::cmd_resume},
         {"pools", ctl::cmd_pools},
+        {"check", ctl::cmd_check},
     };
     return table;
 }
@@ -72,7 +76,7 @@ const std::map<std::string, Command>& commands() {
 // What the group of mail_owner may run (like mailq for anyone): nothing here writes.
 bool read_only(const std::string& command, const std::vector<std::string>& args) {
     if (command == "pools") return args.size() < 2 || args[1] != "warmup";
-    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations"})
+    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations", "check"})
         if (command == c) return true;
     return false;
 }

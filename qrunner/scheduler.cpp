@@ -44,6 +44,7 @@ struct Scheduler::ClaimBatch {
     std::map<std::uint64_t, std::shared_ptr<const MessageData>> messages;
     std::int64_t now = 0;
     std::size_t limit = 0;
+    std::set<std::uint64_t> compliance_held;  // jobs compliance_check = hold has just held
     bool full() const { return claim.scanned >= limit; }
 };
 
@@ -80,6 +81,10 @@ Scheduler::~Scheduler() {
     // Owners that end after this report nothing: their recipients stay in
     // flight in the store and are due again at the next start.
     gate_->close();
+    // First: a claim may wait for a check on the store thread. A --once run
+    // lets the checks end, so that what they find is logged.
+    if (once_) checks_.finish();
+    else checks_.stop();
     store_thread_.stop();
     store_thread_.join();
 }
@@ -313,6 +318,7 @@ Scheduler::ClaimBatch Scheduler::claim(std::int64_t until, std::size_t limit) {
     // With the settings load_message saw (a SIGHUP may have come since s was taken).
     if (auto now = settings(); now->dkim) dkim_sign_loaded(*now);
     else loaded_unsigned_.clear();
+    compliance_at_claim(b.messages, settings(), b.compliance_held);
     std::erase_if(messages_, [](const auto& kv) { return kv.second.expired(); });
     return b;
 }
@@ -366,14 +372,15 @@ void Scheduler::dispatch(ClaimBatch& batch) {
                 .conclude_all(Reply::make(451, "4.3.0", "message text missing from the queue store"), "none");
             continue;
         }
-        if (msg->dkim_hold || msg->pool_hold || !msg->sign_error.empty()) {
+        const bool held = msg->dkim_hold || msg->pool_hold || batch.compliance_held.contains(r.job_id);
+        if (held || !msg->sign_error.empty()) {
             Work w;
             w.message = msg;
             w.rcpts.push_back(std::move(r));
             w.claimed_ms = batch.now;
             OwnedWork owned(gate_, std::move(w));
             // Held: the job is on hold in the store, so what goes back becomes held.
-            if (msg->dkim_hold || msg->pool_hold) owned.put_back(batch.now);
+            if (held) owned.put_back(batch.now);
             else owned.conclude_all(Reply::make(451, "4.3.0", msg->sign_error), "none");
             continue;
         }

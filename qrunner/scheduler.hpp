@@ -21,6 +21,7 @@
 #include "libshared/json.hpp"
 #include "libshared/store/queue_store.hpp"
 #include "libshared/webhook_spool.hpp"
+#include "qrunner/compliance/domain_checks.hpp"
 #include "qrunner/destination.hpp"
 #include "qrunner/metrics.hpp"
 #include "qrunner/dns/resolver.hpp"
@@ -127,6 +128,11 @@ private:
     void dkim_at_load(const std::shared_ptr<MessageData>& m, const Settings& s);
     void dkim_sign_loaded(const Settings& s);
     void dkim_missing(MessageData& m, const Settings& s, const std::string& domain);
+    // On the store thread, after a claim: compliance_check of the From: domain
+    // of each job claimed for the first time (scheduler_compliance.cpp);
+    // the jobs it holds go into `held`.
+    void compliance_at_claim(const std::map<std::uint64_t, std::shared_ptr<const MessageData>>& messages,
+                             const std::shared_ptr<const Settings>& s, std::set<std::uint64_t>& held);
     void dispatch(ClaimBatch& batch);
     boost::asio::awaitable<void> route_direct(std::string domain, std::vector<OwnedWork> works);
     boost::asio::awaitable<void> route_relay(std::vector<OwnedWork> works);
@@ -281,6 +287,8 @@ private:
     void reopen_event_log(const Settings& next);
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
+    std::set<std::uint64_t> compliance_seen_;  // store thread only: jobs whose domain compliance_check has seen
+    compliance::DomainChecks checks_{std::chrono::hours(1)};  // a domain's result is kept an hour
 };
 
 }  // namespace mxlane::qrunner

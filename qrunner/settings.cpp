@@ -187,6 +187,7 @@ std::shared_ptr<const Settings> Settings::load(const Config& cfg) {
     }
     s->dkim = load_signer(cfg);
     s->dkim_hold = cfg.get("dkim_missing_key") == "hold";
+    s->compliance_hold = cfg.get("compliance_check") == "hold";
     load_loop(cfg, *s);
     load_pools(cfg, *s);
     auto& o = s->smtp;

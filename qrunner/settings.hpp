@@ -59,6 +59,7 @@ struct Settings {
     // dkim_key_table's keys, read once here (a SIGHUP reads them anew); null: no signing.
     std::shared_ptr<const dkim::Signer> dkim;
     bool dkim_hold = false;  // dkim_missing_key = hold
+    bool compliance_hold = false;  // compliance_check = hold
     // The loop after delivery, checked at load (a bad value refuses the configuration).
     std::string bounce_address;             // LOCAL@DOMAIN: VERP sender LOCAL+TOKEN@DOMAIN; empty: off
     std::string recipient_delimiter = "+";  // one character

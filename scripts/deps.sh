@@ -4,7 +4,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   g++ make autoconf automake libtool pkg-config
-  libmilter-dev libssl-dev libc-ares-dev libboost1.81-dev libdb++-dev libcppunit-dev libpcre2-dev libopendkim-dev
+  libmilter-dev libssl-dev libc-ares-dev libboost1.81-dev libdb++-dev libcppunit-dev libpcre2-dev libopendkim-dev libspf2-dev
   # tests and demo: real MTAs, milter driver, DNS, sinks, mail-log reader
   postfix miltertest dnsmasq-base swaks python3-aiosmtpd pflogsumm dnsutils openssl
   python3-dkim python3-nacl python3-prometheus-client curl

@@ -73,5 +73,6 @@ int cmd_destinations(Context& c);
 int cmd_pause(Context& c);
 int cmd_resume(Context& c);
 int cmd_pools(Context& c);
+int cmd_check(Context& c);
 
 }  // namespace mxlane::ctl

@@ -181,12 +181,12 @@ mx-host=slowmx.test,mx.timeout.test,10
 
 // A private dnsmasq on 127.0.0.1:<free port>, no upstream: names under .test
 // it does not know are NXDOMAIN, and timeout.test goes to a socket that never
-// answers. Stopped by pid.
+// answers. Stopped by pid. `extra`: more dnsmasq lines (txt-record=..., one a line).
 class Dnsmasq {
 public:
     static constexpr const char* binary = "/usr/sbin/dnsmasq";
 
-    Dnsmasq() : port_(free_port()), black_hole_(udp_socket()) {
+    explicit Dnsmasq(std::string extra = {}) : extra_(std::move(extra)), port_(free_port()), black_hole_(udp_socket()) {
         if (::access(binary, X_OK) != 0)
             CPPUNIT_FAIL(std::string(binary) + " not found: the DNS tests need it (apt-get install dnsmasq-base)");
         std::ofstream(dir_.file("dnsmasq.conf")) << config();
@@ -233,7 +233,7 @@ private:
           << "no-negcache\nlocal=/test/\ncache-size=0\nlocal-ttl=60\nlog-queries\n"
           << (::geteuid() == 0 ? "user=nobody\ngroup=nogroup\n" : "")
           << "server=/timeout.test/127.0.0.1#" << port_of(black_hole_) << "\n"
-          << records;
+          << records << extra_ << "\n";
         // big.test: an MX set too large for 512 bytes of UDP, so c-ares asks again over TCP.
         for (int i = 0; i < 30; ++i) {
             std::string name = "mx-number-" + std::to_string(i) + "-with-a-long-name.big.test";
@@ -255,6 +255,7 @@ private:
     }
 
     mxlane::test::TempDir dir_;
+    std::string extra_;
     int port_;
     int black_hole_;
     pid_t pid_ = -1;
