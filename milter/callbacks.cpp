@@ -257,9 +257,9 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
         if (c->report) c->report->add_header(n, v, c->lead_space);
         if (!c->msg) return go_on(c, SMFIP_NR_HDR);
         MessageContext& m = *c->msg;
+        m.key_fields.note(g_settings->policy, n, v);
         if (is_bulk_header(g_settings->policy, n)) {
-            // The recipients should not see our routing header; the first one names the job.
-            if (!m.facts.bulk_header_seen) m.job_name = job_name_from_header(v);
+            // The recipients should not see our routing header.
             m.facts.bulk_header_seen = true;
             return go_on(c, SMFIP_NR_HDR);
         }
@@ -341,7 +341,7 @@ sfsistat on_eom(SMFICTX* ctx) {
         if (m.too_large()) return too_large(ctx, 0, m);
         std::string queue_id = host_queue_id(ctx);
         // The commit is durable before any answer: from here on the job is ours.
-        Enqueued e = g_settings->intake->enqueue(m, queue_id);
+        Enqueued e = g_settings->intake->enqueue(m, queue_id, job_key(m.key_fields), g_settings->policy.job_idle_close_ms);
         std::string job = store::format_job_id(e.job_id);
         sfsistat r = SMFIS_DISCARD;
         std::string action = "discard";

@@ -4,11 +4,31 @@
 #include <sys/statvfs.h>
 
 #include "libshared/store/records.hpp"
+#include "libshared/address.hpp"
 
 namespace mxlane::milter {
 namespace {
 
 constexpr std::int64_t kReopenDelayMs = 5000;  // between attempts to open a broken store
+
+store::Intake intake_for(const MessageContext& msg, const std::string& host_queue_id, const JobKey& key,
+                         std::int64_t open_ms) {
+    store::Intake in;
+    in.job_name = key.name;
+    in.pool = msg.pool;
+    in.job_owner = msg.job_owner();
+    // Sender + Subject: the envelope sender is part of the key even under a SASL login.
+    if (key.by == KeyedBy::sender_subject && !msg.login().empty()) in.job_owner += '\n' + to_lower(msg.sender());
+    in.open_ms = key.by == KeyedBy::none ? 0 : open_ms;
+    in.sender = msg.sender();
+    in.host_queue_id = host_queue_id;
+    in.mail_params = msg.mail_params();
+    in.eight_bit = msg.eight_bit();
+    in.smtputf8 = msg.smtputf8();
+    in.recipients.reserve(msg.recipients().size());
+    for (const auto& r : msg.recipients()) in.recipients.push_back(store::NewRecipient{r, {}});
+    return in;
+}
 
 }  // namespace
 
@@ -43,30 +63,21 @@ std::string Intake::try_open() {
     }
 }
 
-Enqueued Intake::commit(store::QueueStore& qs, MessageContext& msg, const std::string& host_queue_id) {
-    store::Intake in;
-    in.job_name = msg.job_name;
-    in.pool = msg.pool;
-    in.job_owner = msg.job_owner();
-    in.sender = msg.sender();
-    in.host_queue_id = host_queue_id;
-    in.mail_params = msg.mail_params();
-    in.eight_bit = msg.eight_bit();
-    in.smtputf8 = msg.smtputf8();
-    in.recipients.reserve(msg.recipients().size());
-    for (const auto& r : msg.recipients()) in.recipients.push_back(store::NewRecipient{r, {}});
+Enqueued Intake::commit(store::QueueStore& qs, MessageContext& msg, const store::Intake& in) {
     auto r = qs.add_message(in, msg.text(), store::now_ms());
-    return Enqueued{r.job_id, r.message_id, r.new_job};
+    return Enqueued{r.job_id, r.message_id, r.new_job, in.job_name};
 }
 
-Enqueued Intake::enqueue(MessageContext& msg, const std::string& host_queue_id) {
+Enqueued Intake::enqueue(MessageContext& msg, const std::string& host_queue_id, const JobKey& key,
+                         std::int64_t open_ms) {
     // The shared lock lets intakes commit side by side (and share a log flush);
     // only opening and closing the store take it alone.
     check_free_space(dir_, msg.size());
+    store::Intake in = intake_for(msg, host_queue_id, key, open_ms);
     for (int pass = 0; pass < 2; ++pass) {
         {
             std::shared_lock lock(mu_);
-            if (store_) return commit(*store_, msg, host_queue_id);
+            if (store_) return commit(*store_, msg, in);
         }
         if (pass == 0) try_open();
     }
@@ -86,7 +97,7 @@ std::string intake_log_line(const Enqueued& e, const MessageContext& msg, const 
     return store::format_job_id(e.job_id) + ": message=" + std::to_string(e.message_id) +
            ", queue_id=" + (host_queue_id.empty() ? "none" : host_queue_id) + ", from=<" + msg.sender() +
            ">, nrcpt=" + std::to_string(msg.recipients().size()) + ", size=" + std::to_string(msg.size()) +
-           ", job=\"" + msg.job_name + "\", action=" + action;
+           ", job=\"" + e.job_name + "\", action=" + action;
 }
 
 std::string size_log_line(const Enqueued& e, const MessageContext& msg) {

@@ -34,6 +34,7 @@ struct Enqueued {
     std::uint64_t job_id = 0;
     std::uint64_t message_id = 0;
     bool new_job = false;
+    std::string job_name;  // as the message named it (the job's own may carry a " #2")
 };
 
 // The queue store as the milter uses it: opened once per process, on first
@@ -50,9 +51,11 @@ public:
     // Opens the store now; returns the problem ("" when it is open).
     std::string try_open();
 
-    // Commits the message durably, before the caller answers the MTA.
+    // Commits the message durably, before the caller answers the MTA, into the job
+    // `key` names (kept open open_ms after its last message; see store::Intake).
     // Throws store::StoreError or std::runtime_error with a reason for the client.
-    Enqueued enqueue(MessageContext& msg, const std::string& host_queue_id);
+    Enqueued enqueue(MessageContext& msg, const std::string& host_queue_id, const JobKey& key,
+                     std::int64_t open_ms);
 
     // Waits for commits in progress, then closes the store; later intakes fail.
     void close();
@@ -72,7 +75,7 @@ public:
     }
 
 private:
-    Enqueued commit(store::QueueStore& qs, MessageContext& msg, const std::string& host_queue_id);
+    Enqueued commit(store::QueueStore& qs, MessageContext& msg, const store::Intake& in);
 
     std::string dir_;
     std::shared_mutex mu_;       // shared: an intake in progress; unique: open/close

@@ -58,6 +58,9 @@ IntakePolicy IntakePolicy::from_config(const Config& cfg) {
     p.sender_patterns = expand_patterns(cfg.list("bulk_senders"), where("bulk_senders"));
     p.sasl_patterns = expand_patterns(cfg.list("bulk_sasl_users"), where("bulk_sasl_users"));
     p.clients = NetworkList::parse(cfg.get("bulk_clients"));
+    for (const auto& name : cfg.list("job_key_headers"))
+        if (!trim(name).empty()) p.job_key_headers.emplace_back(trim(name));
+    p.job_idle_close_ms = cfg.seconds("job_idle_close") * 1000;
     return p;
 }
 
@@ -91,5 +94,27 @@ bool is_pool_header(const IntakePolicy& p, std::string_view name) {
 }
 
 std::string job_name_from_header(std::string_view value) { return single_line_value(value); }
+
+void JobKeyFields::note(const IntakePolicy& p, std::string_view name, std::string_view value) {
+    if (is_bulk_header(p, name)) {
+        if (!bulk_header) bulk_header = job_name_from_header(value);
+        return;
+    }
+    if (!subject && same_field_name(trim(name), "Subject")) subject = single_line_value(value);
+    key_headers.resize(p.job_key_headers.size());
+    for (std::size_t i = 0; i < p.job_key_headers.size(); ++i)
+        if (!key_headers[i] && same_field_name(trim(name), p.job_key_headers[i])) {
+            // An empty value names nothing: a later field of the same name may.
+            if (std::string v = single_line_value(value); !v.empty()) key_headers[i] = std::move(v);
+        }
+}
+
+JobKey job_key(const JobKeyFields& f) {
+    if (f.bulk_header) return {*f.bulk_header, f.bulk_header->empty() ? KeyedBy::none : KeyedBy::bulk_header};
+    for (const auto& v : f.key_headers)
+        if (v) return {*v, KeyedBy::key_header};
+    std::string subject = f.subject ? *f.subject : std::string();
+    return {subject.empty() ? std::string("(no subject)") : subject, KeyedBy::sender_subject};
+}
 
 }  // namespace mxlane::milter

@@ -25,6 +25,8 @@ struct IntakePolicy {
     std::vector<std::string> sender_patterns; // user@dom, @dom, dom
     std::vector<std::string> sasl_patterns;   // the same forms, or a bare login
     NetworkList clients;                      // bulk_clients
+    std::vector<std::string> job_key_headers; // after bulk_header, the fields that name a job
+    std::int64_t job_idle_close_ms = 0;       // a keyed job takes more messages until idle this long
 
     // Throws ConfigError ("FILE: bulk_senders: cannot read /x: ...") when a
     // pattern file cannot be read (bulk_clients is checked by the parameter table).
@@ -71,6 +73,29 @@ bool is_pool_header(const IntakePolicy& p, std::string_view name);
 
 // The job name a bulk_header value gives: unfolded, trimmed. Empty: a job of its own.
 std::string job_name_from_header(std::string_view value);
+
+// The header fields of a message that can name its job, first value of each.
+struct JobKeyFields {
+    std::optional<std::string> bulk_header;                // "" present but empty: a job of its own
+    std::vector<std::optional<std::string>> key_headers;  // one per job_key_headers entry
+    std::optional<std::string> subject;
+
+    // Notes a field of the message (the MTA's order; the first of each name counts).
+    void note(const IntakePolicy& p, std::string_view name, std::string_view value);
+};
+
+// Which rule named the job.
+enum class KeyedBy { none, bulk_header, key_header, sender_subject };
+
+struct JobKey {
+    std::string name;  // empty: a job of its own
+    KeyedBy by = KeyedBy::none;
+};
+
+// bulk_header's value; else the first job_key_headers entry (in the list's order)
+// the message carries with a value; else its Subject: (the caller scopes that
+// by envelope sender). A message without a Subject: is keyed by "(no subject)".
+JobKey job_key(const JobKeyFields& f);
 
 }  // namespace milter
 }  // namespace mxlane

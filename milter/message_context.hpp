@@ -42,7 +42,7 @@ public:
 
     // ---- what the intake policy knows
     IntakeFacts facts;
-    std::string job_name;                 // from bulk_header; empty: a job of its own
+    JobKeyFields key_fields;              // the header fields that can name the job
     std::string pool;                     // from pool_header; empty: default_pool
     std::vector<std::string> loop_tokens; // values of every loop header seen
     bool sent_by_us = false;              // carries this host's mxlane Received: line

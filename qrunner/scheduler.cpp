@@ -158,6 +158,7 @@ asio::awaitable<void> Scheduler::run() {
         store_thread_.get_executor(),
         [this]() -> asio::awaitable<void> {
             try {
+                close_idle_jobs();
                 notifier_.sweep(*settings(), notify_due());
             } catch (const std::exception& e) {
                 store::fatal_if_panic(e);
@@ -167,6 +168,7 @@ asio::awaitable<void> Scheduler::run() {
         },
         asio::use_awaitable);
     asio::co_spawn(control_, watch_holds(), [](std::exception_ptr e) { log_exception(e, "watching for held jobs"); });
+    asio::co_spawn(control_, watch_open_jobs(), [](std::exception_ptr e) { log_exception(e, "closing idle jobs"); });
     // Suspensions kept in the store hold from the first claim on (a --once run too).
     co_await read_suspensions();
     asio::co_spawn(control_, watch_suspensions(),

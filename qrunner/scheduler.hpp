@@ -204,6 +204,10 @@ private:
     void drop_held(Destination& d);
     // Polls the store for held jobs while recipients are in flight.
     boost::asio::awaitable<void> watch_holds();
+    // Closes keyed jobs idle past their job_idle_close (on the store thread); those
+    // with nothing left to deliver are done, and reported on as written() does.
+    void close_idle_jobs();
+    boost::asio::awaitable<void> watch_open_jobs();
     void note_held(const std::vector<std::uint64_t>& ids);
     // Destinations paused as unreachable are tried again at once.
     void clear_pauses(const std::string& why);

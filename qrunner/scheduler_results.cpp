@@ -1,5 +1,7 @@
 // scheduler_results: what happens to each recipient after an attempt: log line, state, retry, relay hand-off.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "libshared/address.hpp"
 #include "libshared/bounce_class.hpp"
@@ -11,6 +13,9 @@
 namespace mxlane::qrunner {
 
 namespace asio = boost::asio;
+
+// How often keyed jobs are looked at for the end of their job_idle_close.
+constexpr auto kOpenJobPoll = std::chrono::seconds(1);
 using store::RcptState;
 
 namespace {
@@ -320,6 +325,32 @@ void Scheduler::written(std::size_t n, const std::vector<std::uint64_t>& finishe
     notifier_.after_commit(*settings(), finished_jobs, notify_due());
     outstanding_ -= n;
     wake();
+}
+
+// ---------------------------------------------------------------- closing keyed jobs
+
+void Scheduler::close_idle_jobs() {
+    auto done = store_.close_idle_jobs(store::now_ms());
+    if (!done.empty()) written(0, done);
+}
+
+asio::awaitable<void> Scheduler::watch_open_jobs() {
+    asio::steady_timer timer(control_);
+    while (!stopping_ && !ended_) {
+        try {
+            co_await asio::co_spawn(
+                store_thread_.get_executor(), [this]() -> asio::awaitable<void> {
+                    close_idle_jobs();
+                    co_return;
+                },
+                asio::use_awaitable);
+        } catch (const std::exception& e) {
+            store::fatal_if_panic(e);
+            log::error(std::string("cannot close idle jobs: ") + e.what());
+        }
+        timer.expires_after(kOpenJobPoll);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
 }
 
 }  // namespace mxlane::qrunner

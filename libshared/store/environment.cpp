@@ -252,6 +252,14 @@ void Environment::retries_exhausted() {
     throw StoreError("queue store in " + dir_ + ": transaction kept deadlocking, gave up", true);
 }
 
+void Environment::flush_log() {
+    try {
+        env_.log_flush(nullptr);
+    } catch (const DbException& e) {
+        failed(e);
+    }
+}
+
 void Environment::failed(const DbException& e) {
     if (e.get_errno() == DB_RUNRECOVERY || dynamic_cast<const DbRunRecoveryException*>(&e)) {
         panicked_ = true;

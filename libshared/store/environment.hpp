@@ -45,7 +45,7 @@ void fatal_if_panic(const std::exception& e);
 
 // How a transaction's commit reaches the disk.
 enum class Commit {
-    sync,          // written and flushed to the disk before commit returns (intake: the 250 depends on it)
+    sync,          // written and flushed to the disk before transact returns (intake: the 250 depends on it)
     write_nosync,  // written to the OS at commit (survives a crash of the process), flushed to the disk
                    // by the environment's flush thread within a second (what a machine crash can cost)
 };
@@ -135,6 +135,15 @@ private:
     std::unique_ptr<DbSequence> open_sequence(const char* name);
     std::uint64_t next_from(DbSequence& seq);
     void check_schema();
+    // Flushes the log to the disk up to its end: Berkeley DB's group commit. A commit
+    // that waited for its own fdatasync would hold its page locks through it, and the
+    // intakes of one campaign (which write neighbouring keys) would take turns at the
+    // disk; flushed after the commit, the locks are free while the disk writes, and the
+    // threads that reach the flush together share one. Throws StoreError when the flush
+    // fails: the transaction is then committed but maybe not on the disk, and the
+    // caller answers as for any failure (the milter: tempfail; a retry may store the
+    // message twice, never lose it).
+    void flush_log();
     [[noreturn]] void retries_exhausted();
     [[noreturn]] void failed(const DbException& e);
     void backoff(int attempt);
@@ -162,7 +171,9 @@ private:
 
 template <class F>
 auto Environment::transact(F&& f, Commit commit) -> decltype(f(static_cast<DbTxn*>(nullptr))) {
-    const std::uint32_t commit_flags = commit == Commit::sync ? 0 : DB_TXN_WRITE_NOSYNC;
+    // Every commit is written to the OS at once; a sync one is then flushed by
+    // flush_log(), after the transaction has let go of its locks (see there).
+    const std::uint32_t commit_flags = DB_TXN_WRITE_NOSYNC;
     for (int attempt = 0; attempt < max_attempts_; ++attempt) {
         if (panicked_) throw StorePanic("queue store in " + dir_ + " needs recovery (DB_RUNRECOVERY)");
         DbTxn* txn = nullptr;
@@ -174,6 +185,7 @@ auto Environment::transact(F&& f, Commit commit) -> decltype(f(static_cast<DbTxn
                 txn = nullptr;
                 t->commit(commit_flags);
                 ++commits_;
+                if (commit == Commit::sync) flush_log();
                 return;
             } else {
                 auto result = f(txn);
@@ -181,6 +193,7 @@ auto Environment::transact(F&& f, Commit commit) -> decltype(f(static_cast<DbTxn
                 txn = nullptr;
                 t->commit(commit_flags);
                 ++commits_;
+                if (commit == Commit::sync) flush_log();
                 return result;
             }
         } catch (const DbDeadlockException&) {

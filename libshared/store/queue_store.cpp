@@ -1,4 +1,4 @@
-// queue_store: the queue's writes: intake, due scan and claim, results (reading: queue_store_read.cpp; admin: queue_store_admin.cpp).
+// queue_store: the queue's writes: intake, due scan and claim, results (jobs: queue_store_jobs.cpp; reading: queue_store_read.cpp; admin: queue_store_admin.cpp).
 #include "libshared/store/queue_store.hpp"
 
 #include <chrono>
@@ -40,30 +40,6 @@ std::optional<Job> QueueStore::load_job(DbTxn* txn, std::uint64_t id, std::uint3
 }
 
 void QueueStore::save_job(DbTxn* txn, const Job& j) { env_->put(env_->jobs(), txn, job_key(j.id), j.encode()); }
-
-Job QueueStore::find_or_create_job(DbTxn* txn, const Intake& in, std::int64_t now, bool& created) {
-    created = false;
-    // Names are per owner: two senders using one name get two jobs.
-    std::string key = in.job_owner.empty() ? in.job_name : in.job_owner + '\0' + in.job_name;
-    if (!in.job_name.empty()) {
-        // DB_RMW: two intakes naming a new job at once serialise here instead of making two jobs.
-        // A finished job is never reopened: the name then goes to a new job. A shared
-        // lock otherwise: claims and results read the job beside intakes.
-        if (auto id = env_->get(env_->job_names(), txn, key, DB_RMW)) {
-            if (auto job = load_job(txn, get_u64(*id, 0)); job && job->state != JobState::done) return *job;
-        }
-    }
-    Job j;
-    j.id = env_->next_job_id();
-    j.name = in.job_name;
-    j.sender = in.sender;
-    j.created = now;
-    j.state = in.job_state;
-    save_job(txn, j);
-    if (!in.job_name.empty()) env_->put(env_->job_names(), txn, key, job_key(j.id));
-    created = true;
-    return j;
-}
 
 void QueueStore::store_text(DbTxn* txn, Message& m, std::istream& text) {
     std::string chunk(kChunk, '\0');
@@ -414,7 +390,8 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
         std::vector<std::uint64_t> finished;
         for (auto id : touched) {
             auto& job = jobs[id];
-            if (!job || job->state != JobState::active || busy.count(id)) continue;
+            // A keyed job still open for more messages is done only once closed (close_idle_jobs).
+            if (!job || job->state != JobState::active || busy.count(id) || (job->open_ms && !job->closed)) continue;
             sum_counts(txn, *job);
             if (job->pending() == 0) {
                 // The one write to a job here, when it finishes (an upgrade; see the lock order).

@@ -30,6 +30,9 @@ struct NewRecipient {
 struct Intake {
     std::string job_name;        // joins the job with this name; empty: a job of its own
     std::string job_owner;       // scopes job_name (the milter: sender or SASL login); "" for none
+    // > 0: a keyed job (the milter's job_idle_close): joins the job named so while it has
+    // had a message within this many ms, else starts the next one, "NAME #2", "#3"...
+    std::int64_t open_ms = 0;
     std::string sender;
     std::string host_queue_id;
     std::string mail_params;
@@ -103,6 +106,9 @@ public:
     std::vector<std::uint64_t> held_jobs();
     // Earliest next_attempt in the due index, if any.
     std::optional<std::int64_t> next_due();
+    // Closes keyed jobs that had no message for their open_ms by `now`; returns the
+    // ids of those that are done with it (nothing left to deliver): their reports are due.
+    std::vector<std::uint64_t> close_idle_jobs(std::int64_t now);
 
     // ---- reading
     std::optional<Job> job(std::uint64_t id);
@@ -205,6 +211,12 @@ private:
     std::optional<Job> load_job(DbTxn* txn, std::uint64_t id, std::uint32_t flags = 0);
     void save_job(DbTxn* txn, const Job& j);
     Job find_or_create_job(DbTxn* txn, const Intake& in, std::int64_t now, bool& created);
+    // May a message at `now` join this job? (Not when done, closed, or idle past its open_ms.)
+    bool takes_messages(DbTxn* txn, const Job& job, std::int64_t now);
+    // When the job's last message came (its creation when it has none), read committed.
+    std::int64_t last_message_time(DbTxn* txn, const Job& job);
+    // Nothing of the job pending nor in flight (sums its counters into job).
+    bool finished(DbTxn* txn, Job& job);
     void store_text(DbTxn* txn, Message& m, std::istream& text);
     void insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
                            std::span<const NewRecipient> rcpts, std::int64_t now, bool new_message);

@@ -97,8 +97,9 @@ std::string Job::encode() const {
     Encoder e;
     e.u8(kJobV1).str(name).str(sender).i64(created).u8(static_cast<std::uint8_t>(state));
     e.u8(notified ? 1 : 0);
-    // Added after the first release: a record without it reads as "".
-    if (!hold_reason.empty()) e.str(hold_reason);
+    // Added after the first release: a record without them reads as "", 0, not closed.
+    if (!hold_reason.empty() || open_ms) e.str(hold_reason);
+    if (open_ms) e.i64(open_ms).u8(closed ? 1 : 0);
     return e.take();
 }
 
@@ -116,6 +117,10 @@ Job Job::decode(std::uint64_t id, std::string_view data) {
     j.state = static_cast<JobState>(state);
     j.notified = d.u8() != 0;
     if (!d.done()) j.hold_reason = d.str();
+    if (!d.done()) {
+        j.open_ms = d.i64();
+        j.closed = d.u8() != 0;
+    }
     return j;
 }
 

@@ -41,6 +41,10 @@ struct Job {
     JobState state = JobState::active;
     bool notified = false;  // the sender's summary has been sent
     std::string hold_reason;  // why the qrunner held it ("" for mxlanectl hold, or when not held)
+    // A keyed job (job_idle_close) stays open for more messages until this long passes
+    // without one (0: open until done). Only a closed job can be done.
+    std::int64_t open_ms = 0;
+    bool closed = false;
     // Derived when read (summed over the job's messages), not stored in the job record,
     // so that messages joining a job never write-lock it.
     std::uint64_t messages = 0;

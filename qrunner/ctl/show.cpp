@@ -22,6 +22,7 @@ json::object job_json(const Job& job) {
             {"created", iso_time(job.created)},
             {"state", store::job_state_name(job.state)},
             {"hold_reason", job.hold_reason},
+            {"open", job.open_ms > 0 && !job.closed},  // a keyed job still taking messages
             {"recipients", job.total()},
             {"counts", std::move(counts)}};
 }
@@ -101,6 +102,10 @@ int cmd_job(Context& c) {
               << "created:    " << iso_time(job.created) << "\n"
               << "state:      " << store::job_state_name(job.state)
               << (job.hold_reason.empty() ? "" : " (" + printable(job.hold_reason) + ")") << "\n"
+              << (job.open_ms > 0 ? std::string("intake:     ") +
+                                        (job.closed ? "closed" : "open (until " + std::to_string(job.open_ms / 1000) +
+                                                                     " s without a message)") + "\n"
+                                  : std::string())
               << "recipients: " << job.total() << "\n"
               << "in flight:  " << inflight << "\n"
               << "complaints: " << complaints << "\n"

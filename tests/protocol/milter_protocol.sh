@@ -66,8 +66,9 @@ fx_check "the named job holds all four messages' recipients" jobs_check "$CONF_r
     'len(named("spring sale")) == 1 and named("spring sale")[0]["counts"]["queued"] == 4'
 fx_check "every recipient of the named job is queued" jobs_check "$CONF_rules" \
     'sorted(r["address"] for r in rcpts(named("spring sale")[0]["id"]) if r["state"] == "queued") == ["ann@a.test", "bob@b.test", "cy@c.test", "dee@d.test"]'
-fx_check "unnamed bulk messages are jobs of their own" jobs_check "$CONF_rules" \
-    'len(named("")) == 6 and all(j["counts"]["queued"] in (1, 3) for j in named(""))'
+fx_check "an empty bulk_header value makes a job of its own; others are named by Subject, per sender" \
+    jobs_check "$CONF_rules" \
+    'len(named("")) == 1 and named("three")[0]["counts"]["queued"] == 3 and len(named("(no subject)")) == 4 and all(j["counts"]["queued"] == 1 for j in named("(no subject)"))'
 fx_check "ordinary mail stored nothing" jobs_check "$CONF_rules" \
     'not any(r["address"] in ("l2@c.test",) for j in jobs for r in rcpts(j["id"]))'
 fx_check "an MTA without no-reply steps: the bulk job is stored" jobs_check "$CONF_rules" \
@@ -127,7 +128,7 @@ fx_check "two senders using one job name: two jobs, the plain name shown" jobs_c
 fx_check "accepted at MAIL FROM when only the sender rule is on" mt_run sender "$SOCK_sender" early_accept.lua mode=sender
 fx_check "accepted at DATA when only the count rule is on" mt_run count "$SOCK_count" early_accept.lua mode=count
 fx_check "count rule captured two recipients" jobs_check "$CONF_count" \
-    'len(jobs) == 1 and jobs[0]["counts"]["queued"] == 2 and jobs[0]["name"] == ""'
+    'len(jobs) == 1 and jobs[0]["counts"]["queued"] == 2 and jobs[0]["name"] == "(no subject)"'
 
 # ---- hold
 fx_check "intercept_action = hold quarantines" mt_run hold "$SOCK_hold" hold.lua

@@ -21,6 +21,7 @@ class IntakePolicyTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(client_networks);
     CPPUNIT_TEST(earliest_decision);
     CPPUNIT_TEST(job_names);
+    CPPUNIT_TEST(job_keys);
     CPPUNIT_TEST(missing_pattern_file);
     CPPUNIT_TEST(stored_text);
     CPPUNIT_TEST(spill_and_limit);
@@ -152,6 +153,46 @@ public:
         CPPUNIT_ASSERT(!is_bulk_header(IntakePolicy{}, "X-Mxlane-Job"));
         CPPUNIT_ASSERT_EQUAL(std::string("spring sale"), job_name_from_header("  spring\r\n\t sale "));
         CPPUNIT_ASSERT_EQUAL(std::string(), job_name_from_header(" \t"));
+    }
+
+    void job_keys() {
+        Config cfg = Config::parse("job_idle_close = 2s\n", "t.conf");
+        IntakePolicy p = IntakePolicy::from_config(cfg);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(2000), p.job_idle_close_ms);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), p.job_key_headers.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("Feedback-ID"), p.job_key_headers[1]);
+        auto key = [&](std::initializer_list<std::pair<const char*, const char*>> fields) {
+            JobKeyFields f;
+            for (const auto& [n, v] : fields) f.note(p, n, v);
+            return job_key(f);
+        };
+        // bulk_header first, wherever it stands; its first value counts.
+        JobKey k = key({{"List-Id", " News <news.shop.test>"}, {"x-mxlane-job", " spring"}, {"X-Mxlane-Job", "other"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("spring"), k.name);
+        CPPUNIT_ASSERT(k.by == KeyedBy::bulk_header);
+        // An empty bulk_header value: a job of its own, as before.
+        k = key({{"X-Mxlane-Job", " "}, {"List-Id", "news"}});
+        CPPUNIT_ASSERT(k.by == KeyedBy::none && k.name.empty());
+        // The first of job_key_headers in the list's order, not the message's; folded values unfolded.
+        k = key({{"Subject", "Hi"}, {"X-Campaign-ID", "c-7"}, {"feedback-id", " a:b:\r\n\tshop"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("a:b: shop"), k.name);
+        CPPUNIT_ASSERT(k.by == KeyedBy::key_header);
+        // An empty key header names nothing; the next present one does.
+        k = key({{"List-Id", " "}, {"X-Campaign-ID", "c-7"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("c-7"), k.name);
+        // Else the Subject (the envelope sender scopes it), the first one.
+        k = key({{"Subject", " November  news"}, {"Subject", "second"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("November news"), k.name);  // one line, runs of white space as one
+        CPPUNIT_ASSERT(k.by == KeyedBy::sender_subject);
+        k = key({{"From", "a@shop.test"}});
+        CPPUNIT_ASSERT_EQUAL(std::string("(no subject)"), k.name);
+        CPPUNIT_ASSERT(k.by == KeyedBy::sender_subject);
+        // job_key_headers may be emptied: then only bulk_header and the Subject name jobs.
+        IntakePolicy none = IntakePolicy::from_config(Config::parse("job_key_headers =\n", "t.conf"));
+        JobKeyFields f;
+        f.note(none, "List-Id", "news");
+        f.note(none, "Subject", "S");
+        CPPUNIT_ASSERT_EQUAL(std::string("S"), job_key(f).name);
     }
 
     void missing_pattern_file() {
