@@ -110,6 +110,12 @@ constexpr std::array kParams = {
     ParamDef{"event_webhook_secret", T::string, "", 0, 0, "",
              "key that signs each event_webhook POST: X-Mxlane-Signature: sha256=HEX, the HMAC-SHA256 of the "
              "body; empty: unsigned", true},
+    ParamDef{"shared_state", T::string, "", 0, 0, "",
+             "redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS): the Redis through which several hosts share rate limits, heartbeats and the suppression list (docs/SCALE.md); empty: this host alone", true},
+    ParamDef{"shared_state_password_file", T::path, "", 0, 0, "",
+             "file holding the password for shared_state's Redis (AUTH); empty: none", true},
+    ParamDef{"shared_state_timeout", T::duration, "1s", 1, 60, "",
+             "a shared_state reply later than this counts as Redis away: each host goes on at its share of every limit", true},
     ParamDef{"auth_failure_hold", T::integer, "10", 0, 1000000, "",
              "failures of class auth (SPF, DKIM, DMARC) after which a job is held (0: never)"},
     ParamDef{"destination_policy", T::path, "", 0, 0, "",

@@ -38,6 +38,8 @@ const char* kUsage =
     "  pause NAME [--for DURATION]   stop sending to a destination (example.test) or provider\n"
     "                                (mx:.google.com) for DURATION (30m, 2h, 1d) or until resumed\n"
     "  resume NAME                   send to a paused destination or provider again\n"
+    "  hosts                         the hosts sharing shared_state: last heartbeat, connections\n"
+    "                                in flight per destination and provider\n"
     "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
     "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
@@ -61,13 +63,14 @@ const std::map<std::string, Command>& commands() {
         {"destinations", ctl::cmd_destinations},
         {"pause", ctl::cmd_pause},
         {"resume", ctl::cmd_resume},
+        {"hosts", ctl::cmd_hosts},
     };
     return table;
 }
 
 // What the group of mail_owner may run (like mailq for anyone): nothing here writes.
 bool read_only(const std::string& command) {
-    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations"})
+    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations", "hosts"})
         if (command == c) return true;
     return false;
 }

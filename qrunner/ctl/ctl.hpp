@@ -71,5 +71,6 @@ int cmd_dkim(Context& c);
 int cmd_destinations(Context& c);
 int cmd_pause(Context& c);
 int cmd_resume(Context& c);
+int cmd_hosts(Context& c);
 
 }  // namespace mxlane::ctl
