@@ -17,6 +17,7 @@
 #include <atomic>
 #include <charconv>
 #include <deque>
+#include <map>
 #include <stdexcept>
 
 #include "libshared/log.hpp"
@@ -138,8 +139,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     std::deque<std::pair<std::string, Callback>> outbox;  // not yet written
     std::deque<Pending> pending;                          // written, waiting for their reply
     std::function<void(bool)> state_cb;
-    std::string channel;
-    std::function<void(const std::string&)> message_cb;
+    std::map<std::string, std::function<void(const std::string&)>> channels;
 
     void free_reader() {
         if (reader) redisReaderFree(reader);
@@ -224,7 +224,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
         std::vector<std::pair<std::vector<std::string>, Callback>> hello;
         if (!url.password.empty()) hello.push_back({{"AUTH", url.password}, fail_on_error("AUTH")});
         if (url.db != 0) hello.push_back({{"SELECT", std::to_string(url.db)}, fail_on_error("SELECT")});
-        if (!channel.empty()) hello.push_back({{"SUBSCRIBE", channel}, fail_on_error("SUBSCRIBE")});
+        for (const auto& [channel, f] : channels) hello.push_back({{"SUBSCRIBE", channel}, fail_on_error("SUBSCRIBE")});
         hello.push_back({{"PING"}, [this, &was_up](std::optional<RedisReply> r) {
                              if (!r || r->error() || !sock || !sock->lowest_layer().is_open()) return;
                              was_up = true;
@@ -236,10 +236,11 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void dispatch(RedisReply reply) {
-        const bool pushed = !channel.empty() && reply.type == RedisReply::Type::array && reply.elements.size() == 3 &&
-                            reply.elements[0].str == "message";
+        const bool pushed = !channels.empty() && reply.type == RedisReply::Type::array &&
+                            reply.elements.size() == 3 && reply.elements[0].str == "message";
         if (pushed) {
-            if (message_cb) message_cb(reply.elements[2].str);
+            auto it = channels.find(reply.elements[1].str);
+            if (it != channels.end() && it->second) it->second(reply.elements[2].str);
             return;
         }
         if (pending.empty()) throw std::runtime_error("a reply from Redis that nothing asked for");
@@ -297,8 +298,7 @@ RedisClient::~RedisClient() { stop(); }
 void RedisClient::on_state(std::function<void(bool)> f) { impl_->state_cb = std::move(f); }
 
 void RedisClient::subscribe(std::string channel, std::function<void(const std::string&)> f) {
-    impl_->channel = std::move(channel);
-    impl_->message_cb = std::move(f);
+    impl_->channels[std::move(channel)] = std::move(f);
 }
 
 void RedisClient::start() {
@@ -320,7 +320,7 @@ void RedisClient::stop() {
         impl->retry.cancel();
         impl->watchdog.cancel();
         impl->state_cb = nullptr;
-        impl->message_cb = nullptr;
+        impl->channels.clear();
         if (impl->sock) {
             boost::system::error_code ec;
             impl->sock->lowest_layer().close(ec);

@@ -55,7 +55,7 @@ public:
     // Called on the executor when the connection comes up (true) or goes (false).
     void on_state(std::function<void(bool up)> f);
     // A subscriber connection: after every (re)connect it subscribes to
-    // `channel`; each message's payload goes to `f`. Call before start().
+    // `channel` (and any other given); each message's payload goes to `f`. Call before start().
     void subscribe(std::string channel, std::function<void(const std::string&)> f);
     void start();
     void stop();

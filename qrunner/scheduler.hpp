@@ -253,7 +253,7 @@ private:
     boost::asio::awaitable<void> beat_shared();
     std::unique_ptr<RedisClient> redis_, redis_sub_;
     std::unique_ptr<SharedState> shared_;  // null: shared_state is empty, this host alone
-    std::unique_ptr<SharedSuppressions> shared_lists_;
+    std::unique_ptr<SharedList> shared_suppressions_, shared_suspensions_;
     int hosts_written_ = 0;  // control_ only: the host count last kept in queue_directory
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded

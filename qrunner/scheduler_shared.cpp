@@ -48,7 +48,15 @@ void Scheduler::start_shared() {
     redis_->on_state([this](bool up) {
         if (!up) shared_->lost("connection lost");
     });
-    shared_lists_ = std::make_unique<SharedSuppressions>(*redis_, *redis_sub_, store_, store_thread_);
+    shared_suppressions_ =
+        std::make_unique<SharedList>("mxlane:suppressed", suppression_list(store_), *redis_, *redis_sub_, store_thread_);
+    shared_suspensions_ =
+        std::make_unique<SharedList>("mxlane:suspended", suspension_list(store_), *redis_, *redis_sub_, store_thread_);
+    redis_sub_->on_state([this](bool up) {
+        if (!up) return;
+        shared_suppressions_->reconnected();
+        shared_suspensions_->reconnected();
+    });
     redis_->start();
     redis_sub_->start();
     log::info("shared_state: " + url.label() + " as host " + s.myhostname + " (until it answers, 1/" +
@@ -80,7 +88,8 @@ asio::awaitable<void> Scheduler::beat_shared() {
     asio::steady_timer timer(control_);
     while (!stopping_ && !ended_) {
         shared_->beat(in_flight());
-        shared_lists_->sync();
+        shared_suppressions_->sync();
+        shared_suspensions_->sync();
         const int hosts = shared_->hosts_seen();
         if (hosts != hosts_written_) {
             std::ofstream(hosts_file(*settings_), std::ios::trunc) << hosts << "\n";

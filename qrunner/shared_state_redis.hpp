@@ -11,8 +11,7 @@ namespace mxlane::qrunner {
 // The keys every host uses (in the database of the shared_state URL).
 inline constexpr const char* kHostsKey = "mxlane:hosts";              // host -> "ms json" (last heartbeat)
 inline constexpr const char* kBucketPrefix = "mxlane:bucket:";        // + msg:NAME / conn:NAME
-inline constexpr const char* kSuppressedKey = "mxlane:suppressed";    // address -> reason
-inline constexpr const char* kSuppressedChannel = "mxlane:suppressed";  // "+address reason" / "-address"
+// shared_lists.cpp: mxlane:suppressed and mxlane:suspended (hash and channel of the same name).
 
 // shared_state and shared_state_password_file; throws std::runtime_error naming the parameter.
 RedisUrl shared_state_url(const Config& cfg);
