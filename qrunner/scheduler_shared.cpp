@@ -15,6 +15,8 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto kBeat = std::chrono::seconds(1);
+constexpr auto kFirstBeat = std::chrono::seconds(3);
+constexpr auto kFirstBeatStep = std::chrono::milliseconds(50);
 
 // queue_directory/shared_hosts: the hosts last seen, so that a start while
 // Redis is away already goes on at this host's share.
@@ -86,6 +88,12 @@ boost::json::object Scheduler::in_flight() const {
 
 asio::awaitable<void> Scheduler::beat_shared() {
     asio::steady_timer timer(control_);
+    // The connection is being made: the first heartbeat waits for it a little
+    // (kFirstBeat at most) rather than report Redis away at every start.
+    for (auto waited = Clock::duration::zero(); !redis_->up() && waited < kFirstBeat; waited += kFirstBeatStep) {
+        timer.expires_after(kFirstBeatStep);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
     while (!stopping_ && !ended_) {
         shared_->beat(in_flight());
         shared_suppressions_->sync();

@@ -15,8 +15,8 @@ namespace {
 
 using qrunner::HostRow;
 
-// Every host's last heartbeat, from Redis; throws when it does not answer.
-std::vector<HostRow> read_hosts(const Config& cfg) {
+// Every host's last heartbeat, from Redis; nullopt when it does not answer.
+std::optional<std::vector<HostRow>> read_hosts(const Config& cfg) {
     const auto timeout = std::chrono::seconds(cfg.seconds("shared_state_timeout"));
     boost::asio::io_context io;
     qrunner::RedisClient redis(io.get_executor(), qrunner::shared_state_url(cfg), timeout);
@@ -30,8 +30,7 @@ std::vector<HostRow> read_hosts(const Config& cfg) {
     });
     redis.start();
     io.run_for(timeout + std::chrono::milliseconds(500));
-    if (!rows) throw std::runtime_error("shared_state " + cfg.get("shared_state") + " does not answer");
-    return *rows;
+    return rows;
 }
 
 std::string in_flight_text(const json::object& counts) {
@@ -49,7 +48,12 @@ int cmd_hosts(Context& c) {
         std::cerr << "mxlanectl: shared_state is empty: this host sends alone\n";
         return 1;
     }
-    auto rows = read_hosts(c.cfg);
+    auto answer = read_hosts(c.cfg);
+    if (!answer) {
+        std::cerr << "mxlanectl: shared_state " << c.cfg.get("shared_state") << " does not answer\n";
+        return 1;
+    }
+    auto& rows = *answer;
     std::sort(rows.begin(), rows.end(), [](const HostRow& a, const HostRow& b) { return a.host < b.host; });
     const std::int64_t now = store::now_ms();
     auto alive = [&](const HostRow& r) { return now - r.last_ms <= qrunner::SharedState::kHostTimeoutMs; };

@@ -29,7 +29,6 @@ for h in a b; do
       "myhostname=$h.mxlane.test" "smtp_port=$P" "notify_sender=none" "retry_schedule=1h" \
       "shared_state=redis://127.0.0.1:$R/0" "max_messages_per_hour=3600" "max_recipients_per_transaction=1" \
       "queue_run_delay=1s"
-  fx_register_log "$FX/$h/mxlane.log"
 done
 printf 'From: news@sender.test\nSubject: shared\n\nbody\n' > "$FX/msg.txt"
 ctl() { local h=$1; shift; "$FX_CTL" -c "$FX/$h.conf" "$@"; }
@@ -59,10 +58,10 @@ for h in a b; do
 done
 for h in a b; do
   fx_check "$h shares the limits through Redis" fx_wait_for -t 15 grep -q "shared_state: limits shared through" \
-      "$FX/$h/mxlane.log"
+      "$FX/qrunner_$h.out"
 done
-fx_check "both see two hosts" fx_wait_for -t 10 bash -c "grep -q 'shared_state: 2 hosts share' '$FX/a/mxlane.log' &&
-    grep -q 'shared_state: 2 hosts share' '$FX/b/mxlane.log'"
+fx_check "both see two hosts" fx_wait_for -t 10 bash -c "grep -q 'shared_state: 2 hosts share' '$FX/qrunner_a.out' &&
+    grep -q 'shared_state: 2 hosts share' '$FX/qrunner_b.out'"
 
 # ---- one message a second from both together: 2 x 8 messages take about 15 s, not 7 (each alone)
 job a one 8 >/dev/null
@@ -106,8 +105,8 @@ fx_check "all 12 delivered without Redis" fx_wait_eq -t 90 12 delivered down
 for h in a b; do
   fx_check "$h says it goes on at its share" grep -q \
       "shared_state: redis://127.0.0.1:$R/0 does not answer (.*): this host goes on alone at 1/2 of every limit" \
-      "$FX/$h/mxlane.log"
-  fx_check_eq "$h says it once" 1 "$(grep -c 'goes on alone' "$FX/$h/mxlane.log")"
+      "$FX/qrunner_$h.out"
+  fx_check_eq "$h says it once" 1 "$(grep -c 'goes on alone' "$FX/qrunner_$h.out")"
 done
 # After the first two (shared), 10 messages at 1/2 each: together still about one a second.
 s=$(span down)
@@ -121,7 +120,7 @@ ctl a suppress add after-1@rate.test >/dev/null
 redis_start 2
 for h in a b; do
   fx_check "$h shares again" fx_wait_for -t 30 bash -c \
-      "[ \$(grep -c 'shared_state: limits shared through' '$FX/$h/mxlane.log') -ge 2 ]"
+      "[ \$(grep -c 'shared_state: limits shared through' '$FX/qrunner_$h.out') -ge 2 ]"
 done
 fx_check "the suppression made while Redis was away reaches it" fx_wait_for -t 10 bash -c \
     "[ \"\$(redis-cli -h 127.0.0.1 -p $R hexists mxlane:suppressed after-1@rate.test)\" = 1 ]"
