@@ -1,7 +1,7 @@
 #!/bin/bash
 # qrunner_shared: two qrunners on two queues share one Redis (shared_state): a destination allowed one
 # message a second gets about one a second from both together; a suppression added on one host is
-# honoured by the other; Redis stopped: both go on at their share and say so; Redis back: shared again.
+# honoured by the other, and so is a pause; Redis stopped: both go on at their share and say so; Redis back: shared again.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_shared
 fx_need_built "$FX_QRUNNER" "$FX_CTL"
@@ -95,6 +95,15 @@ fx_check_eq "the sink never saw the suppressed address" "" "$(fx_pysink_rcpts "$
 ctl b suppress remove stop-b-1@rate.test >/dev/null
 fx_check "a removal on b reaches a" fx_wait_for -t 5 bash -c \
     "! '$FX_CTL' -c '$FX/a.conf' suppress list --json | grep -q '\"stop-b-1@rate.test\"'"
+
+# ---- a pause on a holds on b; a resume on b ends it on a
+paused() { "$FX_CTL" -c "$FX/$1.conf" destinations --json | "$FX_PYTHON" -c "
+import json, sys
+print(any(r['name'] == 'rate.test' and r['paused_until'] for r in json.load(sys.stdin)))"; }
+ctl a pause rate.test --for 1h >/dev/null
+fx_check "a pause on a reaches b" fx_wait_eq -t 5 True paused b
+ctl b resume rate.test >/dev/null
+fx_check "a resume on b reaches a" fx_wait_eq -t 5 False paused a
 
 # ---- Redis stopped mid-run: each host goes on at half the limit, says so once, loses nothing
 job a down 6 >/dev/null
