@@ -15,6 +15,8 @@ namespace {
 // wakes it too; this is for a connection idling for its next message).
 constexpr auto kAskingRetry = std::chrono::milliseconds(20);
 
+std::string hosts_text(int n) { return std::to_string(n) + (n == 1 ? " host" : " hosts"); }
+
 }  // namespace
 
 SharedState::SharedState(std::unique_ptr<SharedBackend> backend, std::string host, std::string label,
@@ -94,13 +96,17 @@ void SharedState::beat(boost::json::object in_flight) {
         for (const auto& r : *rows) newest = std::max(newest, r.last_ms);
         const int alive = static_cast<int>(std::count_if(
             rows->begin(), rows->end(), [&](const HostRow& r) { return newest - r.last_ms <= kHostTimeoutMs; }));
-        bool changed = false;
+        int hosts = 0;
         {
             std::lock_guard lock(mu_);
-            changed = std::max(1, alive) != hosts_;
-            hosts_ = std::max(1, alive);
+            // Back after Redis was away (restarted empty, perhaps): the others'
+            // heartbeats may not be there yet, so the count does not drop at once.
+            hosts = sharing_ ? std::max(1, alive) : std::max(hosts_, alive);
+            std::swap(hosts, hosts_);
         }
-        if (changed) log::info("shared_state: " + std::to_string(std::max(1, alive)) + " hosts share " + label_);
+        const int now_seen = hosts_seen();
+        if (hosts != now_seen)
+            log::info("shared_state: " + hosts_text(now_seen) + (now_seen == 1 ? " shares " : " share ") + label_);
         set_sharing(true, "");
     });
 }
@@ -120,7 +126,7 @@ void SharedState::set_sharing(bool on, const std::string& why) {
         if (!changed && !on) hosts = -hosts;  // at start: no reshape needed, only the log line
     }
     if (on)
-        log::info("shared_state: limits shared through " + label_ + " by " + std::to_string(hosts) + " hosts");
+        log::info("shared_state: limits shared through " + label_ + " by " + hosts_text(hosts));
     else
         log::warning("shared_state: " + label_ + " does not answer (" + why + "): this host goes on alone at 1/" +
                      std::to_string(std::abs(hosts)) + " of every limit until it is back");
