@@ -141,4 +141,20 @@ fx_check "8 more delivered" fx_wait_eq -t 60 8 delivered back
 s=$(span back)
 fx_check "shared again: 8 messages over ${s}s (>= 6)" test "$s" -ge 6
 fx_check "hosts answers again" bash -c "'$FX_CTL' -c '$FX/a.conf' hosts --json | grep -q b.mxlane.test"
+# ---- a Redis that wants a password: shared_state_password_file
+W=$(fx_port 7)
+fx_spawn redis_auth redis-server --port "$W" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    --dir "$FX/redis" --requirepass s3cret
+fx_wait_port 127.0.0.1 "$W" || fx_fatal "redis-server did not start"
+echo s3cret > "$FX/redis.pw"
+echo wrong > "$FX/wrong.pw"
+for pw in redis wrong; do
+  fx_write_conf "$FX/$pw-auth.conf" "queue_directory=$FX/a/queue" "shared_state=redis://127.0.0.1:$W/3" \
+      "shared_state_password_file=$FX/$pw.pw"
+done
+fx_check_eq "the right password: answered" "No host has sent a heartbeat" \
+    "$("$FX_CTL" -c "$FX/redis-auth.conf" hosts 2>&1)"
+out=$("$FX_CTL" -c "$FX/wrong-auth.conf" hosts 2>&1)
+fx_check_eq "a wrong one: exit 1" 1 $?
+fx_check "... saying that Redis refused it" grep -q "refused AUTH" <<<"$out"
 fx_done
