@@ -114,6 +114,8 @@ constexpr std::array kParams = {
              "redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS): the Redis through which several hosts share rate limits, heartbeats and the suppression list (docs/SCALE.md); empty: this host alone", true},
     ParamDef{"shared_state_password_file", T::path, "", 0, 0, "",
              "file holding the password for shared_state's Redis (AUTH); empty: none", true},
+    ParamDef{"shared_state_tls_CAfile", T::path, "", 0, 0, "",
+             "CA certificates (PEM) that a rediss:// shared_state's certificate is checked against; empty: the system's", true},
     ParamDef{"shared_state_timeout", T::duration, "1s", 1, 60, "",
              "a shared_state reply later than this counts as Redis away: each host goes on at its share of every limit", true},
     ParamDef{"auth_failure_hold", T::integer, "10", 0, 1000000, "",

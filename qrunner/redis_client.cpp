@@ -117,6 +117,11 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     Impl(asio::any_io_executor ex, RedisUrl u, std::chrono::milliseconds t)
         : strand(asio::make_strand(ex)), url(std::move(u)), timeout(t), retry(strand), watchdog(strand) {
         tls.set_default_verify_paths();
+        if (!url.ca_file.empty()) {
+            boost::system::error_code ec;
+            tls.load_verify_file(url.ca_file, ec);
+            if (ec) throw std::runtime_error("shared_state_tls_CAfile " + url.ca_file + ": " + ec.message());
+        }
         tls.set_verify_mode(asio::ssl::verify_peer);
     }
     ~Impl() { free_reader(); }

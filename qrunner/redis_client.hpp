@@ -20,6 +20,7 @@ struct RedisUrl {
     int port = 6379;
     int db = 0;
     std::string password;  // from shared_state_password_file, never in the URL
+    std::string ca_file;   // rediss://: shared_state_tls_CAfile (empty: the system's CAs)
     // Throws std::invalid_argument with the reason.
     static RedisUrl parse(std::string_view url);
     std::string label() const;  // the URL without the password

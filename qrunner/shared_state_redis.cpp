@@ -91,6 +91,7 @@ RedisUrl shared_state_url(const Config& cfg) {
     } catch (const std::invalid_argument& e) {
         throw std::runtime_error(std::string("shared_state: ") + e.what());
     }
+    url.ca_file = cfg.get("shared_state_tls_CAfile");
     const std::string file = cfg.get("shared_state_password_file");
     if (file.empty()) return url;
     std::ifstream in(file);

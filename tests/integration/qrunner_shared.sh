@@ -157,4 +157,17 @@ fx_check_eq "the right password: answered" "No host has sent a heartbeat" \
 out=$("$FX_CTL" -c "$FX/wrong-auth.conf" hosts 2>&1)
 fx_check_eq "a wrong one: exit 1" 1 $?
 fx_check "... saying that Redis refused it" grep -q "refused AUTH" <<<"$out"
+# ---- rediss://: TLS, the certificate checked against shared_state_tls_CAfile
+T=$(fx_port 8)
+fx_make_cert "$FX/tls" redis 127.0.0.1
+fx_spawn redis_tls redis-server --port 0 --tls-port "$T" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no --dir "$FX/redis" --tls-cert-file "$FX/tls/redis.pem" --tls-key-file "$FX/tls/redis.key" \
+    --tls-ca-cert-file "$FX/tls/ca.pem" --tls-auth-clients no
+fx_wait_port 127.0.0.1 "$T" || fx_fatal "redis-server (TLS) did not start"
+fx_write_conf "$FX/tls.conf" "queue_directory=$FX/a/queue" "shared_state=rediss://127.0.0.1:$T/0" \
+    "shared_state_tls_CAfile=$FX/tls/ca.pem"
+fx_write_conf "$FX/notrust.conf" "queue_directory=$FX/a/queue" "shared_state=rediss://127.0.0.1:$T/0"
+fx_check_eq "rediss:// with the CA: answered" "No host has sent a heartbeat" "$("$FX_CTL" -c "$FX/tls.conf" hosts 2>&1)"
+out=$("$FX_CTL" -c "$FX/notrust.conf" hosts 2>&1)
+fx_check_eq "rediss:// without it (an unknown CA): exit 1" 1 $?
 fx_done
