@@ -33,8 +33,8 @@ bool Destination::may_open(Clock::time_point now) const {
 
 void Destination::opened(Clock::time_point now) {
     each_shaping([&](Shaping& s) {
-        s.messages.try_take(now);
-        s.connections.try_take(now);
+        s.take_message(now);
+        s.take_connection(now);
         ++s.active;
     });
 }
@@ -68,18 +68,18 @@ Clock::time_point Destination::holds_until(Clock::time_point now) const {
 
 bool Destination::take_message(Clock::time_point now) {
     if (message_ready_at(now) > now) return false;
-    each_shaping([&](Shaping& s) { s.messages.try_take(now); });
+    each_shaping([&](Shaping& s) { s.take_message(now); });
     return true;
 }
 
 Clock::time_point Destination::message_ready_at(Clock::time_point now, double n) const {
-    auto t = own->messages.ready_at(now, n);
-    return provider ? std::max(t, provider->messages.ready_at(now, n)) : t;
+    auto t = own->message_ready_at(now, n);
+    return provider ? std::max(t, provider->message_ready_at(now, n)) : t;
 }
 
 Clock::time_point Destination::connection_ready_at(Clock::time_point now) const {
-    auto t = own->connections.ready_at(now);
-    return provider ? std::max(t, provider->connections.ready_at(now)) : t;
+    auto t = own->connection_ready_at(now);
+    return provider ? std::max(t, provider->connection_ready_at(now)) : t;
 }
 
 std::size_t Destination::waiting_recipients() const {

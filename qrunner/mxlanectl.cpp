@@ -44,6 +44,8 @@ const char* kUsage =
     "  check [DOMAIN...]             the sending domains' DKIM, SPF, DMARC, the sending addresses'\n"
     "                                PTR and HELO, List-Unsubscribe: pass, fail or warn, before sending\n"
     "                                (default: the key table's and the active jobs' From: domains)\n"
+    "  hosts                         the hosts sharing shared_state: last heartbeat, connections\n"
+    "                                in flight per destination and provider\n"
     "  config [-n] [-x] [-r]         the effective configuration (-n: only what the file sets,\n"
     "                                -x: $name expanded, -r: only what takes a restart, not SIGHUP)\n";
 
@@ -69,6 +71,7 @@ const std::map<std::string, Command>& commands() {
         {"resume", ctl::cmd_resume},
         {"pools", ctl::cmd_pools},
         {"check", ctl::cmd_check},
+        {"hosts", ctl::cmd_hosts},
     };
     return table;
 }
@@ -76,7 +79,7 @@ const std::map<std::string, Command>& commands() {
 // What the group of mail_owner may run (like mailq for anyone): nothing here writes.
 bool read_only(const std::string& command, const std::vector<std::string>& args) {
     if (command == "pools") return args.size() < 2 || args[1] != "warmup";
-    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations", "check"})
+    for (const char* c : {"config", "jobs", "job", "recipients", "export", "destinations", "check", "hosts"})
         if (command == c) return true;
     return false;
 }

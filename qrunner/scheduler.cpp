@@ -75,6 +75,7 @@ Scheduler::Scheduler(asio::io_context& io, store::QueueStore& store, std::shared
             throw std::runtime_error("event_webhook: " + std::string(e.what()));
         }
     }
+    start_shared();
 }
 
 Scheduler::~Scheduler() {
@@ -173,6 +174,7 @@ asio::awaitable<void> Scheduler::run() {
     co_await read_suspensions();
     asio::co_spawn(control_, watch_suspensions(),
                    [](std::exception_ptr e) { log_exception(e, "watching for suspended destinations"); });
+    if (shared_) asio::co_spawn(control_, beat_shared(), [](std::exception_ptr e) { log_exception(e, "shared_state"); });
     for (;;) {
         if (stopping_) break;
         auto s = settings();

@@ -29,6 +29,8 @@
 #include "qrunner/outcome.hpp"
 #include "qrunner/result_writer.hpp"
 #include "qrunner/settings.hpp"
+#include "qrunner/shared_lists.hpp"
+#include "qrunner/shared_state.hpp"
 #include "qrunner/smtp/session.hpp"
 #include "qrunner/warmup.hpp"
 
@@ -289,6 +291,17 @@ private:
                    const std::vector<std::string>* field_names = nullptr);
     // event_log after a reload: the same file opened anew (rotation), or the new one.
     void reopen_event_log(const Settings& next);
+    // ---- shared_state (scheduler_shared.cpp): limits, hosts and the suppression list across hosts
+    void start_shared();
+    // Under no lock: the limits divided anew (sharing started or stopped), and what waits tried again.
+    void reshape_all();
+    boost::json::object in_flight() const;
+    // Every second: the heartbeat (with in_flight()) and this host's suppression list changes.
+    boost::asio::awaitable<void> beat_shared();
+    std::unique_ptr<RedisClient> redis_, redis_sub_;
+    std::unique_ptr<SharedState> shared_;  // null: shared_state is empty, this host alone
+    std::unique_ptr<SharedList> shared_suppressions_, shared_suspensions_;
+    int hosts_written_ = 0;  // control_ only: the host count last kept in queue_directory
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
     std::set<std::uint64_t> compliance_seen_;  // store thread only: jobs whose domain compliance_check has seen

@@ -145,12 +145,16 @@ std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, 
 
 void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) {
     // The limits of a policy line: a domain's own (by name), or a provider's (its mx: line).
+    // shared_state: while Redis does not answer, this host's share of each rate.
+    const std::int64_t hosts = shared_ ? shared_->divisor() : 1;
+    auto share = [&](std::int64_t rate) { return rate > 0 ? std::max<std::int64_t>(1, rate / hosts) : rate; };
     auto configure = [&](Shaping& sh, auto&& limit) {
+        sh.shared = shared_.get();
         sh.concurrency.configure(static_cast<int>(limit("destination_concurrency")));
         sh.messages_per_connection = static_cast<int>(limit("max_messages_per_connection"));
         if (sh.throttle_over(now)) sh.throttled_until.reset();
-        if (!sh.throttled(now)) sh.messages.configure(limit("max_messages_per_hour"), std::chrono::hours(1), now);
-        sh.connections.configure(limit("max_connections_per_minute"), std::chrono::minutes(1), now);
+        if (!sh.throttled(now)) sh.messages.configure(share(limit("max_messages_per_hour")), std::chrono::hours(1), now);
+        sh.connections.configure(share(limit("max_connections_per_minute")), std::chrono::minutes(1), now);
         sh.backoff_pause = std::chrono::seconds(limit("destination_backoff"));
     };
     d.own->name = to_lower(d.policy_name);

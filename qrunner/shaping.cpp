@@ -20,8 +20,32 @@ Clock::time_point Shaping::holds_until(Clock::time_point now) const {
 }
 
 bool Shaping::may_open(Clock::time_point now) const {
-    return !holding(now) && active < concurrency.limit() && messages.ready_at(now) <= now &&
-           connections.ready_at(now) <= now;
+    return !holding(now) && active < concurrency.limit() && message_ready_at(now) <= now &&
+           connection_ready_at(now) <= now;
+}
+
+// The shared buckets are asked only once the local one has a token: a host
+// never asks Redis for more than its own limit lets it use.
+Clock::time_point Shaping::message_ready_at(Clock::time_point now, double n) const {
+    const auto local = messages.ready_at(now, n);
+    if (!shared || local > now) return local;
+    return shared->ready_at("msg:" + name, messages.per_second(), messages.burst(), now);
+}
+
+Clock::time_point Shaping::connection_ready_at(Clock::time_point now) const {
+    const auto local = connections.ready_at(now);
+    if (!shared || local > now) return local;
+    return shared->ready_at("conn:" + name, connections.per_second(), connections.burst(), now);
+}
+
+void Shaping::take_message(Clock::time_point now) {
+    messages.try_take(now);
+    if (shared) shared->take("msg:" + name);
+}
+
+void Shaping::take_connection(Clock::time_point now) {
+    connections.try_take(now);
+    if (shared) shared->take("conn:" + name);
 }
 
 }  // namespace mxlane::qrunner

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "qrunner/backoff.hpp"
+#include "qrunner/shared_state.hpp"
 #include "qrunner/throttle.hpp"
 
 namespace mxlane::qrunner {
@@ -23,6 +24,13 @@ struct Shaping {
     AdaptiveConcurrency concurrency;  // destination_concurrency, halved by backoff
     TokenBucket messages;             // max_messages_per_hour (one token per transaction)
     TokenBucket connections;          // max_connections_per_minute
+    // shared_state: the buckets of the same names across hosts (null: this host alone).
+    // A message or connection needs a token from the local bucket and from the shared one.
+    SharedState* shared = nullptr;
+    Clock::time_point message_ready_at(Clock::time_point now, double n = 1) const;
+    Clock::time_point connection_ready_at(Clock::time_point now) const;
+    void take_message(Clock::time_point now);
+    void take_connection(Clock::time_point now);
     int messages_per_connection = 100;
     Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
     int active = 0;  // connections open or opening

@@ -74,5 +74,6 @@ int cmd_pause(Context& c);
 int cmd_resume(Context& c);
 int cmd_pools(Context& c);
 int cmd_check(Context& c);
+int cmd_hosts(Context& c);
 
 }  // namespace mxlane::ctl

@@ -13,7 +13,7 @@ fx_check "config shows defaults" bash -c "'$FX_CTL' -c '$FX/two.conf' config | g
 fx_check "MXLANE_CONFIG names the file" bash -c "MXLANE_CONFIG='$FX/two.conf' '$FX_CTL' config -n | grep -qx 'threads = 3'"
 fx_check "config --json" bash -c "'$FX_CTL' -c '$FX/two.conf' config -n --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"threads\"]==\"3\", d'"
 fx_check_eq "config -r lists the parameters a SIGHUP does not apply" \
-  "dns_servers dns_timeout event_webhook event_webhook_secret http_listen log_file mail_owner milter_socket queue_directory syslog_name threads" \
+  "dns_servers dns_timeout event_webhook event_webhook_secret http_listen log_file mail_owner milter_socket queue_directory shared_state shared_state_password_file shared_state_timeout shared_state_tls_CAfile syslog_name threads" \
   "$("$FX_CTL" -c "$FX/two.conf" config -r | cut -d' ' -f1 | sort | xargs)"
 
 printf 'queue_directory = %s/queue\nthreads = 3\nno_such_parameter = 1\n' "$FX" > "$FX/bad.conf"
