@@ -97,7 +97,7 @@ void check_bindable(const SourcePools& pools, const std::string& file) {
 void load_pools(const Config& cfg, Settings& s) {
     const std::string file = cfg.get("source_pools");
     s.default_pool = cfg.get("default_pool");
-    for (const auto& cap : cfg.list("warmup_schedule")) s.warmup.caps.push_back(std::stoll(cap));
+    s.warmup = WarmupSchedule::parse(cfg.list("warmup_schedule"));
     if (file.empty()) {
         if (!s.default_pool.empty()) throw ConfigError("default_pool " + s.default_pool + ": source_pools is not set");
         return;

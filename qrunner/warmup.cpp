@@ -12,6 +12,12 @@ std::int64_t next_day_ms(std::int64_t ms) { return (epoch_day(ms) + 1) * kDayMs;
 // A first day in the future (a clock set back, a hand-made record) counts as day 1.
 std::int64_t life_day(std::int64_t first_day, std::int64_t today) { return std::max<std::int64_t>(1, today - first_day + 1); }
 
+WarmupSchedule WarmupSchedule::parse(const std::vector<std::string>& values) {
+    WarmupSchedule w;
+    for (const auto& cap : values) w.caps.push_back(std::stoll(cap));
+    return w;
+}
+
 std::int64_t WarmupSchedule::cap(std::int64_t day) const {
     if (caps.empty()) return kNoCap;
     const auto i = static_cast<std::size_t>(std::max<std::int64_t>(day, 1) - 1);

@@ -22,6 +22,8 @@ std::int64_t life_day(std::int64_t first_day, std::int64_t today);
 struct WarmupSchedule {
     std::vector<std::int64_t> caps;  // empty: no cap
     std::int64_t cap(std::int64_t day) const;  // kNoCap without a schedule
+    // From the parameter's values (checked as integers by the config's type).
+    static WarmupSchedule parse(const std::vector<std::string>& values);
 };
 
 // What the qrunner knows of the warm-up (under the scheduler's mutex): first

@@ -23,12 +23,6 @@ SourcePools read_pools(const Context& c) {
     }
 }
 
-qrunner::WarmupSchedule schedule_of(const Context& c) {
-    qrunner::WarmupSchedule s;
-    for (const auto& cap : c.cfg.list("warmup_schedule")) s.caps.push_back(std::stoll(cap));
-    return s;
-}
-
 // One address towards one provider, as the store has it today.
 struct PoolRow {
     const SourceAddress* address = nullptr;
@@ -42,7 +36,7 @@ struct PoolRow {
 
 std::vector<PoolRow> pool_rows(Context& c, const SourcePools& pools) {
     const std::int64_t now = store::now_ms(), today = qrunner::epoch_day(now);
-    const auto schedule = schedule_of(c);
+    const auto schedule = qrunner::WarmupSchedule::parse(c.cfg.list("warmup_schedule"));
     const auto first = c.store().warmup_first_days();
     const auto counts = c.store().warmup_counts();
     const auto suspensions = c.store().suspensions(now);
