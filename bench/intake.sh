@@ -9,6 +9,8 @@
 #
 #   MXLANE_BENCH_MESSAGES=5000 MXLANE_BENCH_RECIPIENTS=10 MXLANE_BENCH_SESSIONS=10 \
 #   MXLANE_BENCH_ROUNDS=3 bash bench/intake.sh
+# MXLANE_BENCH_PERF=DIR also records the milter's CPU with `perf record -g` in each round
+# (DIR/milter-ROUND.data; `perf report -i` it): where the capture's microseconds go.
 . "$(dirname "$0")/../tests/fixtures/lib.sh"
 fx_init bench_intake
 fx_need smtp-source
@@ -86,8 +88,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
     # ---- the same Postfix with the milter taking every message over (bulk by sender, discard)
     fx_milter_start "$FX/mxlane.conf"
     FX_POSTFIX_MILTER=$(fx_postfix_milter_spec "$FX_MILTER_SOCKET")
+    perf_pid=
+    if [ -n "${MXLANE_BENCH_PERF:-}" ]; then
+        mkdir -p "$MXLANE_BENCH_PERF"
+        perf record -q -g -p "$FX_MILTER_PID" -o "$MXLANE_BENCH_PERF/milter-$round.data" >/dev/null 2>&1 &
+        perf_pid=$!
+        fx_register_pid "$perf_pid"
+    fi
     through_postfix milter
     ms_milter=$MS
+    [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; }
     fx_stop_pid "$FX_MILTER_PID"
     got=$(captured)
     fx_check_eq "round $round: the milter captured every message" "$((round * N * R))" "$got" >/dev/null ||
