@@ -191,6 +191,24 @@ assert j["counts"]["held"] == 2, j' "$(ctl job "$bad" --json)"
 fx_check "the log says it was held and why" grep -q "$bad: held: compliance_check: the sending domain nodmarc.test fails: dmarc _dmarc.nodmarc.test: no DMARC record" "$FX/mxlane.log"
 fx_check "mxlanectl jobs shows it held" bash -c "'$FX_CTL' -c '$FX/mxlane.conf' jobs | grep '^$bad' | grep -q held"
 
+# ---- hold checks the job's own pool: pool news (127.0.0.2, good) is not held for pool bad's
+# 127.0.0.4 (no PTR, outside SPF); a job of pool bad is
+printf 'news 127.0.0.2 mta2.good.test\nbad 127.0.0.4 mta4.good.test\n' > "$FX/pool.two"
+conf compliance_check=hold source_pools="$FX/pool.two"
+printf 'From: news@good.test\nSubject: pool news\n\nhello\n' > "$FX/news.txt"
+printf 'From: news@good.test\nSubject: pool bad\n\nhello\n' > "$FX/bad.txt"
+news=$(ctl submit --message "$FX/news.txt" --recipients "$FX/list.csv" --name news --pool news 2>"$FX/err")
+badpool=$(ctl submit --message "$FX/bad.txt" --recipients "$FX/list.csv" --name badpool --pool bad 2>"$FX/err")
+run_once
+fx_check_eq "hold, two pools: pool news's job delivered (from 127.0.0.2), pool bad's not" "2 0" \
+    "$(grep -c '^Subject: pool news' "$FX/sink/127.0.0.21.mbox") $(grep -c '^Subject: pool bad' "$FX/sink/127.0.0.21.mbox")"
+fx_check_eq "  pool news's job is not held" done "$(ctl job "$news" --json | py 'import json, sys; print(json.load(sys.stdin)["state"])')"
+fx_check "  pool bad's job is held for its own address only" py 'import json, sys
+j = json.loads(sys.argv[1])
+assert j["state"] == "held", j
+r = j["hold_reason"]
+assert "good.test from pool bad fails" in r and "127.0.0.4" in r and "127.0.0.2" not in r, r' "$(ctl job "$badpool" --json)"
+
 # ---- compliance_check = warn (the default): sent, and the failures logged
 conf
 warned=$(ctl submit --message "$FX/nodmarc.txt" --recipients "$FX/list.csv" --name warned 2>"$FX/err")
