@@ -38,7 +38,7 @@ void Scheduler::compliance_at_claim(const std::map<std::uint64_t, std::shared_pt
                                     const std::shared_ptr<const Settings>& s, std::set<std::uint64_t>& held) {
     for (const auto& [id, m] : messages) {
         // A job held for an unknown pool has no addresses to check; it is checked once released.
-        if (!m || is_notification(m->meta) || m->pool_hold || !compliance_seen_.insert(m->meta.job_id).second)
+        if (!m || is_notification(m->meta) || m->pool_hold || !first_sight(compliance_seen_, m->meta.job_id))
             continue;
         const std::string domain = dkim::from_domain(m->text);
         if (domain.empty() || domain.find("{{") != std::string::npos) continue;
@@ -66,7 +66,7 @@ void Scheduler::compliance_at_claim(const std::map<std::uint64_t, std::shared_pt
             store::fatal_if_panic(e);
             log::error(token + ": cannot hold the job for compliance_check: " + e.what());
             held.insert(job_id);  // its recipients go back, due again, and are checked then
-            compliance_seen_.erase(job_id);
+            compliance_seen_.forget(job_id);
         }
     }
 }
