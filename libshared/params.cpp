@@ -176,6 +176,8 @@ constexpr std::array kParams = {
              "a job whose From: domain (or a parent of it) has no key: send (unsigned, one warning per job) or hold (the job is held, with the reason)"},
     ParamDef{"compliance_check", T::choice, "warn", 0, 0, "warn|hold",
              "when a job starts, its From: domain gets the checks of mxlanectl check (DKIM, SPF, DMARC, PTR and HELO, List-Unsubscribe): warn (failures are logged) or hold (a failing domain's job is held, with the reasons)"},
+    ParamDef{"check_tls_domains", T::list, "gmail.com, yahoo.com, outlook.com", 0, 0, "",
+             "mxlanectl check verifies TLS to the first reachable MX of each of these domains (STARTTLS, the certificate against smtp_tls_CAfile and the MX name); empty: no TLS check"},
     ParamDef{"bounce_address", T::string, "", 0, 0, "",
              "e.g. bounces@shop.test: every message goes out with envelope sender bounces+TOKEN@shop.test (VERP), TOKEN naming job and recipient, authenticated with the loop key; empty: off"},
     ParamDef{"recipient_delimiter", T::string, "+", 0, 0, "",

@@ -437,4 +437,18 @@ void Scheduler::dispatch(ClaimBatch& batch) {
     }
 }
 
+// A job ended when the store no longer has it or it is done (seen_jobs.hpp).
+bool Scheduler::first_sight(SeenJobs& seen, std::uint64_t job_id) {
+    try {
+        return seen.first_sight(job_id, [this](std::uint64_t id) {
+            auto job = store_.job(id);
+            return !job || job->state == store::JobState::done;
+        });
+    } catch (const std::exception& e) {
+        store::fatal_if_panic(e);
+        log::warning(std::string("cannot look up jobs to forget: ") + e.what());  // the next sweep tries again
+        return true;  // the id was taken before the sweep
+    }
+}
+
 }  // namespace mxlane::qrunner

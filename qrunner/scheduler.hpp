@@ -28,6 +28,7 @@
 #include "qrunner/notify.hpp"
 #include "qrunner/outcome.hpp"
 #include "qrunner/result_writer.hpp"
+#include "qrunner/seen_jobs.hpp"
 #include "qrunner/settings.hpp"
 #include "qrunner/shared_lists.hpp"
 #include "qrunner/shared_state.hpp"
@@ -302,9 +303,11 @@ private:
     std::unique_ptr<SharedState> shared_;  // null: shared_state is empty, this host alone
     std::unique_ptr<SharedList> shared_suppressions_, shared_suspensions_;
     int hosts_written_ = 0;  // control_ only: the host count last kept in queue_directory
-    std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
+    // Store thread: true the first time `job_id` is seen; ended jobs are forgotten.
+    bool first_sight(SeenJobs& seen, std::uint64_t job_id);
+    SeenJobs dkim_warned_;  // store thread only: jobs warned about sending unsigned
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
-    std::set<std::uint64_t> compliance_seen_;  // store thread only: jobs whose domain compliance_check has seen
+    SeenJobs compliance_seen_;  // store thread only: jobs whose domain compliance_check has seen
     compliance::DomainChecks checks_{std::chrono::hours(1)};  // a domain's result is kept an hour
 };
 

@@ -63,7 +63,7 @@ void Scheduler::dkim_missing(MessageData& m, const Settings& s, const std::strin
     const std::string why = "no DKIM key in dkim_key_table for the From: domain " +
                             (domain.empty() ? std::string("(the message has no From: address)") : domain);
     if (!s.dkim_hold) {
-        if (dkim_warned_.insert(m.meta.job_id).second) log::warning(m.job_token + ": " + why + ": sent unsigned");
+        if (first_sight(dkim_warned_, m.meta.job_id)) log::warning(m.job_token + ": " + why + ": sent unsigned");
         return;
     }
     m.dkim_hold = true;

@@ -9,11 +9,12 @@ std::shared_future<Rows> DomainChecks::check(const std::string& domain, CheckJob
                                              std::function<void(const std::string&, const Rows&)> done) {
     std::lock_guard lock(mu_);
     const auto now = Clock::now();
-    if (auto it = kept_.find(domain); it != kept_.end() && it->second.until > now) return it->second.rows;
+    const auto key = std::make_pair(domain, job.pool);
+    if (auto it = kept_.find(key); it != kept_.end() && it->second.until > now) return it->second.rows;
     auto promise = std::make_shared<std::promise<Rows>>();
     std::shared_future<Rows> rows = promise->get_future().share();
-    kept_[domain] = Kept{rows, Clock::time_point::max()};
-    boost::asio::post(thread_, [this, domain, job = std::move(job), promise, done = std::move(done)] {
+    kept_[key] = Kept{rows, Clock::time_point::max()};
+    boost::asio::post(thread_, [this, domain, key, job = std::move(job), promise, done = std::move(done)] {
         Rows result;
         try {
             result = run(domain, job);
@@ -22,7 +23,7 @@ std::shared_future<Rows> DomainChecks::check(const std::string& domain, CheckJob
         }
         {
             std::lock_guard lock(mu_);
-            kept_[domain].until = Clock::now() + lifetime_;
+            kept_[key].until = Clock::now() + lifetime_;
         }
         promise->set_value(result);
         if (done) done(domain, result);

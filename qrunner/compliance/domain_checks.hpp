@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ struct CheckJob {
     std::vector<std::string> dns_servers;
     std::chrono::milliseconds dns_timeout{5000};
     CheckSetup setup;
+    std::string pool;  // whose addresses setup.senders are ("": every address); results are kept per domain and pool
     std::shared_ptr<const void> owner;
 };
 
@@ -36,7 +38,7 @@ public:
     DomainChecks(const DomainChecks&) = delete;
     DomainChecks& operator=(const DomainChecks&) = delete;
 
-    // The rows of `domain`: the kept result, or a check started now.
+    // The rows of `domain` from job.pool's addresses: the kept result, or a check started now.
     // `done` (may be empty) runs on the checker thread when a new check ends.
     std::shared_future<Rows> check(const std::string& domain, CheckJob job,
                                    std::function<void(const std::string&, const Rows&)> done = {});
@@ -55,7 +57,7 @@ private:
 
     std::chrono::seconds lifetime_;
     std::mutex mu_;  // guards kept_ and current_
-    std::map<std::string, Kept> kept_;
+    std::map<std::pair<std::string, std::string>, Kept> kept_;  // by domain and pool
     ResolverClient* current_ = nullptr;  // the running check's, for stop()
     std::atomic<bool> stopping_{false};
     boost::asio::thread_pool thread_{1};

@@ -42,11 +42,12 @@ std::vector<CheckRow> check_domain(DnsClient& dns, const CheckSetup& setup, cons
 // Forward-confirmed reverse DNS of every sending address, equal to its EHLO name.
 std::vector<CheckRow> check_addresses(DnsClient& dns, const SendingAddresses& from);
 
-// What does not depend on DNS here: List-Unsubscribe, and the TLS check
-// that needs the providers themselves (never tried from here: warn).
+// What does not depend on DNS here: List-Unsubscribe.
 std::vector<CheckRow> check_setup(const CheckSetup& setup);
 
-// Everything for these domains, in the order mxlanectl check shows it.
+// Everything about these domains, in the order mxlanectl check shows it
+// (mxlanectl adds the tls rows, tls_probe.hpp: they are about this host's
+// TLS towards the providers, not about a sending domain).
 std::vector<CheckRow> check_all(DnsClient& dns, const CheckSetup& setup, const std::vector<std::string>& domains);
 
 // The addresses of a source_pools file (every pool's); "" gives none.

@@ -5,6 +5,7 @@
 #include "libshared/address.hpp"
 #include "libshared/json.hpp"
 #include "qrunner/compliance/sender_check.hpp"
+#include "qrunner/compliance/tls_probe.hpp"
 #include "qrunner/ctl/ctl.hpp"
 #include "qrunner/dkim/signer.hpp"
 
@@ -70,6 +71,8 @@ int cmd_check(Context& c) {
     setup.unsubscribe_url = c.cfg.get("unsubscribe_url");
     compliance::ResolverClient dns(c.cfg.list("dns_servers"), std::chrono::seconds(c.cfg.seconds("dns_timeout")));
     auto rows = compliance::check_all(dns, setup, domains);
+    auto tls = compliance::check_tls(*qrunner::Settings::load(c.cfg), c.cfg.list("check_tls_domains"));
+    rows.insert(rows.end(), tls.begin(), tls.end());
     if (domains.empty()) rows.insert(rows.begin(), compliance::CheckRow{"domains", "-", "warn", "no sending domain: dkim_key_table is empty and no job is active"});
     print(c, rows);
     return compliance::any_failed(rows) ? 1 : 0;

@@ -1,6 +1,7 @@
 #!/bin/bash
 # ctl_check: mxlanectl check against real DNS answers (dnsmasq: DKIM, SPF, DMARC TXT records, A and PTR)
-# for a good domain and pool and for each way one can be wrong; --json rows, exit codes; compliance_check =
+# for a good domain and pool and for each way one can be wrong; TLS verified at the MX of check_tls_domains
+# (pysink with STARTTLS, test CAs); --json rows, exit codes; compliance_check =
 # hold holds a failing domain's job and delivers a passing one's, = warn logs the failures and sends.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init ctl_check
@@ -41,6 +42,16 @@ address=/mta4.good.test/127.0.0.4
 mx-host=rcpt.test,mx.rcpt.test,10
 host-record=mx.rcpt.test,127.0.0.21
 local=/0.0.127.in-addr.arpa/
+mx-host=tlsgood.test,mx.tlsgood.test,10
+host-record=mx.tlsgood.test,127.0.0.31
+mx-host=wrongname.test,mx.wrongname.test,10
+host-record=mx.wrongname.test,127.0.0.32
+mx-host=otherca.test,mx.otherca.test,10
+host-record=mx.otherca.test,127.0.0.33
+mx-host=notls.test,mx.notls.test,10
+host-record=mx.notls.test,127.0.0.34
+mx-host=deadmx.test,mx.deadmx.test,10
+host-record=mx.deadmx.test,127.0.0.35
 REC
 fx_dns_start_file "$FX/records"
 printf 'news 127.0.0.2 mta2.good.test\n' > "$FX/pool.good"
@@ -72,12 +83,56 @@ fx_check_eq "spf: the pool's address is allowed" pass "$(row spf 'good.test from
 fx_check_eq "dmarc: found and parsed" pass "$(row dmarc _dmarc.good.test)"
 fx_check_eq "ptr: 127.0.0.2 is mta2.good.test, forward-confirmed, its HELO name" pass "$(row ptr 127.0.0.2)"
 fx_check_eq "List-Unsubscribe: one-click configured" pass "$(row unsubscribe List-Unsubscribe)"
-fx_check_eq "tls: a warning that it is skipped offline" "warn offline" \
-    "$(row tls 'gmail.com yahoo.com outlook.com') $(detail tls 'gmail.com yahoo.com outlook.com' | grep -o offline)"
+fx_check_eq "tls: the big providers (no answer from this DNS) are skipped with a warning" "warn warn warn" \
+    "$(row tls gmail.com) $(row tls yahoo.com) $(row tls outlook.com)"
+fx_check "  saying they are unreachable (offline?)" grep -q 'skipped: no MX of gmail.com known .*(offline?)' <<< "$(detail tls gmail.com)"
 
 ctl check good.test > "$FX/out.txt"
 fx_check_eq "the plain table: exit 0" 0 $?
 fx_check "the plain table has a header and a row per check" bash -c "head -1 '$FX/out.txt' | grep -q '^CHECK  *SUBJECT  *RESULT  *DETAIL' && grep -q '^spf  *good.test from 127.0.0.2  *pass' '$FX/out.txt'"
+
+# ---- tls: STARTTLS at each domain's first reachable MX, the certificate verified against
+# smtp_tls_CAfile and the MX name. .31: signed by the test CA for its name; .32: for another
+# name; .33: by another CA; .34: no STARTTLS; .35: nothing listens; nomx.test: NXDOMAIN.
+C=$FX/certs
+fx_make_ca "$C"
+fx_make_cert "$C" tlsgood mx.tlsgood.test
+fx_make_cert "$C" wrongname other.name.test
+fx_make_cert "$FX/otherca" otherca mx.otherca.test
+fx_pysink_start "$FX/tlssink" "127.0.0.31:$P=tls:$C/tlsgood.pem:$C/tlsgood.key" \
+    "127.0.0.32:$P=tls:$C/wrongname.pem:$C/wrongname.key" \
+    "127.0.0.33:$P=tls:$FX/otherca/otherca.pem:$FX/otherca/otherca.key" "127.0.0.34:$P"
+conf smtp_tls_CAfile="$C/ca.pem" check_tls_domains="tlsgood.test, wrongname.test, otherca.test, notls.test, nomx.test, deadmx.test"
+ctl check good.test --json > "$FX/out" 2> "$FX/err"
+fx_check_eq "tls: exit 1 (three MX fail verification)" 1 $?
+fx_check_eq "tls: verified passes; wrong name, other CA, no STARTTLS fail; no MX, no listener warn" \
+    "pass fail fail fail warn warn" "$(for d in tlsgood wrongname otherca notls nomx deadmx; do row tls $d.test; done | xargs)"
+fx_check "  the pass names the MX, the TLS version and cipher" grep -qE \
+    "^mx.tlsgood.test\[127.0.0.31\]:$P: TLSv1\.[23] with cipher [A-Z0-9_-]+ .*verified" <<< "$(detail tls tlsgood.test)"
+fx_check "  the wrong name fails with the verify error" grep -q 'Server certificate not verified for mx.wrongname.test\[127.0.0.32\]: .*mismatch' \
+    <<< "$(detail tls wrongname.test)"
+fx_check "  the other CA fails with the verify error" grep -q 'Server certificate not verified for mx.otherca.test\[127.0.0.33\]: unable to get local issuer certificate' \
+    <<< "$(detail tls otherca.test)"
+fx_check "  no STARTTLS says so" grep -q 'TLS is required, but was not offered by host mx.notls.test\[127.0.0.34\]' <<< "$(detail tls notls.test)"
+fx_check "  no MX and no listener are skipped (offline?)" bash -c "grep -q 'skipped: no MX of nomx.test known' <<< '$(detail tls nomx.test)' &&
+    grep -q 'skipped: no MX of deadmx.test reachable (connect to mx.deadmx.test\[127.0.0.35\]:$P: Connection refused)' <<< '$(detail tls deadmx.test)'"
+tls_conns() { py 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])] if __import__("os").path.exists(sys.argv[1]) else []
+print(" ".join("tls=%s mails=%d" % (r["tls"], r["mails"]) for r in rows if r["ip"] == "127.0.0.31"))' "$FX/tlssink/connections.jsonl"; }
+fx_wait_eq "tls=True mails=0" tls_conns
+fx_check_eq "  the verified MX had one connection, in TLS, that sent no mail" "tls=True mails=0" "$(tls_conns)"
+conf smtp_tls_CAfile="$C/ca.pem" check_tls_domains=tlsgood.test
+ctl check good.test > /dev/null 2> "$FX/err"
+fx_check_eq "tls: only the verified MX: exit 0" 0 $?
+conf check_tls_domains=tlsgood.test
+ctl check good.test --json > "$FX/out" 2> "$FX/err"
+fx_check_eq "tls: the test CA not trusted (the system store): exit 1" "1 fail" "$? $(row tls tlsgood.test)"
+conf check_tls_domains=gmail.com dns_servers="127.0.0.1:$FX_DEAD_PORT"
+ctl check good.test --json > "$FX/out" 2> "$FX/err"
+fx_check_eq "offline (DNS never answers): exit 0, the tls row a warning" "0 warn" "$? $(row tls gmail.com)"
+conf check_tls_domains=
+ctl check good.test --json > "$FX/out" 2> "$FX/err"
+fx_check_eq "check_tls_domains empty: no tls row" absent "$(row tls gmail.com)"
 
 # ---- a domain without DMARC, and one whose published DKIM key is not its own
 ctl check nodmarc.test --json > "$FX/out" 2> "$FX/err"
@@ -135,6 +190,24 @@ assert "compliance_check" in j["hold_reason"] and "nodmarc.test" in j["hold_reas
 assert j["counts"]["held"] == 2, j' "$(ctl job "$bad" --json)"
 fx_check "the log says it was held and why" grep -q "$bad: held: compliance_check: the sending domain nodmarc.test fails: dmarc _dmarc.nodmarc.test: no DMARC record" "$FX/mxlane.log"
 fx_check "mxlanectl jobs shows it held" bash -c "'$FX_CTL' -c '$FX/mxlane.conf' jobs | grep '^$bad' | grep -q held"
+
+# ---- hold checks the job's own pool: pool news (127.0.0.2, good) is not held for pool bad's
+# 127.0.0.4 (no PTR, outside SPF); a job of pool bad is
+printf 'news 127.0.0.2 mta2.good.test\nbad 127.0.0.4 mta4.good.test\n' > "$FX/pool.two"
+conf compliance_check=hold source_pools="$FX/pool.two"
+printf 'From: news@good.test\nSubject: pool news\n\nhello\n' > "$FX/news.txt"
+printf 'From: news@good.test\nSubject: pool bad\n\nhello\n' > "$FX/bad.txt"
+news=$(ctl submit --message "$FX/news.txt" --recipients "$FX/list.csv" --name news --pool news 2>"$FX/err")
+badpool=$(ctl submit --message "$FX/bad.txt" --recipients "$FX/list.csv" --name badpool --pool bad 2>"$FX/err")
+run_once
+fx_check_eq "hold, two pools: pool news's job delivered (from 127.0.0.2), pool bad's not" "2 0" \
+    "$(grep -c '^Subject: pool news' "$FX/sink/127.0.0.21.mbox") $(grep -c '^Subject: pool bad' "$FX/sink/127.0.0.21.mbox")"
+fx_check_eq "  pool news's job is not held" done "$(ctl job "$news" --json | py 'import json, sys; print(json.load(sys.stdin)["state"])')"
+fx_check "  pool bad's job is held for its own address only" py 'import json, sys
+j = json.loads(sys.argv[1])
+assert j["state"] == "held", j
+r = j["hold_reason"]
+assert "good.test from pool bad fails" in r and "127.0.0.4" in r and "127.0.0.2" not in r, r' "$(ctl job "$badpool" --json)"
 
 # ---- compliance_check = warn (the default): sent, and the failures logged
 conf
