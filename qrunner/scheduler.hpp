@@ -177,6 +177,9 @@ private:
     void shape_source(Destination& d, const Shaping& limits, Clock::time_point now);
     // First days (every poll) and, the first time, counts of the warm-up from the store.
     boost::asio::awaitable<void> read_warmup();
+    // The snapshot's "sources": each sending address's shaping towards each
+    // provider it sent to (connections, a source-scope throttle or pause).
+    boost::json::array source_rows() const;
     // Under mu_: limits, rates and backoff of d and its provider from the
     // settings (kept state: tokens, backoff).
     void shape(Destination& d, const Settings& s, Clock::time_point now);

@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "libshared/address.hpp"
+#include "libshared/json.hpp"
 #include "libshared/log.hpp"
 #include "qrunner/scheduler.hpp"
 
@@ -180,6 +181,27 @@ asio::awaitable<void> Scheduler::read_warmup() {
         store::fatal_if_panic(e);
         log::error(std::string("cannot read the warm-up of the sending addresses from the queue: ") + e.what());
     }
+}
+
+json::array Scheduler::source_rows() const {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    json::array rows;
+    for (const auto& [name, b] : sources_) {
+        const auto slash = name.find('/');  // "src:ADDRESS/mx:...": providers hold no '/'
+        if (!name.starts_with("src:") || slash == std::string::npos) continue;
+        const bool throttled = b->throttled(now);
+        json::object r;
+        r["address"] = name.substr(4, slash - 4);
+        r["provider"] = name.substr(slash + 1);
+        r["connections"] = b->active;
+        r["throttle_per_hour"] = throttled ? static_cast<std::int64_t>(b->messages.per_second() * 3600 + 0.5) : 0;
+        r["throttled_until"] = throttled ? wall_ms(*b->throttled_until, now) : 0;
+        r["paused_until"] = b->holding(now) ? wall_ms(b->holds_until(now), now) : 0;
+        r["reason"] = throttled || b->holding(now) ? b->reason : "";
+        rows.push_back(std::move(r));
+    }
+    return rows;
 }
 
 }  // namespace mxlane::qrunner
