@@ -75,6 +75,27 @@ fx_check_eq "the shared first day stands: both hosts on day 2 (pools)" "2 2" \
 import json,sys
 print(json.load(sys.stdin)[0]['day'])"; done | tr '\n' ' ' | sed 's/ $//')"
 
-for pid in $QR; do fx_stop_pid "$pid"; done
+# ---- Redis away: each host counts alone against its share of the cap (cap / hosts last seen).
+# A new address, 127.0.0.3 (day 1: a cap of 3): one each (3 / 2 hosts), the rest waits for the next day.
 fx_stop_pid "$REDIS_PID"
+printf 'news 127.0.0.2 out2.warm.test\nfresh 127.0.0.3 out3.warm.test\n' > "$FX/pools"
+for pid in $QR; do kill -HUP "$pid"; done
+for h in a b; do
+  fx_check "$h reloads the pools" fx_wait_for -t 10 grep -q "reloaded" "$FX/qrunner_$h.out"
+done
+jc=$(printf 'c%d@warm.test\n' 1 2 3 | "$MKJOB" "$FX/a/queue" "$FX/msg.txt" --name jc --pool fresh)
+jd=$(printf 'd%d@warm.test\n' 1 2 3 | "$MKJOB" "$FX/b/queue" "$FX/msg.txt" --name jd --pool fresh)
+for h in a b; do
+  fx_check "$h says that it counts alone" fx_wait_for -t 30 \
+    grep -q "does not answer for the warm-up counts: this host counts alone against its share" "$FX/qrunner_$h.out"
+  fx_check "$h: the rest waits for the next day" fx_wait_for -t 30 \
+    grep -q "warm-up: 2 recipients for warm.test (mx:mx.warm.test) wait for the next day" "$FX/qrunner_$h.out"
+done
+fx_check_eq "... once each" "1 1" "$(for h in a b; do
+  grep -c 'does not answer for the warm-up counts' "$FX/qrunner_$h.out"; done | tr '\n' ' ' | sed 's/ $//')"
+fx_check_eq "one from each host: delivered=1 queued=2 on each" "delivered=1 queued=2 delivered=1 queued=2" \
+  "$(states a "$jc") $(states b "$jd")"
+fx_check_eq "... from 127.0.0.3" 2 "$(grep -c '"peer": "127.0.0.3:' "$FX/sink/accepted.jsonl")"
+
+for pid in $QR; do fx_stop_pid "$pid"; done
 fx_done
