@@ -123,7 +123,8 @@ std::map<std::string, std::vector<OwnedWork>> Scheduler::assign_sources(std::vec
         todo.pop_front();
         const std::string& pool = w.work().message->meta.pool;
         const auto addresses = settings_->pool_addresses(pool);
-        const SourceAddress* a = addresses.empty() ? nullptr : pick_source(addresses, pool, towards, today, now, allowance);
+        const SourceAddress* a =
+            addresses.empty() ? nullptr : pick_source(addresses, pool, towards, today, now, allowance);
         if (!a) {
             capped.push_back(std::move(w));
             continue;

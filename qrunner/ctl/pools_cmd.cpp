@@ -154,7 +154,8 @@ int cmd_pools(Context& c) {
                                        {"sent_today", r.sent},
                                        {"cap", cap_json(r.cap)},
                                        {"connections", count_json(r.connections)},
-                                       {"throttle_per_hour", r.throttle_per_hour ? json::value(r.throttle_per_hour) : nullptr},
+                                       {"throttle_per_hour", r.throttle_per_hour ? json::value(r.throttle_per_hour)
+                                                                                 : json::value(nullptr)},
                                        {"throttled_until", until_json(r.throttled_until)},
                                        {"suspended_until", until_json(r.suspended_until)},
                                        {"reason", r.reason}});
