@@ -32,6 +32,7 @@
 #include "qrunner/settings.hpp"
 #include "qrunner/shared_lists.hpp"
 #include "qrunner/shared_state.hpp"
+#include "qrunner/shared_warmup.hpp"
 #include "qrunner/smtp/session.hpp"
 #include "qrunner/warmup.hpp"
 
@@ -161,23 +162,37 @@ private:
     void pool_at_load(MessageData& m, const Settings& s);
     // Direct work for `key` spread over its pools' addresses (each address a
     // destination of its own); what no address may send today waits for the next day.
-    void route_from_pools(const std::string& key, const std::string& domain, std::vector<dns::MxHost> hosts,
-                          std::vector<OwnedWork> works);
+    // With shared_state, the batch's size is first reserved from each address's cap in Redis.
+    boost::asio::awaitable<void> route_from_pools(const std::string& key, const std::string& domain,
+                                                  std::vector<dns::MxHost> hosts, std::vector<OwnedWork> works);
+    // The batch's share of each of its pools' addresses' caps towards `towards`,
+    // reserved in Redis (shared_warmup_); Redis's first days are taken over.
+    boost::asio::awaitable<WarmupAllowance> reserve_warmup(const Settings& s, const std::string& towards,
+                                                           std::int64_t today, const std::vector<OwnedWork>& works);
+    // Under mu_: what the address may still send towards the provider today
+    // (allowance: what the batch reserved across hosts; null: this host alone).
+    std::int64_t warmup_room(const SourceAddress& a, const std::string& towards, std::int64_t today,
+                             const WarmupAllowance* allowance) const;
     // Under mu_: works by the address each goes from (split where a warm-up cap
     // leaves room for part of one); capped gets what no address may send today.
     std::map<std::string, std::vector<OwnedWork>> assign_sources(std::vector<OwnedWork> works,
                                                                  const std::string& towards,
-                                                                 std::vector<OwnedWork>& capped);
+                                                                 std::vector<OwnedWork>& capped,
+                                                                 WarmupAllowance* allowance = nullptr);
     // Under mu_: the pool's next address in turn with warm-up room, preferring
     // those no source-scope throttle or suspension holds; null: none has room.
     const SourceAddress* pick_source(const std::vector<const SourceAddress*>& addresses, const std::string& pool,
-                                     const std::string& towards, std::int64_t today, Clock::time_point now);
+                                     const std::string& towards, std::int64_t today, Clock::time_point now,
+                                     const WarmupAllowance* allowance = nullptr);
     // Under mu_: n messages counted against the address's cap (the store gets the count).
     void take_warmup(const SourceAddress& a, const std::string& towards, std::int64_t n, std::int64_t today);
     // Under mu_: d's shaping by its sending address towards its provider (limits: its provider's or its own).
     void shape_source(Destination& d, const Shaping& limits, Clock::time_point now);
     // First days (every poll) and, the first time, counts of the warm-up from the store.
     boost::asio::awaitable<void> read_warmup();
+    // The snapshot's "sources": each sending address's shaping towards each
+    // provider it sent to (connections, a source-scope throttle or pause).
+    boost::json::array source_rows() const;
     // Under mu_: limits, rates and backoff of d and its provider from the
     // settings (kept state: tokens, backoff).
     void shape(Destination& d, const Settings& s, Clock::time_point now);
@@ -301,6 +316,7 @@ private:
     boost::asio::awaitable<void> beat_shared();
     std::unique_ptr<RedisClient> redis_, redis_sub_;
     std::unique_ptr<SharedState> shared_;  // null: shared_state is empty, this host alone
+    std::unique_ptr<SharedWarmup> shared_warmup_;  // null: warm-up counts are this host's alone
     std::unique_ptr<SharedList> shared_suppressions_, shared_suspensions_;
     int hosts_written_ = 0;  // control_ only: the host count last kept in queue_directory
     // Store thread: true the first time `job_id` is seen; ended jobs are forgotten.

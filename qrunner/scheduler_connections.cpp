@@ -56,7 +56,7 @@ asio::awaitable<void> Scheduler::route_direct(std::string domain, std::vector<Ow
     if (level != s->cfg.get("smtp_tls_security_level") || ca_file != s->cfg.get("smtp_tls_CAfile"))
         key += " tls=" + level + (ca_file.empty() ? "" : " ca=" + ca_file);
     if (!s->pools.addresses.empty()) {
-        route_from_pools(key, domain, std::move(mx.hosts), std::move(works));
+        co_await route_from_pools(key, domain, std::move(mx.hosts), std::move(works));
         co_return;
     }
     std::shared_ptr<Destination> d;

@@ -38,6 +38,7 @@ void Scheduler::start_shared() {
     redis_ = std::make_unique<RedisClient>(io_.get_executor(), url, timeout);
     redis_sub_ = std::make_unique<RedisClient>(io_.get_executor(), url, timeout);
     shared_ = std::make_unique<SharedState>(redis_backend(*redis_), s.myhostname, url.label(), read_hosts(s));
+    shared_warmup_ = std::make_unique<SharedWarmup>(redis_warmup_backend(*redis_), url.label());
     shared_->on_reshape([this] { reshape_all(); });
     shared_->on_wake([this] {
         Starts starts;

@@ -205,6 +205,7 @@ std::string Scheduler::snapshot() const {
     doc["pid"] = static_cast<std::int64_t>(::getpid());
     doc["written"] = store::now_ms();
     doc["destinations"] = std::move(rows);
+    doc["sources"] = source_rows();
     return json::serialize(std::move(doc));
 }
 

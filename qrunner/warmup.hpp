@@ -39,6 +39,13 @@ public:
     void load_count(const std::string& address, const std::string& provider, Count c) {
         counts_[key(address, provider)] = c;
     }
+    // The address's first day; none when it was never used.
+    std::optional<std::int64_t> first_day(const std::string& address) const {
+        auto it = first_.find(address);
+        return it == first_.end() ? std::nullopt : std::optional<std::int64_t>(it->second);
+    }
+    // Another host's first use of the address (shared_state) counts here too.
+    void set_first_day(const std::string& address, std::int64_t day) { first_[address] = day; }
     // The address's life day today; an address never used is on day 1.
     std::int64_t day(const std::string& address, std::int64_t today) const;
     // Messages the address may still send to the provider today.

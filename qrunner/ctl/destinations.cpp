@@ -6,10 +6,14 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <cerrno>
+#include <fstream>
+#include <iostream>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "libshared/address.hpp"
+#include "libshared/printable.hpp"
 
 namespace mxlane::ctl {
 namespace {
@@ -58,6 +62,21 @@ DestinationRow parse_row(const bj::value& v) {
     return r;
 }
 
+SourceRow parse_source(const bj::value& v) {
+    const bj::object* o = v.if_object();
+    if (!o) throw SnapshotError("a source is not an object");
+    SourceRow r;
+    r.address = string_of(*o, "address");
+    r.provider = string_of(*o, "provider");
+    if (r.address.empty() || r.provider.empty()) throw SnapshotError("a source has no address or provider");
+    r.connections = number_of(*o, "connections");
+    r.throttle_per_hour = number_of(*o, "throttle_per_hour");
+    r.throttled_until = number_of(*o, "throttled_until");
+    r.paused_until = number_of(*o, "paused_until");
+    r.reason = string_of(*o, "reason");
+    return r;
+}
+
 // Labels of letters, digits, '-' or '_' (or UTF-8 bytes), 1 to 63 each, 253 in all.
 bool valid_host(std::string_view d, std::size_t min_labels) {
     if (d.empty() || d.size() > 253) return false;
@@ -96,9 +115,28 @@ Snapshot parse_snapshot(std::string_view text, std::int64_t now, const std::func
     if (!list->is_array()) throw SnapshotError("\"destinations\" is not an array");
     Snapshot s;
     for (const auto& v : list->get_array()) s.rows.push_back(parse_row(v));
+    if (const bj::value* sources = top->if_contains("sources")) {
+        if (!sources->is_array()) throw SnapshotError("\"sources\" is not an array");
+        for (const auto& v : sources->get_array()) s.sources.push_back(parse_source(v));
+    }
     const std::int64_t at = integer(*written, "written"), process = integer(*pid, "pid");
     s.live = now - at <= kSnapshotFreshMs && alive(static_cast<long>(process));
     return s;
+}
+
+Snapshot read_snapshot(const std::string& queue_directory, std::int64_t now) {
+    const std::string path = queue_directory + "/" + kSnapshotFile;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return {};
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return {};
+    try {
+        return parse_snapshot(text.str(), now);
+    } catch (const SnapshotError& e) {
+        std::cerr << "mxlanectl: ignoring " << printable(path) << ": " << printable(e.what()) << "\n";
+        return {};
+    }
 }
 
 std::vector<DestinationRow> merge_destinations(const Snapshot& snapshot,

@@ -19,6 +19,16 @@ struct DestinationRow {
     std::string reason, last_reply;
 };
 
+// One sending address (source_pools) towards one provider, as the qrunner shapes it in memory.
+struct SourceRow {
+    std::string address, provider;
+    std::int64_t connections = 0;
+    std::int64_t throttle_per_hour = 0;  // a source-scope throttle's rate; 0: none
+    std::int64_t throttled_until = 0;    // ms since the epoch; 0: not throttled
+    std::int64_t paused_until = 0;       // backed off or suspended until; 0: not
+    std::string reason;
+};
+
 // The file a running qrunner rewrites every second: <queue_directory>/destinations.json.
 inline constexpr const char* kSnapshotFile = "destinations.json";
 // A snapshot older than this is a stopped qrunner's.
@@ -33,6 +43,7 @@ public:
 struct Snapshot {
     bool live = false;  // its pid runs and it was written within kSnapshotFreshMs of now
     std::vector<DestinationRow> rows;
+    std::vector<SourceRow> sources;  // "sources" (absent before source_pools shaped any)
 };
 
 // True when a process with this pid exists (kill(pid, 0) succeeds or says EPERM).
@@ -42,6 +53,11 @@ bool process_alive(long pid);
 // decides whether its pid runs (process_alive unless a test says otherwise).
 Snapshot parse_snapshot(std::string_view text, std::int64_t now,
                         const std::function<bool(long)>& alive = process_alive);
+
+// The running qrunner's snapshot in queue_directory; an empty one when there is
+// none, it cannot be read, or it is a stopped qrunner's (a malformed one is
+// named on stderr).
+Snapshot read_snapshot(const std::string& queue_directory, std::int64_t now);
 
 // The rows to show at `now`: a live snapshot's rows in its order, each with the
 // store's suspension of the same name over its paused_until and reason (a pause

@@ -1,7 +1,5 @@
 // destinations_cmd: mxlanectl destinations [--json], pause NAME [--for DURATION], resume NAME.
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "libshared/address.hpp"
 #include "libshared/json.hpp"
@@ -14,23 +12,6 @@ namespace mxlane::ctl {
 namespace {
 
 using store::QueueStore;
-
-// The running qrunner's snapshot; an empty one when there is none, it cannot be
-// read, or it is a stopped qrunner's. Only a malformed one is worth a word.
-Snapshot read_snapshot(const std::string& queue_directory, std::int64_t now) {
-    const std::string path = queue_directory + "/" + kSnapshotFile;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return {};
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) return {};
-    try {
-        return parse_snapshot(text.str(), now);
-    } catch (const SnapshotError& e) {
-        std::cerr << "mxlanectl: ignoring " << printable(path) << ": " << printable(e.what()) << "\n";
-        return {};
-    }
-}
 
 // paused_until for people: ISO time, "-" when not paused, "until resumed".
 std::string until_text(std::int64_t until) {

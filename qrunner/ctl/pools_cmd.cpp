@@ -1,4 +1,4 @@
-// pools_cmd: mxlanectl pools [--json] (sending addresses, warm-up, suspensions) and pools warmup ADDRESS DAY.
+// pools_cmd: mxlanectl pools [--json] (sending addresses, warm-up, throttles, suspensions) and pools warmup ADDRESS DAY.
 #include <iostream>
 
 #include "libshared/json.hpp"
@@ -6,6 +6,7 @@
 #include "libshared/printable.hpp"
 #include "libshared/source_pools.hpp"
 #include "qrunner/ctl/ctl.hpp"
+#include "qrunner/ctl/destinations.hpp"
 #include "qrunner/warmup.hpp"
 
 namespace mxlane::ctl {
@@ -23,7 +24,8 @@ SourcePools read_pools(const Context& c) {
     }
 }
 
-// One address towards one provider, as the store has it today.
+// One address towards one provider, as the store has it today, with the
+// running qrunner's shaping of it (its snapshot) when there is one.
 struct PoolRow {
     const SourceAddress* address = nullptr;
     std::int64_t day = 1;        // of its warm-up (1: never used yet, or first used today)
@@ -32,7 +34,24 @@ struct PoolRow {
     std::int64_t sent = 0, cap = qrunner::kNoCap;
     std::int64_t suspended_until = 0;
     std::string reason;
+    std::optional<std::int64_t> connections;  // none: no running qrunner reports its sources
+    std::int64_t throttle_per_hour = 0, throttled_until = 0;
 };
+
+// What the running qrunner holds in memory over the store's rows: a
+// source-scope throttle, a pause not (yet) in the store, its connections.
+void merge_source(PoolRow& r, const SourceRow& s, std::int64_t now) {
+    r.connections = s.connections;
+    if (s.throttled_until > now) {
+        r.throttle_per_hour = s.throttle_per_hour;
+        r.throttled_until = s.throttled_until;
+        if (r.reason.empty()) r.reason = s.reason;
+    }
+    if (r.suspended_until == 0 && s.paused_until > now) {
+        r.suspended_until = s.paused_until;
+        if (r.reason.empty()) r.reason = s.reason;
+    }
+}
 
 std::vector<PoolRow> pool_rows(Context& c, const SourcePools& pools) {
     const std::int64_t now = store::now_ms(), today = qrunner::epoch_day(now);
@@ -40,6 +59,7 @@ std::vector<PoolRow> pool_rows(Context& c, const SourcePools& pools) {
     const auto first = c.store().warmup_first_days();
     const auto counts = c.store().warmup_counts();
     const auto suspensions = c.store().suspensions(now);
+    const Snapshot snap = read_snapshot(c.cfg.get("queue_directory"), now);
     std::vector<PoolRow> rows;
     for (const auto& a : pools.addresses) {
         PoolRow base;
@@ -64,6 +84,16 @@ std::vector<PoolRow> pool_rows(Context& c, const SourcePools& pools) {
                 r.suspended_until = s.until;
                 r.reason = s.reason;
             }
+        if (snap.live) {
+            if (by_provider.empty()) base.connections = 0;
+            for (auto& [name, r] : by_provider) r.connections = 0;
+            for (const auto& s : snap.sources)
+                if (s.address == a.address) {
+                    PoolRow& r = by_provider.try_emplace(s.provider, base).first->second;
+                    r.provider = s.provider;
+                    merge_source(r, s, now);
+                }
+        }
         if (by_provider.empty()) rows.push_back(base);
         for (auto& [name, r] : by_provider) rows.push_back(std::move(r));
     }
@@ -72,6 +102,8 @@ std::vector<PoolRow> pool_rows(Context& c, const SourcePools& pools) {
 
 json::value cap_json(std::int64_t cap) { return cap == qrunner::kNoCap ? json::value(nullptr) : json::value(cap); }
 std::string cap_text(std::int64_t cap) { return cap == qrunner::kNoCap ? "-" : std::to_string(cap); }
+
+json::value count_json(const std::optional<std::int64_t>& n) { return n ? json::value(*n) : json::value(nullptr); }
 
 json::value until_json(std::int64_t until) {
     if (until == 0) return nullptr;
@@ -121,15 +153,23 @@ int cmd_pools(Context& c) {
                                        {"provider", r.provider.empty() ? json::value(nullptr) : json::value(r.provider)},
                                        {"sent_today", r.sent},
                                        {"cap", cap_json(r.cap)},
+                                       {"connections", count_json(r.connections)},
+                                       {"throttle_per_hour", r.throttle_per_hour ? json::value(r.throttle_per_hour)
+                                                                                 : json::value(nullptr)},
+                                       {"throttled_until", until_json(r.throttled_until)},
                                        {"suspended_until", until_json(r.suspended_until)},
                                        {"reason", r.reason}});
         std::cout << json::serialize(std::move(all)) << "\n";
         return 0;
     }
-    Table t({"POOL", "ADDRESS", "HELO", "DAY", "PROVIDER", "SENT_TODAY", "CAP", "SUSPENDED_UNTIL", "REASON"});
+    Table t({"POOL", "ADDRESS", "HELO", "DAY", "PROVIDER", "SENT_TODAY", "CAP", "CONNECTIONS", "THROTTLE",
+             "THROTTLED_UNTIL", "SUSPENDED_UNTIL", "REASON"});
     for (const auto& r : rows)
         t.add({r.address->pool, r.address->address, r.address->helo, std::to_string(r.day) + (r.used ? "" : " (unused)"),
                r.provider.empty() ? "-" : r.provider, std::to_string(r.sent), cap_text(r.cap),
+               r.connections ? std::to_string(*r.connections) : "-",
+               r.throttle_per_hour ? std::to_string(r.throttle_per_hour) + "/h" : "-",
+               r.throttled_until ? iso_time(r.throttled_until) : "-",
                r.suspended_until == 0                   ? "-"
                : r.suspended_until == QueueStore::kForever ? "until resumed"
                                                           : iso_time(r.suspended_until),

@@ -120,6 +120,16 @@ fx_spawn qrunner "$FX_QRUNNER" -c "$FX/mxlane.conf" -f
 qr=$FX_LAST_PID
 fx_check "127.0.0.2 is throttled towards mx:.ms.test" fx_wait_for -t 30 \
   grep -q "sending address src:127.0.0.2/mx:.ms.test backing off after \"451 4.7.650 " "$FX/qrunner.out"
+# mxlanectl pools merges the running qrunner's shaping: the throttle lives in its memory, not in the store
+pools_throttles() { ctl pools --json | "$FX_PYTHON" -c "
+import json,sys
+for r in json.load(sys.stdin):
+    if r['provider'] == 'mx:.ms.test':
+        print(r['address'], r['throttle_per_hour'], r['throttled_until'] is not None, r['reason'][:11])"; }
+fx_check "mxlanectl pools: 127.0.0.2 throttled to 1/h towards mx:.ms.test, 127.0.0.3 not" fx_wait_eq -t 10 \
+  "$(printf '%s\n' '127.0.0.2 1 True 451 4.7.650' '127.0.0.3 None False ')" pools_throttles
+fx_check "mxlanectl pools (text): the THROTTLE and THROTTLED_UNTIL columns" bash -c "'$FX_CTL' -c '$FX/mxlane.conf' pools |
+  grep -qE '^news +127.0.0.2 +out2.pools.test +1 +mx:.ms.test +[0-9]+ +- +[0-9]+ +1/h +20[0-9-]+T'"
 count_from() { accepted | grep -c "^$1 .* $2"; }  # ADDRESS RCPT-REGEX: messages accepted from it
 fx_check "127.0.0.3 delivers its share" fx_wait_eq -t 30 2 count_from 127.0.0.3 'ms[0-9]@ms.test'
 
@@ -140,6 +150,11 @@ j4=$(printf 'after%d@pools.test\n' 1 2 | "$MKJOB" "$FX/queue" "$FX/msg.txt" --na
 fx_check "... and mail still goes from the pool's addresses" fx_wait_eq -t 30 "delivered=2" states "$j4"
 fx_stop_pid "$qr"
 cp "$FX/pools.good" "$FX/pools"
+fx_check_eq "qrunner stopped: mxlanectl pools shows what the store has (no throttle, no connections)" "None None" \
+  "$(ctl pools --json | "$FX_PYTHON" -c "
+import json,sys
+r = [r for r in json.load(sys.stdin) if r['address'] == '127.0.0.2' and r['provider'] == 'mx:.ms.test'][0]
+print(r['throttle_per_hour'], r['connections'])")"
 
 # ---- 5. bad input at start: duplicate address, malformed line, unknown default_pool, an address not here
 start_error() {  # conf args...: the qrunner's exit status and first line of stderr

@@ -46,6 +46,7 @@ class DestinationsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(parse_live_snapshot);
     CPPUNIT_TEST(stale_or_dead_snapshot);
     CPPUNIT_TEST(malformed_snapshots);
+    CPPUNIT_TEST(snapshot_sources);
     CPPUNIT_TEST(merge_overlays_and_appends);
     CPPUNIT_TEST(merge_without_snapshot);
     CPPUNIT_TEST(process_liveness);
@@ -102,6 +103,29 @@ public:
                                     kNow, always);
         CPPUNIT_ASSERT(s.live);
         CPPUNIT_ASSERT(s.rows.empty());
+    }
+
+    // A sending address's shaping towards a provider (source_pools); a snapshot
+    // without "sources" (a qrunner without pools) has none.
+    void snapshot_sources() {
+        const std::string head = "{\"pid\": 1, \"written\": " + std::to_string(kNow) + ", \"destinations\": []";
+        Snapshot s = parse_snapshot(head + ", \"sources\": [{\"address\": \"127.0.0.2\", \"provider\": \"mx:.ms.test\","
+                                           " \"connections\": 1, \"throttle_per_hour\": 60, \"throttled_until\": " +
+                                        std::to_string(kNow + 5000) + ", \"reason\": \"451 4.7.650 limited\"}]}",
+                                    kNow, always);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), s.sources.size());
+        const auto& r = s.sources[0];
+        CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.2"), r.address);
+        CPPUNIT_ASSERT_EQUAL(std::string("mx:.ms.test"), r.provider);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(1), r.connections);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(60), r.throttle_per_hour);
+        CPPUNIT_ASSERT_EQUAL(kNow + 5000, r.throttled_until);
+        CPPUNIT_ASSERT_EQUAL(std::int64_t(0), r.paused_until);
+        CPPUNIT_ASSERT_EQUAL(std::string("451 4.7.650 limited"), r.reason);
+        CPPUNIT_ASSERT(parse_snapshot(head + "}", kNow, always).sources.empty());
+        for (const std::string bad : {", \"sources\": {}}", ", \"sources\": [1]}", ", \"sources\": [{\"address\": \"127.0.0.2\"}]}",
+                                      ", \"sources\": [{\"address\": \"127.0.0.2\", \"provider\": \"mx:a\", \"connections\": \"1\"}]}"})
+            CPPUNIT_ASSERT_THROW_MESSAGE(bad, parse_snapshot(head + bad, kNow, always), SnapshotError);
     }
 
     void merge_overlays_and_appends() {
