@@ -32,15 +32,11 @@ bool Destination::may_open(Clock::time_point now) const {
 }
 
 void Destination::opened(Clock::time_point now) {
-    each_shaping([&](Shaping& s) {
-        s.take_message(now);
-        s.take_connection(now);
-        ++s.active;
-    });
+    each_shaping([&](Shaping& s) { s.opened(now); });
 }
 
 void Destination::closed() {
-    each_shaping([](Shaping& s) { --s.active; });
+    each_shaping([](Shaping& s) { s.closed(); });
 }
 
 void Destination::idle_started() {
@@ -75,6 +71,12 @@ bool Destination::take_message(Clock::time_point now) {
 Clock::time_point Destination::message_ready_at(Clock::time_point now, double n) const {
     auto t = own->message_ready_at(now, n);
     return provider ? std::max(t, provider->message_ready_at(now, n)) : t;
+}
+
+Clock::time_point Destination::lease_ready_at(Clock::time_point now) const {
+    auto t = now;
+    each_shaping([&](const Shaping& s) { t = std::max(t, s.lease_ready_at(now)); });
+    return t;
 }
 
 Clock::time_point Destination::connection_ready_at(Clock::time_point now) const {

@@ -30,6 +30,7 @@
 #include "qrunner/result_writer.hpp"
 #include "qrunner/settings.hpp"
 #include "qrunner/shared_lists.hpp"
+#include "qrunner/shared_leases.hpp"
 #include "qrunner/shared_state.hpp"
 #include "qrunner/smtp/session.hpp"
 #include "qrunner/warmup.hpp"
@@ -300,6 +301,7 @@ private:
     boost::asio::awaitable<void> beat_shared();
     std::unique_ptr<RedisClient> redis_, redis_sub_;
     std::unique_ptr<SharedState> shared_;  // null: shared_state is empty, this host alone
+    std::unique_ptr<SharedLeases> shared_leases_;  // destination_concurrency across hosts (null with shared_)
     std::unique_ptr<SharedList> shared_suppressions_, shared_suspensions_;
     int hosts_written_ = 0;  // control_ only: the host count last kept in queue_directory
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned

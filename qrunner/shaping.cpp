@@ -21,7 +21,26 @@ Clock::time_point Shaping::holds_until(Clock::time_point now) const {
 
 bool Shaping::may_open(Clock::time_point now) const {
     return !holding(now) && active < concurrency.limit() && message_ready_at(now) <= now &&
-           connection_ready_at(now) <= now;
+           connection_ready_at(now) <= now && lease_ready_at(now) <= now;
+}
+
+// Asked last, once every other limit has room, so that a lease is rarely
+// granted for nothing; one that is goes back at the next renewal.
+Clock::time_point Shaping::lease_ready_at(Clock::time_point now) const {
+    if (!leases || active >= concurrency.limit()) return now;  // a closing connection here wakes it
+    return leases->ready_at(name, concurrency.limit(), now);
+}
+
+void Shaping::opened(Clock::time_point now) {
+    take_message(now);
+    take_connection(now);
+    ++active;
+    if (leases) leases->opened(name);
+}
+
+void Shaping::closed() {
+    --active;
+    if (leases) leases->closed(name);
 }
 
 // The shared buckets are asked only once the local one has a token: a host

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "qrunner/backoff.hpp"
+#include "qrunner/shared_leases.hpp"
 #include "qrunner/shared_state.hpp"
 #include "qrunner/throttle.hpp"
 
@@ -31,6 +32,12 @@ struct Shaping {
     Clock::time_point connection_ready_at(Clock::time_point now) const;
     void take_message(Clock::time_point now);
     void take_connection(Clock::time_point now);
+    // shared_state: destination_concurrency across hosts, as leases on `name` (null: this host alone).
+    SharedLeases* leases = nullptr;
+    // When a lease lets a new connection open (now without leases, or while this host's own limit is full).
+    Clock::time_point lease_ready_at(Clock::time_point now) const;
+    void opened(Clock::time_point now);
+    void closed();
     int messages_per_connection = 100;
     Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
     int active = 0;  // connections open or opening
