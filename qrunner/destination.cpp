@@ -24,11 +24,17 @@ std::vector<OwnedWork> Destination::take_all() {
 
 // A connection that idles for the message rate takes the next token itself,
 // so none opens while one idles.
-bool Destination::may_open(Clock::time_point now) const {
+bool Destination::may_open_here(Clock::time_point now) const {
     if (paused(now) || idle() > 0) return false;
     bool room = true;
     each_shaping([&](const Shaping& s) { room = room && s.may_open(now); });
     return room;
+}
+
+// The leases (shared_state) last, once every limit of this host has room,
+// so that none is granted for nothing; one that is goes back at the second renewal.
+bool Destination::may_open(Clock::time_point now) const {
+    return may_open_here(now) && lease_ready_at(now) <= now;
 }
 
 void Destination::opened(Clock::time_point now) {

@@ -67,6 +67,8 @@ public:
     }
     // A new connection may open now (the caller checks the global limit).
     bool may_open(Clock::time_point now) const;
+    // The same without the leases: this host's own limits.
+    bool may_open_here(Clock::time_point now) const;
     // A connection opens: takes its rate tokens and a slot. closed() frees the slot.
     void opened(Clock::time_point now);
     void closed();

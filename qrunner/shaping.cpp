@@ -21,11 +21,9 @@ Clock::time_point Shaping::holds_until(Clock::time_point now) const {
 
 bool Shaping::may_open(Clock::time_point now) const {
     return !holding(now) && active < concurrency.limit() && message_ready_at(now) <= now &&
-           connection_ready_at(now) <= now && lease_ready_at(now) <= now;
+           connection_ready_at(now) <= now;
 }
 
-// Asked last, once every other limit has room, so that a lease is rarely
-// granted for nothing; one that is goes back at the next renewal.
 Clock::time_point Shaping::lease_ready_at(Clock::time_point now) const {
     if (!leases || active >= concurrency.limit()) return now;  // a closing connection here wakes it
     return leases->ready_at(name, concurrency.limit(), now);

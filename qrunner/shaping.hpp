@@ -63,7 +63,7 @@ struct Shaping {
     bool holding(Clock::time_point now) const { return concurrency.paused(now) || suspended(now); }
     // When holding ends (now when it does not hold).
     Clock::time_point holds_until(Clock::time_point now) const;
-    // Room for a new connection now.
+    // Room for a new connection now, as far as this host's limits tell (the lease is asked for after).
     bool may_open(Clock::time_point now) const;
 };
 
