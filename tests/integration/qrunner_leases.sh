@@ -1,7 +1,8 @@
 #!/bin/bash
 # qrunner_leases: two qrunners on two queues share one Redis (shared_state): a destination allowed two
 # connections (destination_concurrency) gets at most two at once from both together, through leases in
-# Redis; a qrunner killed with -9 leaves leases that expire, and the other host then uses the whole limit.
+# Redis; Redis stopped: one each; a qrunner killed with -9 leaves leases that expire, and the other host
+# then uses the whole limit.
 . "$(dirname "$0")/../fixtures/lib.sh"
 fx_init qrunner_leases
 fx_need_built "$FX_QRUNNER" "$FX_CTL"
@@ -14,8 +15,13 @@ R=$(fx_port 2)
 fx_dns_start 'mx-host=conc.test,mx.conc.test,10' 'host-record=mx.conc.test,127.0.0.122'
 fx_pysink_start "$FX/sink" "127.0.0.122:$P"
 mkdir -p "$FX/redis"
-fx_spawn redis redis-server --port "$R" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$FX/redis"
-fx_wait_port 127.0.0.1 "$R" || fx_fatal "redis-server did not start"
+redis_start() {
+  fx_spawn "redis$1" redis-server --port "$R" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+      --dir "$FX/redis"
+  REDIS_PID=$FX_LAST_PID
+  fx_wait_port 127.0.0.1 "$R" || fx_fatal "redis-server did not start"
+}
+redis_start 1
 rcli() { redis-cli -h 127.0.0.1 -p "$R" "$@"; }
 
 # Two connections at once to conc.test, one transaction each (so they close and open again).
@@ -69,6 +75,21 @@ fx_check_eq "at most 2 connections at once from both hosts" 2 "$(peak slow2-both
 fx_check "both hosts sent" bash -c "[ \$(grep -c '\"slow2-both-a-' '$FX/sink/connections.jsonl') -ge 1 ] &&
     [ \$(grep -c '\"slow2-both-b-' '$FX/sink/connections.jsonl') -ge 1 ]"
 fx_check "the leases went back as the connections closed" fx_wait_eq -t 5 0 rcli zcard mxlane:conns:conc.test
+
+# ---- Redis stopped: no leases; each host at its share, 2 / 2 hosts = 1 connection, and says so once
+fx_stop_pid "$REDIS_PID"
+job a slow2-away 3
+job b slow2-away 3
+fx_check "6 messages delivered without Redis" fx_wait_eq -t 90 6 delivered slow2-away-
+for h in a b; do
+  fx_check "$h says it goes on at its share" grep -q "this host goes on alone at 1/2 of every limit" "$FX/qrunner_$h.out"
+  fx_check_eq "$h at 1 connection at once" 1 "$(peak slow2-away- $h.mxlane.test)"
+done
+redis_start 2
+for h in a b; do
+  fx_check "$h shares again" fx_wait_for -t 30 bash -c \
+      "[ \$(grep -c 'shared_state: limits shared through' '$FX/qrunner_$h.out') -ge 2 ]"
+done
 
 # ---- a holds both connections (30 s each) and is killed with -9: its leases outlive it for up to 10 s
 seq 1 2 | sed 's/^/slow30-a-/; s/$/@conc.test/' | "$MKJOB" "$FX/a/queue" "$FX/msg.txt" --from news@sender.test >/dev/null
