@@ -222,7 +222,8 @@ void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_
     if (!d->has_waiting()) return;
     auto next = std::max({resume, d->message_ready_at(now), d->connection_ready_at(now)});
     // Only then a lease (shared_state), so that none is asked for that could not be used.
-    if (next <= now && connections_ < settings_->max_connections && d->may_open_here(now)) next = d->lease_ready_at(now);
+    if (next <= now && connections_ < settings_->max_connections && d->may_open_here(now))
+        next = d->lease_ready_at(now);
     if (next > now) wake_at(d, next);
 }
 

@@ -1,4 +1,4 @@
-// test_shared_leases: destination_concurrency across hosts (leases granted, released, renewed, expired; Redis away) against a Redis double.
+// test_shared_leases: destination_concurrency across hosts (leases granted, given back, renewed, expired; Redis away), on a double.
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <map>
@@ -20,7 +20,9 @@ struct Redis {
     Clock::time_point now = Clock::time_point{} + 1000h;
     bool up = true;
     std::map<std::string, std::map<std::string, std::int64_t>> sets;  // name -> member -> expiry ms
-    std::int64_t ms() const { return std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count(); }
+    std::int64_t ms() const {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    }
     void drop_expired(const std::string& name) {
         std::erase_if(sets[name], [&](const auto& m) { return m.second <= ms(); });
     }
