@@ -24,23 +24,25 @@ std::vector<OwnedWork> Destination::take_all() {
 
 // A connection that idles for the message rate takes the next token itself,
 // so none opens while one idles.
-bool Destination::may_open(Clock::time_point now) const {
+bool Destination::may_open_here(Clock::time_point now) const {
     if (paused(now) || idle() > 0) return false;
     bool room = true;
     each_shaping([&](const Shaping& s) { room = room && s.may_open(now); });
     return room;
 }
 
+// The leases (shared_state) last, once every limit of this host has room,
+// so that none is granted for nothing; one that is goes back at the second renewal.
+bool Destination::may_open(Clock::time_point now) const {
+    return may_open_here(now) && lease_ready_at(now) <= now;
+}
+
 void Destination::opened(Clock::time_point now) {
-    each_shaping([&](Shaping& s) {
-        s.take_message(now);
-        s.take_connection(now);
-        ++s.active;
-    });
+    each_shaping([&](Shaping& s) { s.opened(now); });
 }
 
 void Destination::closed() {
-    each_shaping([](Shaping& s) { --s.active; });
+    each_shaping([](Shaping& s) { s.closed(); });
 }
 
 void Destination::idle_started() {
@@ -75,6 +77,12 @@ bool Destination::take_message(Clock::time_point now) {
 Clock::time_point Destination::message_ready_at(Clock::time_point now, double n) const {
     auto t = own->message_ready_at(now, n);
     return provider ? std::max(t, provider->message_ready_at(now, n)) : t;
+}
+
+Clock::time_point Destination::lease_ready_at(Clock::time_point now) const {
+    auto t = now;
+    each_shaping([&](const Shaping& s) { t = std::max(t, s.lease_ready_at(now)); });
+    return t;
 }
 
 Clock::time_point Destination::connection_ready_at(Clock::time_point now) const {

@@ -67,6 +67,8 @@ public:
     }
     // A new connection may open now (the caller checks the global limit).
     bool may_open(Clock::time_point now) const;
+    // The same without the leases: this host's own limits.
+    bool may_open_here(Clock::time_point now) const;
     // A connection opens: takes its rate tokens and a slot. closed() frees the slot.
     void opened(Clock::time_point now);
     void closed();
@@ -85,6 +87,8 @@ public:
     // When the n-th message token (connection token) from now is there in both.
     Clock::time_point message_ready_at(Clock::time_point now, double n = 1) const;
     Clock::time_point connection_ready_at(Clock::time_point now) const;
+    // When every shaping's lease (shared_state) lets a connection open.
+    Clock::time_point lease_ready_at(Clock::time_point now) const;
 
     // ---- for mxlanectl destinations
     std::atomic<int> on_wire{0};  // recipients of transactions being sent now

@@ -31,6 +31,7 @@
 #include "qrunner/seen_jobs.hpp"
 #include "qrunner/settings.hpp"
 #include "qrunner/shared_lists.hpp"
+#include "qrunner/shared_leases.hpp"
 #include "qrunner/shared_state.hpp"
 #include "qrunner/shared_warmup.hpp"
 #include "qrunner/smtp/session.hpp"
@@ -317,6 +318,7 @@ private:
     std::unique_ptr<RedisClient> redis_, redis_sub_;
     std::unique_ptr<SharedState> shared_;  // null: shared_state is empty, this host alone
     std::unique_ptr<SharedWarmup> shared_warmup_;  // null: warm-up counts are this host's alone
+    std::unique_ptr<SharedLeases> shared_leases_;  // destination_concurrency across hosts (null with shared_)
     std::unique_ptr<SharedList> shared_suppressions_, shared_suspensions_;
     int hosts_written_ = 0;  // control_ only: the host count last kept in queue_directory
     // Store thread: true the first time `job_id` is seen; ended jobs are forgotten.

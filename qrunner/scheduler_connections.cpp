@@ -145,12 +145,13 @@ std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, 
 
 void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) {
     // The limits of a policy line: a domain's own (by name), or a provider's (its mx: line).
-    // shared_state: while Redis does not answer, this host's share of each rate.
+    // shared_state: while Redis does not answer, this host's share of each rate and of the concurrency.
     const std::int64_t hosts = shared_ ? shared_->divisor() : 1;
     auto share = [&](std::int64_t rate) { return rate > 0 ? std::max<std::int64_t>(1, rate / hosts) : rate; };
     auto configure = [&](Shaping& sh, auto&& limit) {
         sh.shared = shared_.get();
-        sh.concurrency.configure(static_cast<int>(limit("destination_concurrency")));
+        sh.leases = shared_leases_.get();
+        sh.concurrency.configure(static_cast<int>(share(limit("destination_concurrency"))));
         sh.messages_per_connection = static_cast<int>(limit("max_messages_per_connection"));
         if (sh.throttle_over(now)) sh.throttled_until.reset();
         if (!sh.throttled(now)) sh.messages.configure(share(limit("max_messages_per_hour")), std::chrono::hours(1), now);
@@ -219,7 +220,10 @@ void Scheduler::hold_or_park(const std::shared_ptr<Destination>& d, Clock::time_
                   " transactions back to the queue, due within " + seconds_text(latest - now) +
                   (d->backing_off(now) ? " (backing off)" : " (max_messages_per_hour)"));
     if (!d->has_waiting()) return;
-    const auto next = std::max({resume, d->message_ready_at(now), d->connection_ready_at(now)});
+    auto next = std::max({resume, d->message_ready_at(now), d->connection_ready_at(now)});
+    // Only then a lease (shared_state), so that none is asked for that could not be used.
+    if (next <= now && connections_ < settings_->max_connections && d->may_open_here(now))
+        next = d->lease_ready_at(now);
     if (next > now) wake_at(d, next);
 }
 

@@ -39,15 +39,18 @@ void Scheduler::start_shared() {
     redis_sub_ = std::make_unique<RedisClient>(io_.get_executor(), url, timeout);
     shared_ = std::make_unique<SharedState>(redis_backend(*redis_), s.myhostname, url.label(), read_hosts(s));
     shared_warmup_ = std::make_unique<SharedWarmup>(redis_warmup_backend(*redis_), url.label());
+    shared_leases_ = std::make_unique<SharedLeases>(redis_lease_backend(*redis_), *shared_, s.myhostname);
     shared_->on_reshape([this] { reshape_all(); });
-    shared_->on_wake([this] {
+    auto retry_waiting = [this] {
         Starts starts;
         {
             std::lock_guard lock(mu_);
             collect_waiting(starts);
         }
         spawn(starts);
-    });
+    };
+    shared_->on_wake(retry_waiting);
+    shared_leases_->on_wake(retry_waiting);
     redis_->on_state([this](bool up) {
         if (!up) shared_->lost("connection lost");
     });
@@ -81,7 +84,9 @@ boost::json::object Scheduler::in_flight() const {
     std::lock_guard lock(mu_);
     boost::json::object counts;
     for (const auto& [key, d] : destinations_)
-        if (d->own->active > 0) counts[d->own->name] = d->own->active;
+        if (d->own->active > 0)  // several destinations may go by one name (TLS policies, sending addresses)
+            counts[d->own->name] = (counts.contains(d->own->name) ? counts[d->own->name].to_number<int>() : 0) +
+                                   d->own->active;
     for (const auto& [name, p] : providers_)
         if (p->active > 0) counts[p->name] = p->active;
     return counts;
@@ -97,6 +102,7 @@ asio::awaitable<void> Scheduler::beat_shared() {
     }
     while (!stopping_ && !ended_) {
         shared_->beat(in_flight());
+        shared_leases_->renew();
         shared_suppressions_->sync();
         shared_suspensions_->sync();
         const int hosts = shared_->hosts_seen();

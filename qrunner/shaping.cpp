@@ -24,6 +24,23 @@ bool Shaping::may_open(Clock::time_point now) const {
            connection_ready_at(now) <= now;
 }
 
+Clock::time_point Shaping::lease_ready_at(Clock::time_point now) const {
+    if (!leases || active >= concurrency.limit()) return now;  // a closing connection here wakes it
+    return leases->ready_at(name, concurrency.limit(), now);
+}
+
+void Shaping::opened(Clock::time_point now) {
+    take_message(now);
+    take_connection(now);
+    ++active;
+    if (leases) leases->opened(name);
+}
+
+void Shaping::closed() {
+    --active;
+    if (leases) leases->closed(name);
+}
+
 // The shared buckets are asked only once the local one has a token: a host
 // never asks Redis for more than its own limit lets it use.
 Clock::time_point Shaping::message_ready_at(Clock::time_point now, double n) const {

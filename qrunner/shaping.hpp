@@ -5,6 +5,7 @@
 #include <string>
 
 #include "qrunner/backoff.hpp"
+#include "qrunner/shared_leases.hpp"
 #include "qrunner/shared_state.hpp"
 #include "qrunner/throttle.hpp"
 
@@ -31,6 +32,12 @@ struct Shaping {
     Clock::time_point connection_ready_at(Clock::time_point now) const;
     void take_message(Clock::time_point now);
     void take_connection(Clock::time_point now);
+    // shared_state: destination_concurrency across hosts, as leases on `name` (null: this host alone).
+    SharedLeases* leases = nullptr;
+    // When a lease lets a new connection open (now without leases, or while this host's own limit is full).
+    Clock::time_point lease_ready_at(Clock::time_point now) const;
+    void opened(Clock::time_point now);
+    void closed();
     int messages_per_connection = 100;
     Clock::duration backoff_pause = std::chrono::minutes(5);  // destination_backoff
     int active = 0;  // connections open or opening
@@ -56,7 +63,7 @@ struct Shaping {
     bool holding(Clock::time_point now) const { return concurrency.paused(now) || suspended(now); }
     // When holding ends (now when it does not hold).
     Clock::time_point holds_until(Clock::time_point now) const;
-    // Room for a new connection now.
+    // Room for a new connection now, as far as this host's limits tell (the lease is asked for after).
     bool may_open(Clock::time_point now) const;
 };
 
