@@ -31,6 +31,7 @@
 #include "qrunner/settings.hpp"
 #include "qrunner/shared_lists.hpp"
 #include "qrunner/shared_state.hpp"
+#include "qrunner/shared_throttles.hpp"
 #include "qrunner/smtp/session.hpp"
 #include "qrunner/warmup.hpp"
 
@@ -302,6 +303,17 @@ private:
     std::unique_ptr<SharedState> shared_;  // null: shared_state is empty, this host alone
     std::unique_ptr<SharedList> shared_suppressions_, shared_suspensions_;
     int hosts_written_ = 0;  // control_ only: the host count last kept in queue_directory
+    // ---- reply rules' throttles on every host (scheduler_throttles.cpp)
+    // What the limits are divided by: 1, or the hosts last seen while Redis is away.
+    std::int64_t share_divisor() const { return shared_ ? shared_->divisor() : 1; }
+    // Under mu_: a throttle rule matched a reply here: sh slows down, and so do the other hosts.
+    void throttle_here(Shaping& sh, const ReplyRule& rule, Clock::time_point now);
+    // Under mu_: a throttle of sh's name that another host set, not yet applied here, slows sh
+    // (its rate, and its concurrency halved as on the host that saw the reply).
+    void apply_throttle(Shaping& sh, Clock::time_point now);
+    void apply_throttles(Clock::time_point now);  // every Shaping
+    ThrottleTable throttles_;
+    std::unique_ptr<SharedList> shared_throttles_;
     std::set<std::uint64_t> dkim_warned_;  // store thread only: jobs warned about sending unsigned
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
     std::set<std::uint64_t> compliance_seen_;  // store thread only: jobs whose domain compliance_check has seen
