@@ -69,6 +69,8 @@ LocalList throttle_list(ThrottleTable& table) {
         [&table] { return table.read(store::now_ms()); },
         [&table](const std::string& name, const std::string& value) { return table.add(name, value, store::now_ms()); },
         [&table](const std::string& name) { return table.remove(name); },
+        {},
+        {},
     };
 }
 
