@@ -80,6 +80,9 @@ ctl a suppress add stop-b-1@rate.test >/dev/null
 fx_check "b has it within a few seconds" fx_wait_for -t 5 bash -c \
     "'$FX_CTL' -c '$FX/b.conf' suppress list --json | grep -q '\"stop-b-1@rate.test\"'"
 fx_check "... in Redis's hash" test "$(rcli hexists mxlane:suppressed stop-b-1@rate.test)" = 1
+fx_check "... counted (mxlane:suppressed:version) and in its log of changes" bash -c \
+    "[ \"\$(redis-cli -h 127.0.0.1 -p $R get mxlane:suppressed:version)\" -ge 1 ] &&
+     redis-cli -h 127.0.0.1 -p $R lrange mxlane:suppressed:log 0 -1 | grep -q '^[0-9]* +stop-b-1@rate.test manual'"
 jb=$(job b stop 2)
 fx_check "b does not send to it" fx_wait_for -t 30 bash -c \
     "'$FX_CTL' -c '$FX/b.conf' recipients $jb --json | grep -q '\"suppressed\"'"
