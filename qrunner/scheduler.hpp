@@ -34,6 +34,7 @@
 #include "qrunner/shared_leases.hpp"
 #include "qrunner/shared_state.hpp"
 #include "qrunner/shared_warmup.hpp"
+#include "qrunner/shared_throttles.hpp"
 #include "qrunner/smtp/session.hpp"
 #include "qrunner/warmup.hpp"
 
@@ -324,6 +325,17 @@ private:
     // Store thread: true the first time `job_id` is seen; ended jobs are forgotten.
     bool first_sight(SeenJobs& seen, std::uint64_t job_id);
     SeenJobs dkim_warned_;  // store thread only: jobs warned about sending unsigned
+    // ---- reply rules' throttles on every host (scheduler_throttles.cpp)
+    // What the limits are divided by: 1, or the hosts last seen while Redis is away.
+    std::int64_t share_divisor() const { return shared_ ? shared_->divisor() : 1; }
+    // Under mu_: a throttle rule matched a reply here: sh slows down, and so do the other hosts.
+    void throttle_here(Shaping& sh, const ReplyRule& rule, Clock::time_point now);
+    // Under mu_: a throttle of sh's name that another host set, not yet applied here, slows sh
+    // (its rate, and its concurrency halved as on the host that saw the reply).
+    void apply_throttle(Shaping& sh, Clock::time_point now);
+    void apply_throttles(Clock::time_point now);  // every Shaping
+    ThrottleTable throttles_;
+    std::unique_ptr<SharedList> shared_throttles_;
     std::vector<std::shared_ptr<MessageData>> loaded_unsigned_;  // store thread only: for dkim_sign_loaded
     SeenJobs compliance_seen_;  // store thread only: jobs whose domain compliance_check has seen
     compliance::DomainChecks checks_{std::chrono::hours(1)};  // a domain's result is kept an hour

@@ -139,6 +139,7 @@ std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, 
         const auto now = Clock::now();
         shape(*slot, s, now);
         apply_suspension(*slot->own, now);
+        apply_throttle(*slot->own, now);
     }
     return slot;
 }
@@ -146,7 +147,7 @@ std::shared_ptr<Destination> Scheduler::destination_for(const std::string& key, 
 void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) {
     // The limits of a policy line: a domain's own (by name), or a provider's (its mx: line).
     // shared_state: while Redis does not answer, this host's share of each rate and of the concurrency.
-    const std::int64_t hosts = shared_ ? shared_->divisor() : 1;
+    const std::int64_t hosts = share_divisor();
     auto share = [&](std::int64_t rate) { return rate > 0 ? std::max<std::int64_t>(1, rate / hosts) : rate; };
     auto configure = [&](Shaping& sh, auto&& limit) {
         sh.shared = shared_.get();
@@ -154,7 +155,8 @@ void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) 
         sh.concurrency.configure(static_cast<int>(share(limit("destination_concurrency"))));
         sh.messages_per_connection = static_cast<int>(limit("max_messages_per_connection"));
         if (sh.throttle_over(now)) sh.throttled_until.reset();
-        if (!sh.throttled(now)) sh.messages.configure(share(limit("max_messages_per_hour")), std::chrono::hours(1), now);
+        if (!sh.rethrottle(now, hosts))
+            sh.messages.configure(share(limit("max_messages_per_hour")), std::chrono::hours(1), now);
         sh.connections.configure(share(limit("max_connections_per_minute")), std::chrono::minutes(1), now);
         sh.backoff_pause = std::chrono::seconds(limit("destination_backoff"));
     };
@@ -177,6 +179,7 @@ void Scheduler::shape(Destination& d, const Settings& s, Clock::time_point now) 
         p->name = entry->pattern;
         p->provider = true;
         apply_suspension(*p, now);
+        apply_throttle(*p, now);
     }
     configure(*p, [&](const char* name) { return s.policy.integer(*entry, name, s.cfg); });
     d.provider = p;
@@ -335,7 +338,7 @@ void Scheduler::back_off(const std::shared_ptr<Destination>& d, const Reply& why
                                                                   : sh.backoff_pause;
         if (!sh.concurrency.throttled(now, pause)) return;
         sh.reason = why.str();
-        if (throttle) sh.throttle(now, now + rule.duration, rule.per_second);
+        if (throttle) throttle_here(sh, rule, now);
         else keep_suspension(sh.name, wall_ms(now + pause, now), sh.reason);
         const int after = sh.concurrency.limit();
         const std::string change = before == after ? "stays at " + std::to_string(before)

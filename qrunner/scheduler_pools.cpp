@@ -63,13 +63,14 @@ void Scheduler::shape_source(Destination& d, const Shaping& limits, Clock::time_
         b = std::make_shared<Shaping>();
         b->name = name;
         apply_suspension(*b, now);
+        apply_throttle(*b, now);
     }
     // Only what a rule of scope source sets (a throttle, a suspension) holds it
     // beyond the limits of its destination and provider.
     b->concurrency.configure(limits.concurrency.configured());
     b->backoff_pause = limits.backoff_pause;
     if (b->throttle_over(now)) b->throttled_until.reset();
-    if (!b->throttled(now)) b->messages.configure(0, std::chrono::hours(1), now);
+    if (!b->rethrottle(now, share_divisor())) b->messages.configure(0, std::chrono::hours(1), now);
     d.by_source = b;
 }
 

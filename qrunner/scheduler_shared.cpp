@@ -58,10 +58,13 @@ void Scheduler::start_shared() {
         std::make_unique<SharedList>("mxlane:suppressed", suppression_list(store_), *redis_, *redis_sub_, store_thread_);
     shared_suspensions_ =
         std::make_unique<SharedList>("mxlane:suspended", suspension_list(store_), *redis_, *redis_sub_, store_thread_);
+    shared_throttles_ =
+        std::make_unique<SharedList>("mxlane:throttled", throttle_list(throttles_), *redis_, *redis_sub_, store_thread_);
     redis_sub_->on_state([this](bool up) {
         if (!up) return;
         shared_suppressions_->reconnected();
         shared_suspensions_->reconnected();
+        shared_throttles_->reconnected();
     });
     redis_->start();
     redis_sub_->start();
@@ -105,6 +108,7 @@ asio::awaitable<void> Scheduler::beat_shared() {
         shared_leases_->renew();
         shared_suppressions_->sync();
         shared_suspensions_->sync();
+        shared_throttles_->sync();
         const int hosts = shared_->hosts_seen();
         if (hosts != hosts_written_) {
             std::ofstream(hosts_file(*settings_), std::ios::trunc) << hosts << "\n";

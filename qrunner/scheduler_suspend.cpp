@@ -108,6 +108,7 @@ void Scheduler::note_suspensions(std::vector<store::QueueStore::Suspension> list
         for (auto& [name, p] : providers_) changed = apply_suspension(*p, now) || changed;
         for (auto& [key, d] : destinations_) changed = apply_suspension(*d->own, now) || changed;
         for (auto& [name, b] : sources_) changed = apply_suspension(*b, now) || changed;
+        apply_throttles(now);
         if (changed) collect_waiting(starts);  // a resume: what waits may go
     }
     spawn(starts);

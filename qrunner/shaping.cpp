@@ -5,11 +5,18 @@
 
 namespace mxlane::qrunner {
 
-void Shaping::throttle(Clock::time_point now, Clock::time_point until, double per_second) {
+void Shaping::throttle(Clock::time_point now, Clock::time_point until, double per_second, std::int64_t hosts) {
     throttled_until = until;
+    throttle_per_second = per_second;
     // A whole number an hour, at least one: the token bucket's unit.
-    const auto per_hour = std::max<std::int64_t>(1, static_cast<std::int64_t>(per_second * 3600 + 0.5));
-    messages.configure(per_hour, std::chrono::hours(1), now);
+    const auto per_hour = static_cast<std::int64_t>(per_second * 3600 + 0.5) / std::max<std::int64_t>(1, hosts);
+    messages.configure(std::max<std::int64_t>(1, per_hour), std::chrono::hours(1), now);
+}
+
+bool Shaping::rethrottle(Clock::time_point now, std::int64_t hosts) {
+    if (!throttled(now)) return false;
+    throttle(now, *throttled_until, throttle_per_second, hosts);
+    return true;
 }
 
 Clock::time_point Shaping::holds_until(Clock::time_point now) const {

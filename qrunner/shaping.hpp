@@ -44,9 +44,15 @@ struct Shaping {
     int idle = 0;    // of those, waiting for the message rate
 
     // A reply_rules throttle: at most per_second messages until it ends; the
-    // scheduler shapes anew (throttle_over) once it has.
+    // scheduler shapes anew (throttle_over) once it has. With shared_state it
+    // holds on every host (shared_throttles.hpp); `hosts` divides the rate
+    // while Redis is away, as it does every limit.
     std::optional<Clock::time_point> throttled_until;
-    void throttle(Clock::time_point now, Clock::time_point until, double per_second);
+    double throttle_per_second = 0;
+    std::int64_t throttled_wall = 0;  // the throttle's end in store time (ms): the one applied here
+    void throttle(Clock::time_point now, Clock::time_point until, double per_second, std::int64_t hosts = 1);
+    // The throttle set before, at the share of `hosts` (they changed): true when there is one.
+    bool rethrottle(Clock::time_point now, std::int64_t hosts);
     bool throttle_over(Clock::time_point now) const { return throttled_until && now >= *throttled_until; }
     bool throttled(Clock::time_point now) const { return throttled_until && now < *throttled_until; }
 

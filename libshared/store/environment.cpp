@@ -70,6 +70,7 @@ Environment::Environment(const std::string& dir) : dir_(dir) {
         due_ = open_db("due.db");
         inflight_ = open_db("inflight.db");
         suppressed_ = open_db("suppressed.db");
+        suppressed_log_ = open_db("suppressed_log.db");
         check_schema();
         job_seq_ = open_sequence("seq:job");
         msg_seq_ = open_sequence("seq:message");
@@ -109,7 +110,7 @@ Environment::~Environment() {
         } catch (const DbException&) {
         }
     }
-    for (auto* db : {due_.get(), recipients_.get(), suppressed_.get(), inflight_.get(), counts_.get(),
+    for (auto* db : {due_.get(), recipients_.get(), suppressed_log_.get(), suppressed_.get(), inflight_.get(), counts_.get(),
                      bodies_.get(), messages_.get(), job_names_.get(), jobs_.get(), meta_.get()}) {
         if (!db) continue;
         try {

@@ -55,7 +55,7 @@ enum class Commit {
 // retried). Every transaction takes the databases in this order, as far as its
 // logic allows:
 //
-//   job_names -> jobs -> bodies -> messages -> recipients -> suppressed -> inflight -> due -> counts
+//   job_names -> jobs -> bodies -> messages -> recipients -> suppressed -> suppressed_log -> inflight -> due -> counts
 //
 // claim_due reads the due index first without keeping locks (read committed),
 // then takes jobs (shared), recipients, suppressed, inflight (marks put with
@@ -94,6 +94,7 @@ public:
     Db& due() { return *due_; }            // next_attempt + job + seq -> recipient key: pending, not in flight
     Db& inflight() { return *inflight_; }  // recipient key -> claim time: handed to delivery
     Db& suppressed() { return *suppressed_; }  // address -> time + reason
+    Db& suppressed_log() { return *suppressed_log_; }  // change number -> "+address\nreason" / "-address"
 
     // Runs f(txn) in a transaction, committing durably; on deadlock aborts and
     // retries (bounded). f must only touch the store and local state, since it
@@ -152,7 +153,7 @@ private:
     std::string dir_;
     DbEnv env_{0u};
     std::unique_ptr<Db> meta_, jobs_, job_names_, messages_, bodies_, counts_, recipients_, due_,
-        inflight_, suppressed_;
+        inflight_, suppressed_, suppressed_log_;
     std::unique_ptr<DbSequence> job_seq_, msg_seq_;
     std::atomic<unsigned> commits_{0};
     std::atomic<std::uint64_t> deadlocks_{0};

@@ -328,7 +328,7 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
             row.before = std::move(*data);
         }
         std::map<std::pair<std::uint64_t, std::uint64_t>, std::array<std::int64_t, kStateCount>> deltas;
-        std::vector<std::pair<std::string, std::string>> suppressions;
+        std::vector<Suppression> suppressions;
         std::set<std::uint64_t> touched;
         for (const auto& o : outcomes) {
             auto& row = rows[recipient_key(o.job_id, o.seq)];
@@ -353,7 +353,7 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
             r.next_attempt = is_pending(state) ? o.next_attempt : 0;
             if (o.suppress) {
                 std::string address = to_lower(r.address);
-                suppressions.emplace_back(address, Suppression{address, "bounce", o.attempt_time, r.job_id}.encode());
+                suppressions.push_back(Suppression{address, "bounce", o.attempt_time, r.job_id});
             }
             touched.insert(r.job_id);
         }
@@ -363,7 +363,7 @@ std::vector<std::uint64_t> QueueStore::write_results(std::span<const Outcome> ou
             encoded.push_back(row.after->encode());
             env_->put(env_->recipients(), txn, key, encoded.back());
         }
-        for (const auto& [address, data] : suppressions) env_->put(env_->suppressed(), txn, address, data);
+        for (const auto& sup : suppressions) add_suppression(txn, sup);
         // A recipient in flight has no due entry (its claim took it out); one not
         // in flight (changed by an admin meanwhile) may still have its old one.
         std::vector<bool> was_in_flight;

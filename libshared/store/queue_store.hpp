@@ -146,6 +146,22 @@ public:
     using Suppression = store::Suppression;
     std::vector<Suppression> suppressions();
     std::optional<Suppression> suppression(const std::string& address);
+    // Every addition and removal is numbered in suppressed_log.db (the last
+    // kSuppressionLogKeep kept), so that a reader (shared_state's sync) learns
+    // what changed since it last looked without reading the whole list.
+    struct SuppressionChange {
+        std::uint64_t number = 0;
+        bool added = false;
+        std::string address, reason;
+    };
+    static constexpr std::uint64_t kSuppressionLogKeep = 100000;
+    std::uint64_t suppression_log_end();  // the last change's number, 0 when none
+    // The changes after `after`, at most `max`; nullopt when some of them are
+    // no longer kept (or the log is behind `after`): compare the whole lists.
+    std::optional<std::vector<SuppressionChange>> suppression_changes(std::uint64_t after, std::size_t max);
+    // Another host's change (shared_state): made without a log entry, so that it is not sent back.
+    bool suppress_unlogged(const std::string& address, const std::string& reason, std::int64_t now);
+    bool unsuppress_unlogged(const std::string& address);
     // How many addresses each reason put on the list because of job_id: every
     // kSuppressionReasons entry, 0 where none (a scan of the list).
     std::map<std::string, std::uint64_t> suppressions_of(std::uint64_t job_id);
@@ -234,6 +250,11 @@ private:
     // returns false to leave a recipient as it is. Returns how many changed.
     std::size_t rewrite_recipients(std::uint64_t job_id,
                                    const std::function<bool(DbTxn*, Recipient&)>& change);
+
+    // The suppression list's writes, logged (suppressed_log) unless `logged` is false.
+    bool add_suppression(DbTxn* txn, const Suppression& s, bool logged = true);  // false: already there
+    bool remove_suppression(DbTxn* txn, const std::string& address, bool logged = true);
+    void log_suppression(DbTxn* txn, bool added, const std::string& address, const std::string& reason);
 
     std::unique_ptr<Environment> env_;
 };

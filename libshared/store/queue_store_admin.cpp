@@ -177,15 +177,13 @@ void QueueStore::set_notified(std::uint64_t job_id) {
 bool QueueStore::suppress(const std::string& address, const std::string& reason, std::int64_t now,
                           std::uint64_t job) {
     return env_->transact([&](DbTxn* txn) {
-        std::string key = to_lower(address);
-        if (env_->get(env_->suppressed(), txn, key, DB_RMW)) return false;
-        env_->put(env_->suppressed(), txn, key, Suppression{key, reason, now, job}.encode());
-        return true;
+        const std::string key = to_lower(address);
+        return add_suppression(txn, Suppression{key, reason, now, job});
     });
 }
 
 bool QueueStore::unsuppress(const std::string& address) {
-    return env_->transact([&](DbTxn* txn) { return env_->del(env_->suppressed(), txn, to_lower(address)); });
+    return env_->transact([&](DbTxn* txn) { return remove_suppression(txn, to_lower(address)); });
 }
 
 bool QueueStore::is_suppressed(const std::string& address) {

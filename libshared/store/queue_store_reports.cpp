@@ -54,8 +54,7 @@ bool QueueStore::bounce_after(std::uint64_t job_id, std::uint64_t seq, const std
         save_recipient(txn, key, *data, r.encode());
         if (suppress) {
             std::string address = to_lower(r.address);
-            if (!env_->get(env_->suppressed(), txn, address, DB_RMW))
-                env_->put(env_->suppressed(), txn, address, Suppression{address, "bounce", now, job_id}.encode());
+            add_suppression(txn, Suppression{address, "bounce", now, job_id});
         }
         auto delta = no_delta();
         move_count(delta, before, RcptState::bounced);
@@ -75,8 +74,7 @@ std::optional<QueueStore::ComplaintCount> QueueStore::complaint(std::uint64_t jo
         Recipient r = Recipient::decode(key, *data);
         ComplaintCount out;
         out.address = to_lower(r.address);
-        if (!env_->get(env_->suppressed(), txn, out.address, DB_RMW))
-            env_->put(env_->suppressed(), txn, out.address, Suppression{out.address, "complaint", now, job_id}.encode());
+        add_suppression(txn, Suppression{out.address, "complaint", now, job_id});
         sum_counts(txn, *job);
         out.delivered = job->counts[static_cast<int>(RcptState::delivered)] +
                         job->counts[static_cast<int>(RcptState::relayed)];

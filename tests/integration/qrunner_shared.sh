@@ -12,14 +12,7 @@ R=$(fx_port 6)
 
 fx_dns_start 'mx-host=rate.test,mx.rate.test,10' 'host-record=mx.rate.test,127.0.0.121'
 fx_pysink_start "$FX/sink" "127.0.0.121:$P"
-mkdir -p "$FX/redis"
-redis_start() {
-  fx_spawn "redis$1" redis-server --port "$R" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-      --dir "$FX/redis"
-  REDIS_PID=$FX_LAST_PID
-  fx_wait_port 127.0.0.1 "$R" || fx_fatal "redis-server did not start"
-}
-redis_start 1
+fx_redis_start redis1 "$R"
 rcli() { redis-cli -h 127.0.0.1 -p "$R" "$@"; }
 
 # One message a second for rate.test (3600 an hour: a bucket of one token), one per transaction.
@@ -87,6 +80,9 @@ ctl a suppress add stop-b-1@rate.test >/dev/null
 fx_check "b has it within a few seconds" fx_wait_for -t 5 bash -c \
     "'$FX_CTL' -c '$FX/b.conf' suppress list --json | grep -q '\"stop-b-1@rate.test\"'"
 fx_check "... in Redis's hash" test "$(rcli hexists mxlane:suppressed stop-b-1@rate.test)" = 1
+fx_check "... counted (mxlane:suppressed:version) and in its log of changes" bash -c \
+    "[ \"\$(redis-cli -h 127.0.0.1 -p $R get mxlane:suppressed:version)\" -ge 1 ] &&
+     redis-cli -h 127.0.0.1 -p $R lrange mxlane:suppressed:log 0 -1 | grep -q '^[0-9]* +stop-b-1@rate.test manual'"
 jb=$(job b stop 2)
 fx_check "b does not send to it" fx_wait_for -t 30 bash -c \
     "'$FX_CTL' -c '$FX/b.conf' recipients $jb --json | grep -q '\"suppressed\"'"
@@ -126,7 +122,7 @@ fx_check "... saying why" grep -q "does not answer" <<<"$out"
 
 # ---- Redis back (empty: it kept nothing): sharing resumes, the hosts give it their suppression lists
 ctl a suppress add after-1@rate.test >/dev/null
-redis_start 2
+fx_redis_start redis2 "$R"
 for h in a b; do
   fx_check "$h shares again" fx_wait_for -t 30 bash -c \
       "[ \$(grep -c 'shared_state: limits shared through' '$FX/qrunner_$h.out') -ge 2 ]"
@@ -143,9 +139,7 @@ fx_check "shared again: 8 messages over ${s}s (>= 6)" test "$s" -ge 6
 fx_check "hosts answers again" bash -c "'$FX_CTL' -c '$FX/a.conf' hosts --json | grep -q b.mxlane.test"
 # ---- a Redis that wants a password: shared_state_password_file
 W=$(fx_port 7)
-fx_spawn redis_auth redis-server --port "$W" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    --dir "$FX/redis" --requirepass s3cret
-fx_wait_port 127.0.0.1 "$W" || fx_fatal "redis-server did not start"
+fx_redis_start redis_auth "$W" --requirepass s3cret
 echo s3cret > "$FX/redis.pw"
 echo wrong > "$FX/wrong.pw"
 for pw in redis wrong; do
