@@ -1,4 +1,4 @@
-// queue_store: the queue's writes: intake, due scan and claim, results (jobs: queue_store_jobs.cpp; reading: queue_store_read.cpp; admin: queue_store_admin.cpp).
+// queue_store: the queue's writes: intake, due scan and claim, results (jobs: queue_store_jobs.cpp; reading: queue_store_read.cpp; admin: queue_store_admin.cpp; packed recipients: queue_store_packed.cpp).
 #include "libshared/store/queue_store.hpp"
 
 #include <chrono>
