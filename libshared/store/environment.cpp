@@ -66,6 +66,7 @@ Environment::Environment(const std::string& dir) : dir_(dir) {
         messages_ = open_db("messages.db");
         bodies_ = open_db("bodies.db");
         counts_ = open_db("counts.db");
+        packed_ = open_db("packed.db");
         recipients_ = open_db("recipients.db");
         due_ = open_db("due.db");
         inflight_ = open_db("inflight.db");
@@ -110,7 +111,7 @@ Environment::~Environment() {
         } catch (const DbException&) {
         }
     }
-    for (auto* db : {due_.get(), recipients_.get(), suppressed_log_.get(), suppressed_.get(), inflight_.get(), counts_.get(),
+    for (auto* db : {due_.get(), recipients_.get(), packed_.get(), suppressed_log_.get(), suppressed_.get(), inflight_.get(), counts_.get(),
                      bodies_.get(), messages_.get(), job_names_.get(), jobs_.get(), meta_.get()}) {
         if (!db) continue;
         try {
@@ -157,10 +158,12 @@ void Environment::put(Db& db, DbTxn* txn, const std::string& key, const std::str
     Dbt k(const_cast<char*>(key.data()), static_cast<u_int32_t>(key.size()));
     Dbt d(const_cast<char*>(value.data()), static_cast<u_int32_t>(value.size()));
     db.put(txn, &k, &d, 0);
+    ++writes_;
 }
 
 bool Environment::del(Db& db, DbTxn* txn, const std::string& key) {
     Dbt k(const_cast<char*>(key.data()), static_cast<u_int32_t>(key.size()));
+    ++writes_;
     return db.del(txn, &k, 0) == 0;
 }
 

@@ -55,7 +55,7 @@ enum class Commit {
 // retried). Every transaction takes the databases in this order, as far as its
 // logic allows:
 //
-//   job_names -> jobs -> bodies -> messages -> recipients -> suppressed -> suppressed_log -> inflight -> due -> counts
+//   job_names -> jobs -> bodies -> messages -> packed -> recipients -> suppressed -> suppressed_log -> inflight -> due -> counts
 //
 // claim_due reads the due index first without keeping locks (read committed),
 // then takes jobs (shared), recipients, suppressed, inflight (marks put with
@@ -90,6 +90,7 @@ public:
     Db& messages() { return *messages_; }  // job id + message id -> Message
     Db& bodies() { return *bodies_; }      // message id + chunk -> text
     Db& counts() { return *counts_; }      // job id + message id -> MessageCounts
+    Db& packed() { return *packed_; }      // job id + message id -> a message's recipients not yet expanded
     Db& recipients() { return *recipients_; }  // job id + seq -> Recipient
     Db& due() { return *due_; }            // next_attempt + job + seq -> recipient key: pending, not in flight
     Db& inflight() { return *inflight_; }  // recipient key -> claim time: handed to delivery
@@ -118,6 +119,9 @@ public:
     std::uint64_t next_job_id() { return next_from(*job_seq_); }
     std::uint64_t next_message_id() { return next_from(*msg_seq_); }
 
+    // Records written or deleted through put() and del() since open (what a
+    // transaction costs in B-tree writes; tests and bench/README.md's figures).
+    std::uint64_t writes() const { return writes_.load(); }
     // Transactions aborted for a deadlock (or a lock not granted) and retried, since open.
     std::uint64_t deadlocks() const { return deadlocks_.load(); }
     // Every lock conflict fails at once, as a deadlock would, instead of waiting
@@ -152,11 +156,12 @@ private:
 
     std::string dir_;
     DbEnv env_{0u};
-    std::unique_ptr<Db> meta_, jobs_, job_names_, messages_, bodies_, counts_, recipients_, due_,
+    std::unique_ptr<Db> meta_, jobs_, job_names_, messages_, bodies_, counts_, packed_, recipients_, due_,
         inflight_, suppressed_, suppressed_log_;
     std::unique_ptr<DbSequence> job_seq_, msg_seq_;
     std::atomic<unsigned> commits_{0};
     std::atomic<std::uint64_t> deadlocks_{0};
+    std::atomic<std::uint64_t> writes_{0};
     std::atomic<bool> panicked_{false};
     std::atomic<int> max_attempts_{50};
     std::atomic<bool> nowait_{false};

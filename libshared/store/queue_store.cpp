@@ -1,4 +1,4 @@
-// queue_store: the queue's writes: intake, due scan and claim, results (jobs: queue_store_jobs.cpp; reading: queue_store_read.cpp; admin: queue_store_admin.cpp).
+// queue_store: the queue's writes: intake, due scan and claim, results (jobs: queue_store_jobs.cpp; reading: queue_store_read.cpp; admin: queue_store_admin.cpp; packed recipients: queue_store_packed.cpp).
 #include "libshared/store/queue_store.hpp"
 
 #include <chrono>
@@ -77,6 +77,29 @@ void QueueStore::save_recipient(DbTxn* txn, const std::string& key, std::string_
     }
 }
 
+void QueueStore::put_new_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
+                                    std::uint64_t first_index, std::span<const NewRecipient> rcpts,
+                                    std::int64_t queued_at) {
+    std::vector<std::pair<std::string, std::string>> due;  // due key, recipient key
+    due.reserve(rcpts.size());
+    std::uint64_t index = first_index;
+    for (const auto& nr : rcpts) {
+        Recipient r;
+        r.job_id = job_id;
+        r.seq = make_seq(message_id, index++);
+        r.message_id = message_id;
+        r.address = nr.address;
+        r.fields = nr.fields;
+        r.state = RcptState::queued;
+        r.next_attempt = queued_at;
+        r.queued_at = queued_at;
+        std::string key = r.key(), data = r.encode();
+        if (auto dk = Recipient::due_key(key, data)) due.emplace_back(std::move(*dk), key);
+        env_->put(env_->recipients(), txn, key, data);
+    }
+    for (const auto& [dk, key] : due) env_->put(env_->due(), txn, dk, key);
+}
+
 void QueueStore::insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
                                    std::span<const NewRecipient> rcpts, std::int64_t now, bool new_message) {
     std::string ckey = message_key(job_id, message_id);
@@ -87,23 +110,8 @@ void QueueStore::insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64
         if (auto data = env_->get(env_->counts(), txn, ckey, DB_RMW)) mc = MessageCounts::decode(*data);
     if (mc.next_index + rcpts.size() > kMaxRecipientsPerMessage)
         throw StoreError("too many recipients for one message");
-    std::vector<std::pair<std::string, std::string>> due;  // due key, recipient key
-    due.reserve(rcpts.size());
-    for (const auto& nr : rcpts) {
-        Recipient r;
-        r.job_id = job_id;
-        r.seq = make_seq(message_id, mc.next_index++);
-        r.message_id = message_id;
-        r.address = nr.address;
-        r.fields = nr.fields;
-        r.state = RcptState::queued;
-        r.next_attempt = now;
-        r.queued_at = now;
-        std::string key = r.key(), data = r.encode();
-        if (auto dk = Recipient::due_key(key, data)) due.emplace_back(std::move(*dk), key);
-        env_->put(env_->recipients(), txn, key, data);
-    }
-    for (const auto& [dk, key] : due) env_->put(env_->due(), txn, dk, key);
+    put_new_recipients(txn, job_id, message_id, mc.next_index, rcpts, now);
+    mc.next_index += rcpts.size();
     mc.counts[static_cast<int>(RcptState::queued)] += rcpts.size();
     env_->put(env_->counts(), txn, ckey, mc.encode());
 }
@@ -130,7 +138,12 @@ IntakeResult QueueStore::add_message(const Intake& in, std::istream& text, std::
         m.created = now;
         store_text(txn, m, text);
         env_->put(env_->messages(), txn, message_key(job.id, m.id), m.encode());
-        insert_recipients(txn, job.id, m.id, in.recipients, now, true);
+        // A message as the milter stores it is packed (its commit is what the host
+        // MTA waits for); a big submission is written out at once, in batches.
+        if (!in.recipients.empty() && in.recipients.size() <= kPackedMax)
+            pack_recipients(txn, job.id, m.id, in.recipients, now);
+        else
+            insert_recipients(txn, job.id, m.id, in.recipients, now, true);
         return IntakeResult{job.id, m.id, in.recipients.size(), created};
     });
     env_->maybe_checkpoint();
@@ -220,6 +233,7 @@ std::optional<Recipient> QueueStore::decode_or_report(const std::string& key, st
 }
 
 Claim QueueStore::claim_due(std::int64_t until, std::size_t limit, std::int64_t now, std::int64_t lifetime_ms) {
+    expand_packed();  // messages taken in since the last claim get their due entries
     // write_nosync: a claim lost to a machine crash leaves its recipients due, and
     // the log reaches the disk in order, so no later result can outlive it.
     return env_->transact([&](DbTxn* txn) {
@@ -420,6 +434,7 @@ std::vector<std::uint64_t> QueueStore::held_jobs() {
 }
 
 std::optional<std::int64_t> QueueStore::next_due() {
+    expand_packed();
     return env_->transact([&](DbTxn* txn) -> std::optional<std::int64_t> {
         CursorGuard g;
         env_->due().cursor(txn, &g.c, 0);

@@ -87,6 +87,13 @@ public:
                         std::span<const NewRecipient> rcpts, std::int64_t now);
     // Makes an incoming job active (its recipients become deliverable).
     void activate_job(std::uint64_t job_id);
+    // A message of at most this many recipients is stored with them packed in one
+    // record, expanded into recipient records later (queue_store_packed.cpp).
+    static constexpr std::size_t kPackedMax = 1000;
+    // Expands packed recipients (of every job, or of one) into recipient records and
+    // due entries, in batches of transactions; returns how many. Every call below that
+    // reads or changes recipients by record does this first.
+    std::size_t expand_packed(std::optional<std::uint64_t> job_id = std::nullopt);
 
     // ---- scheduler
     // Puts recipients left in flight by a process that died back into the due index.
@@ -234,6 +241,12 @@ private:
     // Nothing of the job pending nor in flight (sums its counters into job).
     bool finished(DbTxn* txn, Job& job);
     void store_text(DbTxn* txn, Message& m, std::istream& text);
+    // Writes the message's recipients packed in one record, and its counters.
+    void pack_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
+                         std::span<const NewRecipient> rcpts, std::int64_t now);
+    // Writes recipient records (indexes from first_index on, queued, due at queued_at) and their due entries.
+    void put_new_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id, std::uint64_t first_index,
+                            std::span<const NewRecipient> rcpts, std::int64_t queued_at);
     void insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
                            std::span<const NewRecipient> rcpts, std::int64_t now, bool new_message);
     // The recipient, or nothing (logged, with its job and seq) when its record cannot be decoded.

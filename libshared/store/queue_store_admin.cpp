@@ -13,6 +13,7 @@ using namespace detail;
 // ---------------------------------------------------------------- admin
 
 std::size_t QueueStore::rewrite_recipients(std::uint64_t job_id, const std::function<bool(DbTxn*, Recipient&)>& change) {
+    expand_packed(job_id);
     std::string prefix = job_key(job_id), start = prefix;
     std::size_t changed = 0;
     for (;;) {
@@ -124,10 +125,11 @@ std::size_t QueueStore::inflight_count(std::uint64_t job_id) {
 
 void QueueStore::remove_job(std::uint64_t job_id) {
     std::string prefix = job_key(job_id);
-    // Recipients first (with their due entries), in batches (a big job does not need
-    // one huge transaction); the job record goes last, so an interrupted delete can
-    // simply be run again.
-    for (Db* db : {&env_->recipients(), &env_->inflight()}) {
+    // Recipients first (packed ones, then records with their due entries), in batches
+    // (a big job does not need one huge transaction); the job record goes last, so an
+    // interrupted delete can simply be run again. Packed records go before the records:
+    // one expanded meanwhile has its records deleted next.
+    for (Db* db : {&env_->packed(), &env_->recipients(), &env_->inflight()}) {
         for (;;) {
             std::size_t n = env_->transact([&](DbTxn* txn) {
                 std::vector<std::pair<std::string, std::string>> rows;

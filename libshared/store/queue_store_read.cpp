@@ -59,6 +59,7 @@ std::optional<Message> QueueStore::message(std::uint64_t job_id, std::uint64_t m
 }
 
 std::optional<Recipient> QueueStore::recipient(std::uint64_t job_id, std::uint64_t seq) {
+    expand_packed(job_id);
     return env_->transact([&](DbTxn* txn) -> std::optional<Recipient> {
         std::string key = recipient_key(job_id, seq);
         auto d = env_->get(env_->recipients(), txn, key);
@@ -69,6 +70,7 @@ std::optional<Recipient> QueueStore::recipient(std::uint64_t job_id, std::uint64
 
 void QueueStore::each_recipient(std::uint64_t job_id, std::optional<RcptState> state,
                                 const std::function<bool(const Recipient&)>& f) {
+    expand_packed(job_id);
     std::string prefix = job_key(job_id), start = prefix;
     for (;;) {
         std::vector<Recipient> batch = env_->transact([&](DbTxn* txn) {

@@ -65,6 +65,7 @@ bool QueueStore::bounce_after(std::uint64_t job_id, std::uint64_t seq, const std
 
 std::optional<QueueStore::ComplaintCount> QueueStore::complaint(std::uint64_t job_id, std::uint64_t seq,
                                                                 std::int64_t now) {
+    expand_packed(job_id);
     return env_->transact([&](DbTxn* txn) -> std::optional<ComplaintCount> {
         auto job = load_job(txn, job_id);
         if (!job) return std::nullopt;

@@ -107,6 +107,32 @@ fx_check "and not zero" test "${want:-0}" -gt 0
 kill_midrun "$P" "$FX/mxlane.conf" "$FX_MILTER_PID" 15
 fx_check "Postfix queued nothing while the milter was down" fx_postfix_wait_empty 5
 
+# ---- killed between intake and expansion: the milter stores a message's recipients packed in one
+# record; the qrunner expands them before it claims. Milter killed, no qrunner ran: every accepted
+# recipient is counted queued, then one qrunner run relays each exactly once.
+LAZY_SINK=$(fx_port 6)
+fx_pysink_start "$FX/lazysink" "127.0.0.1:$LAZY_SINK"
+fx_write_conf "$FX/lazy.conf" "queue_directory = $FX/ql" delivery_mode=relay "relay_host=[127.0.0.1]:$LAZY_SINK" \
+    notify_sender=none
+fx_milter_start "$FX/lazy.conf"
+lazy=()
+for i in 1 2 3 4; do
+    mta_send "$P" "$FX/lazy.$i" news@corp.test "l$i-a@lazy.test,l$i-b@lazy.test,l$i-c@lazy.test" \
+        --header "X-Mxlane-Job: lazy"
+    [ "$(mta_reply "$FX/lazy.$i")" = 250 ] && lazy+=("l$i-a@lazy.test" "l$i-b@lazy.test" "l$i-c@lazy.test")
+done
+kill -KILL "$FX_MILTER_PID"
+fx_wait_for bash -c "! kill -0 $FX_MILTER_PID 2>/dev/null"
+fx_check_eq "packed: the four messages accepted" 12 "${#lazy[@]}"
+fx_check "packed: mxlanectl jobs counts 12 queued before any expansion" \
+    jobs_check "$FX/lazy.conf" '[(j["recipients"], j["counts"]["queued"]) for j in named("lazy")] == [(12, 12)]'
+timeout 60 "$FX_QRUNNER" -c "$FX/lazy.conf" --once > "$FX/lazy.qrunner" 2>&1
+fx_check_eq "packed: qrunner --once exits 0" 0 $?
+fx_check_eq "packed: every recipient relayed" "$(printf '%s\n' "${lazy[@]}" | sort | tr '\n' ' ' | sed 's/ $//')" \
+    "$(job_addresses "$FX/lazy.conf" lazy relayed)"
+fx_check_eq "packed: the sink got each recipient once" "$(printf '%s\n' "${lazy[@]}" | sort)" \
+    "$(fx_pysink_rcpts "$FX/lazysink")"
+
 # ---- hold: the original waits in Postfix's hold queue
 fx_write_conf "$FX/hold.conf" "intercept_action = hold"
 fx_milter_start "$FX/hold.conf"
