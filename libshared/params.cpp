@@ -115,7 +115,7 @@ constexpr std::array kParams = {
              "key that signs each event_webhook POST: X-Mxlane-Signature: sha256=HEX, the HMAC-SHA256 of the "
              "body; empty: unsigned", true},
     ParamDef{"shared_state", T::string, "", 0, 0, "",
-             "redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS): the Redis through which several hosts share rate limits, heartbeats and the suppression list (docs/SCALE.md); empty: this host alone", true},
+             "redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS): the Redis through which several hosts share rate limits, connection counts, suspensions and throttles, warm-up counts, heartbeats and the suppression list (docs/SCALE.md); empty: this host alone", true},
     ParamDef{"shared_state_password_file", T::path, "", 0, 0, "",
              "file holding the password for shared_state's Redis (AUTH); empty: none", true},
     ParamDef{"shared_state_tls_CAfile", T::path, "", 0, 0, "",
