@@ -13,6 +13,10 @@
 #include "libshared/store/queue_store.hpp"
 #include "libshared/text.hpp"
 
+namespace mxlane::qrunner {
+struct RedisReply;
+}
+
 namespace mxlane::ctl {
 
 // A bad argument or an unknown job: one line on stderr, exit status 1.
@@ -75,5 +79,9 @@ int cmd_resume(Context& c);
 int cmd_pools(Context& c);
 int cmd_check(Context& c);
 int cmd_hosts(Context& c);
+
+// One command to shared_state's Redis (hosts_cmd.cpp); nullopt when it does not
+// answer within shared_state_timeout.
+std::optional<qrunner::RedisReply> ask_shared_state(const Config& cfg, std::vector<std::string> command);
 
 }  // namespace mxlane::ctl

@@ -15,24 +15,6 @@ namespace {
 
 using qrunner::HostRow;
 
-// Every host's last heartbeat, from Redis; nullopt when it does not answer.
-std::optional<std::vector<HostRow>> read_hosts(const Config& cfg) {
-    const auto timeout = std::chrono::seconds(cfg.seconds("shared_state_timeout"));
-    boost::asio::io_context io;
-    qrunner::RedisClient redis(io.get_executor(), qrunner::shared_state_url(cfg), timeout);
-    std::optional<std::vector<HostRow>> rows;
-    redis.on_state([&](bool up) {
-        if (!up) return;
-        redis.command({"HGETALL", qrunner::kHostsKey}, [&](std::optional<qrunner::RedisReply> r) {
-            if (r && r->type == qrunner::RedisReply::Type::array) rows = qrunner::host_rows(*r);
-            io.stop();
-        });
-    });
-    redis.start();
-    io.run_for(timeout + std::chrono::milliseconds(500));
-    return rows;
-}
-
 std::string in_flight_text(const json::object& counts) {
     std::string out;
     for (const auto& [name, n] : counts)
@@ -42,13 +24,32 @@ std::string in_flight_text(const json::object& counts) {
 
 }  // namespace
 
+std::optional<qrunner::RedisReply> ask_shared_state(const Config& cfg, std::vector<std::string> command) {
+    const auto timeout = std::chrono::seconds(cfg.seconds("shared_state_timeout"));
+    boost::asio::io_context io;
+    qrunner::RedisClient redis(io.get_executor(), qrunner::shared_state_url(cfg), timeout);
+    std::optional<qrunner::RedisReply> answer;
+    redis.on_state([&](bool up) {
+        if (!up) return;
+        redis.command(std::move(command), [&](std::optional<qrunner::RedisReply> r) {
+            answer = std::move(r);
+            io.stop();
+        });
+    });
+    redis.start();
+    io.run_for(timeout + std::chrono::milliseconds(500));
+    return answer;
+}
+
 int cmd_hosts(Context& c) {
     c.no_more_args(0);
     if (c.cfg.get("shared_state").empty()) {
         std::cerr << "mxlanectl: shared_state is empty: this host sends alone\n";
         return 1;
     }
-    auto answer = read_hosts(c.cfg);
+    const auto reply = ask_shared_state(c.cfg, {"HGETALL", qrunner::kHostsKey});
+    std::optional<std::vector<HostRow>> answer;
+    if (reply && reply->type == qrunner::RedisReply::Type::array) answer = qrunner::host_rows(*reply);
     if (!answer) {
         std::cerr << "mxlanectl: shared_state " << c.cfg.get("shared_state") << " does not answer\n";
         return 1;

@@ -7,6 +7,8 @@
 #include "libshared/source_pools.hpp"
 #include "qrunner/ctl/ctl.hpp"
 #include "qrunner/ctl/destinations.hpp"
+#include "qrunner/redis_client.hpp"
+#include "qrunner/shared_warmup.hpp"
 #include "qrunner/warmup.hpp"
 
 namespace mxlane::ctl {
@@ -115,7 +117,8 @@ json::value until_json(std::int64_t until) {
 // from now on (an address warmed up elsewhere, or one to start again at 1):
 // its first use moves to DAY - 1 days before today, and today's counts start anew.
 // Mail waiting for the next day (over a cap: put back until the next UTC midnight)
-// is due now, as the new day would make it.
+// is due now, as the new day would make it. With shared_state the first day in
+// Redis, which every host's count goes by, moves too.
 int pools_warmup(Context& c, const SourcePools& pools) {
     c.no_more_args(3);
     if (c.args.size() != 3) throw UsageError("usage: pools warmup ADDRESS DAY");
@@ -125,7 +128,14 @@ int pools_warmup(Context& c, const SourcePools& pools) {
     if (!parse_integer(c.args[2], day) || day < 1 || day > 100000)
         throw UsageError("DAY must be a whole number from 1: " + c.args[2]);
     const std::int64_t now = store::now_ms();
-    c.store().set_warmup_first_day(a->address, qrunner::epoch_day(now) - (day - 1));
+    const std::int64_t first_day = qrunner::epoch_day(now) - (day - 1);
+    if (!c.cfg.get("shared_state").empty()) {
+        const auto r = ask_shared_state(c.cfg, {"SET", qrunner::warmup_first_key(a->address), std::to_string(first_day)});
+        if (!r || r->type == qrunner::RedisReply::Type::error)
+            throw std::runtime_error("shared_state " + c.cfg.get("shared_state") +
+                                     " did not take the new first day; nothing changed");
+    }
+    c.store().set_warmup_first_day(a->address, first_day);
     const std::size_t due = c.store().release_parked(qrunner::next_day_ms(now), now);
     if (c.json)
         std::cout << json::serialize(json::object{{"address", a->address}, {"day", day}, {"due", due}}) << "\n";

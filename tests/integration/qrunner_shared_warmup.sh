@@ -75,9 +75,19 @@ fx_check_eq "the shared first day stands: both hosts on day 2 (pools)" "2 2" \
 import json,sys
 print(json.load(sys.stdin)[0]['day'])"; done | tr '\n' ' ' | sed 's/ $//')"
 
+# ---- mxlanectl pools warmup moves the shared first day too, and refuses when Redis cannot take it.
+fx_check "pools warmup ADDRESS 3 on a" ctl a pools warmup 127.0.0.2 3
+fx_check_eq "... Redis holds the new first day for every host" "$((today - 2))" "$(rcli GET mxlane:warmup-first:127.0.0.2)"
+
 # ---- Redis away: each host counts alone against its share of the cap (cap / hosts last seen).
 # A new address, 127.0.0.3 (day 1: a cap of 3): one each (3 / 2 hosts), the rest waits for the next day.
 fx_stop_pid "$REDIS_PID"
+out=$(ctl a pools warmup 127.0.0.2 5 2>&1); rc=$?
+fx_check_eq "pools warmup with Redis away fails (exit 2, an error)" 2 "$rc"
+fx_check "... saying nothing changed" grep -q "did not take the new first day; nothing changed" <<<"$out"
+fx_check_eq "... and a's store keeps day 3" 3 "$(ctl a pools --json | "$FX_PYTHON" -c "
+import json,sys
+print(json.load(sys.stdin)[0]['day'])")"
 printf 'news 127.0.0.2 out2.warm.test\nfresh 127.0.0.3 out3.warm.test\n' > "$FX/pools"
 for pid in $QR; do kill -HUP "$pid"; done
 for h in a b; do
