@@ -242,6 +242,9 @@ private:
     bool finished(DbTxn* txn, Job& job);
     void store_text(DbTxn* txn, Message& m, std::istream& text);
     // Writes the message's recipients packed in one record, and its counters.
+    // Expands the packed records whose keys start with `prefix` (every job's, one
+    // job's, one message's); finds nothing to do without taking write locks.
+    std::size_t expand_packed_under(const std::string& prefix);
     void pack_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t message_id,
                          std::span<const NewRecipient> rcpts, std::int64_t now);
     // Writes recipient records (indexes from first_index on, queued, due at queued_at) and their due entries.

@@ -79,7 +79,21 @@ void QueueStore::pack_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64_t
 }
 
 std::size_t QueueStore::expand_packed(std::optional<std::uint64_t> job_id) {
-    const std::string prefix = job_id ? job_key(*job_id) : std::string();
+    return expand_packed_under(job_id ? job_key(*job_id) : std::string());
+}
+
+std::size_t QueueStore::expand_packed_under(const std::string& prefix) {
+    // Most calls find nothing (each claim, each report's recipient): a look without
+    // locks kept, so that they do not queue behind the milter's intakes for the
+    // write lock on packed.db's last page.
+    bool any = false;
+    env_->transact([&](DbTxn* txn) {
+        scan(env_->packed(), txn, prefix, prefix, [&](const std::string&, const std::string&) {
+            any = true;
+            return false;
+        }, DB_READ_COMMITTED);
+    }, Commit::write_nosync);
+    if (!any) return 0;
     std::size_t total = 0;
     for (;;) {
         // write_nosync: the log reaches the disk in order, so a machine crash that

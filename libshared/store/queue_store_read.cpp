@@ -59,7 +59,7 @@ std::optional<Message> QueueStore::message(std::uint64_t job_id, std::uint64_t m
 }
 
 std::optional<Recipient> QueueStore::recipient(std::uint64_t job_id, std::uint64_t seq) {
-    expand_packed(job_id);
+    expand_packed_under(message_key(job_id, seq >> kIndexBits));  // its message only
     return env_->transact([&](DbTxn* txn) -> std::optional<Recipient> {
         std::string key = recipient_key(job_id, seq);
         auto d = env_->get(env_->recipients(), txn, key);
