@@ -10,13 +10,18 @@
 #   MXLANE_BENCH_MESSAGES=5000 MXLANE_BENCH_RECIPIENTS=10 MXLANE_BENCH_SESSIONS=10 \
 #   MXLANE_BENCH_ROUNDS=3 bash bench/intake.sh
 # MXLANE_BENCH_PERF=DIR also records the milter's CPU with `perf record -g` in each round
-# (DIR/milter-ROUND.data; `perf report -i` it): where the capture's microseconds go.
+# (DIR/milter-ROUND.data; `perf report -i` it): where the capture's microseconds go; and the
+# whole machine in each run (DIR/all-{hold,milter,floor}-ROUND.data; `perf report --sort comm
+# -i` it): which process, Postfix's or the filter's, spends the time a filter adds.
 . "$(dirname "$0")/../tests/fixtures/lib.sh"
 fx_init bench_intake
 fx_need smtp-source
 [ -x "$FX_MILTER" ] && [ -x "$FX_CTL" ] || fx_fatal "mxlane-milter or mxlanectl not built"
 FLOOR=$MXLANE_BUILDDIR/bench/milter_floor
-[ -x "$FLOOR" ] || fx_fatal "$FLOOR not built (make -C bench milter_floor)"
+FLOOR_OWN=$MXLANE_BUILDDIR/bench/milter_floor_own
+for f in "$FLOOR" "$FLOOR_OWN"; do
+    [ -x "$f" ] || fx_fatal "$f not built (make -C bench milter_floor milter_floor_own)"
+done
 
 N=${MXLANE_BENCH_MESSAGES:-5000}
 R=${MXLANE_BENCH_RECIPIENTS:-10}
@@ -67,16 +72,38 @@ through_postfix() {
     local label=$1
     shift
     fx_postfix_start "$@" "$NO_FLOW_DELAY"
+    local all_pid=
+    if [ -n "${MXLANE_BENCH_PERF:-}" ]; then
+        mkdir -p "$MXLANE_BENCH_PERF"
+        perf record -q -a -o "$MXLANE_BENCH_PERF/all-$label-$round.data" >/dev/null 2>&1 &
+        all_pid=$!
+        fx_register_pid "$all_pid"
+    fi
     run_source "$label"
+    [ -z "$all_pid" ] || { kill -INT "$all_pid"; wait "$all_pid" 2>/dev/null; }
     HELD=$(fx_postfix_hold_count)
     LEFT=$(fx_postfix_queue_count)
     fx_postfix_stop
     rm -rf "$FX/pf"
 }
 
+# through_floor PROGRAM LABEL: through_postfix with PROGRAM as the filter (it discards every message).
+through_floor() {
+    local sock=$FX/$2.$round.sock pid
+    ( umask 0111; exec "$1" -p "unix:$sock" ) > "$FX/$2.out" 2>&1 &
+    pid=$!
+    fx_register_pid "$pid"
+    fx_wait_for test -S "$sock" || fx_fatal "$1 did not create $sock: $(tail -n 3 "$FX/$2.out")"
+    FX_POSTFIX_MILTER=unix:$sock
+    through_postfix "$2"
+    fx_stop_pid "$pid"
+    fx_check_eq "round $round: nothing left in Postfix with $2" 0 "$LEFT" >/dev/null ||
+        fx_fatal "$LEFT messages left in Postfix with $2"
+}
+
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-ratios=() holds=() milters=() floors=() floor_ratios=()
+ratios=() holds=() milters=() floors=() floor_ratios=() own_floors=() own_floor_ratios=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
     FX_POSTFIX_MILTER=
@@ -89,7 +116,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fx_milter_start "$FX/mxlane.conf"
     FX_POSTFIX_MILTER=$(fx_postfix_milter_spec "$FX_MILTER_SOCKET")
     perf_pid=
-    if [ -n "${MXLANE_BENCH_PERF:-}" ]; then
+    if [ -n "${MXLANE_BENCH_PERF:-}" ] && [ -z "${MXLANE_BENCH_PERF_ALL_ONLY:-}" ]; then
         mkdir -p "$MXLANE_BENCH_PERF"
         perf record -q -g -p "$FX_MILTER_PID" -o "$MXLANE_BENCH_PERF/milter-$round.data" >/dev/null 2>&1 &
         perf_pid=$!
@@ -105,26 +132,22 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fx_check_eq "round $round: nothing left in Postfix with the milter" 0 "$LEFT" >/dev/null ||
         fx_fatal "$LEFT messages left in Postfix with the milter"
 
-    # ---- the same Postfix with the libmilter floor discarding every message
-    floor_sock=$FX/floor.$round.sock
-    ( umask 0111; exec "$FLOOR" -p "unix:$floor_sock" ) > "$FX/floor.out" 2>&1 &
-    floor_pid=$!
-    fx_register_pid "$floor_pid"
-    fx_wait_for test -S "$floor_sock" || fx_fatal "milter_floor did not create $floor_sock: $(tail -n 3 "$FX/floor.out")"
-    FX_POSTFIX_MILTER=unix:$floor_sock
-    through_postfix floor
+    # ---- the same Postfix with each floor filter discarding every message
+    through_floor "$FLOOR" floor
     ms_floor=$MS
-    fx_stop_pid "$floor_pid"
-    fx_check_eq "round $round: nothing left in Postfix with the floor filter" 0 "$LEFT" >/dev/null ||
-        fx_fatal "$LEFT messages left in Postfix with the floor filter"
+    through_floor "$FLOOR_OWN" floor_own
+    ms_floor_own=$MS
 
     holds+=("$(rate "$ms_hold")")
     milters+=("$(rate "$ms_milter")")
     floors+=("$(rate "$ms_floor")")
     ratios+=("$(ratio_of "$ms_hold" "$ms_milter")")
     floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor")")
-    printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s\n' \
-        "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}"
+    own_floors+=("$(rate "$ms_floor_own")")
+    own_floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor_own")")
+    printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s; own-engine floor %6s msg/s, ratio %s\n' \
+        "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}" \
+        "${own_floors[-1]}" "${own_floor_ratios[-1]}"
 done
 
 # median: the middle value of its arguments (the lower middle for an even count).
@@ -134,6 +157,8 @@ printf '  Postfix alone, every message held:      %6s msg/s  (median of %d round
 printf '  Postfix + mxlane-milter, all captured:  %6s msg/s  (median of %d rounds)\n' "$(median "${milters[@]}")" "$ROUNDS"
 printf '  Postfix + libmilter floor, discarded:   %6s msg/s  (median of %d rounds; ratio %s)\n' \
     "$(median "${floors[@]}")" "$ROUNDS" "$(median "${floor_ratios[@]}")"
+printf '  Postfix + floor on mxlane'"'"'s engine:  %6s msg/s  (median of %d rounds; ratio %s)\n' \
+    "$(median "${own_floors[@]}")" "$ROUNDS" "$(median "${own_floor_ratios[@]}")"
 awk -v r="$ratio" 'BEGIN {
     printf "  ratio (milter rate / Postfix rate):     %.2f  (median of the rounds; capture costs %.0f%% of Postfix intake)\n", r, (1 - r) * 100 }'
 fx_check "every round: Postfix held all, the milter captured all, nothing left" true
