@@ -175,11 +175,15 @@ void request_macros(SMFICTX* ctx) {
 // twenty. Recipients and header fields never decide (a refusal there waits for the next
 // answer); MAIL decides only when neither the count nor the header rule is on, DATA only for
 // the count rule alone (otherwise it is not sent at all), end of headers only for the header
-// rule. Body chunks keep their answer: libmilter would skip end of message after a silent
-// chunk that came with it, and the MTA would wait for an answer that never comes.
+// rule. Body chunks need no answer either on mxlane's own engine; on libmilter they keep
+// theirs: libmilter would skip end of message after a silent chunk that came with it, and
+// the MTA would wait for an answer that never comes.
 unsigned long quiet_steps(const IntakePolicy& p) {
     bool header_rule = !p.bulk_header.empty(), count_rule = p.min_recipients > 0;
     unsigned long quiet = SMFIP_NR_CONN | SMFIP_NR_RCPT | SMFIP_NR_HDR;
+#ifdef MXLANE_OWN_MILTER_ENGINE
+    quiet |= SMFIP_NR_BODY;
+#endif
     if (header_rule || count_rule) quiet |= SMFIP_NR_MAIL;
     if (header_rule || !count_rule) quiet |= SMFIP_NODATA;
     if (!header_rule) quiet |= SMFIP_NR_EOH;
@@ -194,7 +198,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     // values exactly as received.
     *pf1 = f1 & (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | quiet_steps(g_settings->policy));
     c->lead_space = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
-    c->no_reply = *pf1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH);
+    c->no_reply = *pf1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY);
     *pf2 = *pf3 = 0;
     if (f0 & SMFIF_SETSYMLIST) {
         *pf0 |= SMFIF_SETSYMLIST;

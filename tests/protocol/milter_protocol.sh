@@ -8,12 +8,16 @@ fx_need miltertest "$FX_PYTHON"
 [ -x "$FX_CTL" ] || fx_fatal "$FX_CTL not built"
 PROTO=$MXLANE_SRCDIR/tests/protocol
 
+# Where a refusal met in the body is said: at the chunk on libmilter (configure --with-libmilter),
+# which answers every chunk; at end of message on mxlane's own engine, which asks for no answer.
+if ldd "$FX_MILTER" | grep -q libmilter; then BODY_STEP=body; else BODY_STEP=eom; fi
+
 # mt_run NAME SOCKET SCRIPT [NAME=VALUE...]: one miltertest script against a running milter.
 mt_run() {
     local name=$1 sock=$2 script=$3 d args=()
     shift 3
     for d in "$@"; do args+=(-D "$d"); done
-    timeout 60 miltertest -s "$PROTO/$script" -D sock="$sock" -D lib="$PROTO/mt_lib.lua" "${args[@]}" \
+    timeout 60 miltertest -s "$PROTO/$script" -D sock="$sock" -D lib="$PROTO/mt_lib.lua" -D body_step="$BODY_STEP" "${args[@]}" \
         > "$FX/$name.mt" 2>&1
     local rc=$?
     cat "$FX/$name.mt"
