@@ -5,6 +5,8 @@
 // steps the MTA does not wait for cost no extra trip, and nothing polls before each read or
 // hands a connection between threads, which is where libmilter spends its time
 // (bench/intake.sh, "Intake" in bench/README.md).
+#include "milter/engine.hpp"
+
 #include <libmilter/mfapi.h>
 #include <libmilter/mfdef.h>
 
@@ -237,12 +239,14 @@ bool command(SMFICTX* ctx, char cmd, char* data, std::size_t len) {
         ctx->clear_macros(SMFIM_ENVRCPT);  // the last message's
         ctx->in_message = true;
         auto argv = strings_of(data, len);
+        if (argv.empty()) return false;  // no address: not the milter protocol
         argv.push_back(nullptr);
         if (g_desc.xxfi_envfrom) r = g_desc.xxfi_envfrom(ctx, argv.data());
         break;
     }
     case SMFIC_RCPT: {
         auto argv = strings_of(data, len);
+        if (argv.empty()) return false;
         argv.push_back(nullptr);
         if (g_desc.xxfi_envrcpt) r = g_desc.xxfi_envrcpt(ctx, argv.data());
         break;
@@ -252,7 +256,7 @@ bool command(SMFICTX* ctx, char cmd, char* data, std::size_t len) {
         break;
     case SMFIC_HEADER: {
         auto s = strings_of(data, len);
-        if (s.size() < 2) s.resize(2, const_cast<char*>(""));
+        if (s.size() < 2) return false;  // a name without a value
         if (g_desc.xxfi_header) r = g_desc.xxfi_header(ctx, s[0], s[1]);
         break;
     }
@@ -299,7 +303,17 @@ bool write_all(int fd, const std::string& s) {
     return true;
 }
 
-void session(int fd) {
+void on_stop_signal(int) {
+    int saved = errno;
+    if (g_wake[1] >= 0) (void)!::write(g_wake[1], "x", 1);
+    errno = saved;
+}
+
+}  // namespace
+
+namespace mxlane::milter::engine {
+
+void serve(int fd) {
     timeval tv{kReadTimeoutSeconds, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     SMFICTX ctx;
@@ -336,13 +350,7 @@ void session(int fd) {
     ::close(fd);
 }
 
-void on_stop_signal(int) {
-    int saved = errno;
-    if (g_wake[1] >= 0) (void)!::write(g_wake[1], "x", 1);
-    errno = saved;
-}
-
-}  // namespace
+}  // namespace mxlane::milter::engine
 
 int smfi_register(struct smfiDesc desc) {
     g_desc = desc;
@@ -426,7 +434,7 @@ int smfi_main() {
         int fd = ::accept4(g_listen, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) continue;  // the MTA gave up, or too many files: the next one may work
         try {
-            std::thread(session, fd).detach();
+            std::thread(mxlane::milter::engine::serve, fd).detach();
         } catch (const std::system_error&) {
             ::close(fd);  // no thread for it: the MTA sees the connection close and tempfails
         }

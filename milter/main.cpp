@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
         daemonize();
         if (lock) lock->write_pid();
     }
-    // libmilter owns SIGHUP (it stops); SIGUSR1 reopens log_file after rotation.
+    // SIGHUP stops the milter (as it stops libmilter); SIGUSR1 reopens log_file after rotation.
     struct sigaction sa {};
     sa.sa_handler = [](int) { log::reopen_soon(); };
     sa.sa_flags = SA_RESTART;
@@ -146,11 +146,11 @@ int main(int argc, char** argv) {
               ", queue_directory=" + settings.queue_directory);
     detached();  // the parent that waits since daemonize() exits 0 now
 
-    int rc = smfi_main();  // returns on SIGTERM, SIGINT or SIGHUP (libmilter calls smfi_stop)
+    int rc = smfi_main();  // returns on SIGTERM, SIGINT or SIGHUP
     log::info("stopping: waiting for commits in progress");
     intake.close();
     // The MTA must not find a socket nobody listens on (it would wait for the
-    // connect timeout instead of failing at once). libmilter has removed it
+    // connect timeout instead of failing at once). On libmilter it is gone
     // already unless it runs as root; a socket that is not ours stays.
     listener->remove();
     log::info("stopped");

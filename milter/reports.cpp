@@ -192,7 +192,7 @@ void write_report_events(const ReportSettings& s, const std::vector<Event>& even
     if (events.empty()) return;
     const std::string lines = event_lines(events);
     // Opened for these lines only: reports are few, and a rotated event_log
-    // needs no signal to the milter (libmilter owns SIGHUP).
+    // needs no signal to the milter (SIGHUP stops it).
     try {
         if (!s.event_log.empty()) {
             EventLog log;
