@@ -3,16 +3,21 @@
 # Postfix alone putting every one on hold (both write each message durably), fed by smtp-source.
 # The two alternate for MXLANE_BENCH_ROUNDS rounds and the median of the rounds' ratios is the
 # figure: on a shared machine one pair of runs can be off by a factor of two either way.
-# Each round also runs the same Postfix with bench/milter_floor, a libmilter filter that only
-# receives each message and discards it: what libmilter's protocol alone costs Postfix here,
-# and so how much of the capture's cost is mxlane's own.
+# Each round also runs the same Postfix with bench/milter_floor, a filter that only receives
+# each message and discards it, twice: on libmilter (what libmilter's protocol alone costs
+# Postfix here) and on mxlane's own milter engine (milter_floor_own, the same filter: what the
+# protocol costs on the engine mxlane-milter runs on). The second floor against the capture
+# is mxlane's own cost.
 #
 #   MXLANE_BENCH_MESSAGES=5000 MXLANE_BENCH_RECIPIENTS=10 MXLANE_BENCH_SESSIONS=10 \
 #   MXLANE_BENCH_ROUNDS=3 bash bench/intake.sh
+# Everything (Postfix's queue, mxlane's store) lives under TMPDIR: give it a file system like
+# the mail server's (bench/README.md, "the machine's file system").
 # MXLANE_BENCH_PERF=DIR also records the milter's CPU with `perf record -g` in each round
 # (DIR/milter-ROUND.data; `perf report -i` it): where the capture's microseconds go; and the
-# whole machine in each run (DIR/all-{hold,milter,floor}-ROUND.data; `perf report --sort comm
-# -i` it): which process, Postfix's or the filter's, spends the time a filter adds.
+# whole machine in each run (DIR/all-{hold,milter,floor,floor_own}-ROUND.data; `perf report
+# --sort comm -i` it): which process, Postfix's or the filter's, spends the time a filter
+# adds. MXLANE_BENCH_PERF_ALL_ONLY=1 leaves out the first (its call graphs slow the milter).
 . "$(dirname "$0")/../tests/fixtures/lib.sh"
 fx_init bench_intake
 fx_need smtp-source

@@ -159,8 +159,8 @@ void log_returned(SMFICTX* ctx, const std::string& why) {
 // knows it there, for the log of an early refusal), at the end of the headers (to
 // tell the fields Postfix inserted) and at the end of the message (Postfix assigns
 // it only after MAIL). Every other stage asks for one the MTA does not define, so
-// that it sends no macro packet there (each is one more trip through libmilter's
-// workers: 10 recipients would be 10 more).
+// that it sends no macro packet there (each is one more packet to write and read: 10
+// recipients would be 10 more).
 void request_macros(SMFICTX* ctx) {
     smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
     smfi_setsymlist(ctx, SMFIM_EOH, const_cast<char*>("i"));
@@ -170,9 +170,9 @@ void request_macros(SMFICTX* ctx) {
 }
 
 // The steps whose answer could change anything, given the intake rules; the MTA is told not
-// to wait for the others. Each answer is a round trip between the MTA and libmilter's workers,
-// so a 10-recipient bulk message needs three (end of headers, body, end of message) instead of
-// twenty. Recipients and header fields never decide (a refusal there waits for the next
+// to wait for the others. Each answer is a round trip between the MTA and the milter, so a
+// 10-recipient bulk message needs two (end of headers, end of message; three on libmilter,
+// with the body) instead of twenty. Recipients and header fields never decide (a refusal there waits for the next
 // answer); MAIL decides only when neither the count nor the header rule is on, DATA only for
 // the count rule alone (otherwise it is not sent at all), end of headers only for the header
 // rule. Body chunks need no answer either on mxlane's own engine; on libmilter they keep
