@@ -155,7 +155,7 @@ fx_check "mxlanectl jobs as root" "$SBIN/mxlanectl" -c "$CONF" jobs
 fx_check "nothing in the queue became root's" test -z "$(find "$FX/spool/queue" ! -user $OWNER)"
 
 # stop: the milter removes its socket from its own directory
-# libmilter notices SIGTERM at its next 5 s poll: give it time to clean up.
+# Built on libmilter, the milter notices SIGTERM only at its next 5 s poll: give it time to clean up.
 kill -TERM "$MPID" "$QPID" 2>/dev/null
 fx_check "the milter stops on SIGTERM" fx_wait_for -t 15 bash -c "! kill -0 $MPID 2>/dev/null"
 fx_stop_pid "$MPID" "$QPID"

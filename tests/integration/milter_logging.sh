@@ -40,7 +40,7 @@ fx_check_eq "owned by mail_owner and its group" "$OWNER:$(id -gn "$OWNER")" "$(s
 fx_check "a message before rotation" one "$SOCK" before
 fx_check "its line is in the log" grep -q 'job="before"' "$LOG"
 
-# ---- rotated, then SIGUSR1 (libmilter owns SIGHUP)
+# ---- rotated, then SIGUSR1 (SIGHUP stops the milter)
 mv "$LOG" "$LOG.1"
 kill -USR1 "$PID"
 fx_check "a message after SIGUSR1" one "$SOCK" after-usr1
