@@ -101,7 +101,6 @@ std::vector<char*> strings_of(char* data, std::size_t len) {
 
 // One MTA connection: what the callbacks see as SMFICTX.
 struct smfi_str {
-    int fd = -1;
     void* priv = nullptr;
     unsigned long actions = 0, protocol = 0;  // as negotiated
     bool negotiating = false, in_eom = false, in_message = false;
@@ -114,6 +113,10 @@ struct smfi_str {
         put32(out, static_cast<std::uint32_t>(data.size() + 1));
         out.push_back(cmd);
         out.append(data);
+    }
+    // A packet whose data is one NUL-terminated string.
+    void string_packet(char cmd, const std::string& text) {
+        packet(cmd, std::string_view(text.c_str(), text.size() + 1));
     }
     void clear_macros(int from) {
         for (int i = from; i < kStages; ++i) macros[i].clear();
@@ -130,9 +133,7 @@ void answer(SMFICTX* ctx, char cmd, sfsistat r) {
     case SMFIS_TEMPFAIL: {
         const char want = r == SMFIS_REJECT ? '5' : '4';
         if (!ctx->reply.empty() && ctx->reply[0] == want) {
-            std::string text = ctx->reply;
-            text.push_back('\0');
-            ctx->packet(SMFIR_REPLYCODE, text);
+            ctx->string_packet(SMFIR_REPLYCODE, ctx->reply);
         } else {
             ctx->packet(r == SMFIS_REJECT ? SMFIR_REJECT : SMFIR_TEMPFAIL);
         }
@@ -317,7 +318,6 @@ void serve(int fd) {
     timeval tv{kReadTimeoutSeconds, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     SMFICTX ctx;
-    ctx.fd = fd;
     std::vector<char> in(64 * 1024);
     std::size_t used = 0;
     bool open = true;
@@ -484,8 +484,6 @@ int smfi_setreply(SMFICTX* ctx, char* rcode, char* xcode, char* message) {
 
 int smfi_quarantine(SMFICTX* ctx, char* reason) {
     if (!ctx || !ctx->in_eom || !(ctx->actions & SMFIF_QUARANTINE) || !reason || !*reason) return MI_FAILURE;
-    std::string r = reason;
-    r.push_back('\0');
-    ctx->packet(SMFIR_QUARANTINE, r);
+    ctx->string_packet(SMFIR_QUARANTINE, reason);
     return MI_SUCCESS;
 }
