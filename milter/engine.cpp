@@ -4,7 +4,9 @@
 // in one system call, runs the callbacks of every whole packet in it and answers in one write:
 // steps the MTA does not wait for cost no extra trip, and nothing polls before each read or
 // hands a connection between threads, which is where libmilter spends its time
-// (bench/intake.sh, "Intake" in bench/README.md).
+// (bench/intake.sh, "Intake" in bench/README.md). The threads accept the connections
+// themselves and outlive them: Postfix opens one connection per SMTP session, and a thread
+// started for each would cost more than the filter's work on a one-recipient message.
 #include "milter/engine.hpp"
 
 #include <libmilter/mfapi.h>
@@ -12,6 +14,8 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -39,7 +43,14 @@ smfiDesc g_desc{};
 std::string g_conn;
 int g_listen = -1;
 int g_backlog = 128;
-int g_wake[2] = {-1, -1};  // a stop request (smfi_stop, a signal) wakes the accept loop
+int g_wake[2] = {-1, -1};  // a stop request (smfi_stop, a signal) wakes smfi_main
+
+// The threads waiting in accept(): one that takes a connection while it is the only one
+// starts the next, so a new connection never waits for a thread; past the first, one that
+// has waited kIdleSeconds without a connection ends (accept times out: SO_RCVTIMEO).
+constexpr int kIdleSeconds = 60;
+std::atomic<int> g_waiting{0};
+std::atomic<bool> g_stopping{false};
 
 // The macro stage a 'D' packet fills, by the command it precedes.
 int stage_of(char cmd) {
@@ -352,6 +363,47 @@ void serve(int fd) {
 
 }  // namespace mxlane::milter::engine
 
+namespace {
+
+bool start_worker();
+
+void worker() {
+    for (;;) {
+        g_waiting.fetch_add(1);
+        int fd = ::accept4(g_listen, nullptr, nullptr, SOCK_CLOEXEC);
+        int err = errno;
+        int waiting = g_waiting.fetch_sub(1);  // this one included
+        if (g_stopping) {
+            if (fd >= 0) ::close(fd);
+            return;
+        }
+        if (fd < 0) {
+            if (err == EAGAIN || err == EWOULDBLOCK) {
+                if (waiting > 1) return;  // idle, and another one waits: enough
+                continue;
+            }
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the next one may work
+            continue;  // the MTA gave up (ECONNABORTED), a signal...
+        }
+        // Without a thread to take over, the next connections wait in the backlog until
+        // this one is served: slower, nothing lost.
+        if (waiting == 1) start_worker();
+        mxlane::milter::engine::serve(fd);
+    }
+}
+
+bool start_worker() {
+    try {
+        std::thread(worker).detach();
+        return true;
+    } catch (const std::system_error&) {
+        return false;
+    }
+}
+
+}  // namespace
+
 int smfi_register(struct smfiDesc desc) {
     g_desc = desc;
     return MI_SUCCESS;
@@ -423,24 +475,18 @@ int smfi_main() {
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+    timeval idle{kIdleSeconds, 0};
+    ::setsockopt(g_listen, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof idle);
+    if (!start_worker()) return MI_FAILURE;
     for (;;) {
-        pollfd p[2] = {{g_listen, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
-        if (::poll(p, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        if (p[1].revents) break;
-        if (!(p[0].revents & POLLIN)) continue;
-        int fd = ::accept4(g_listen, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) continue;  // the MTA gave up, or too many files: the next one may work
-        try {
-            std::thread(mxlane::milter::engine::serve, fd).detach();
-        } catch (const std::system_error&) {
-            ::close(fd);  // no thread for it: the MTA sees the connection close and tempfails
-        }
+        pollfd p{g_wake[0], POLLIN, 0};
+        if (::poll(&p, 1, -1) < 0 && errno == EINTR) continue;
+        break;
     }
-    ::close(g_listen);
-    g_listen = -1;
+    // shutdown() wakes the threads in accept(); the socket stays open until the process
+    // ends, so that none of them can accept on a descriptor reused for something else.
+    g_stopping = true;
+    ::shutdown(g_listen, SHUT_RDWR);
     return MI_SUCCESS;
 }
 

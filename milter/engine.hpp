@@ -5,8 +5,8 @@
 namespace mxlane::milter::engine {
 
 // Serves one MTA connection on fd with the registered filter until the MTA quits or the
-// connection ends, then closes fd. smfi_main runs it on a thread per connection; the fuzz
-// target calls it directly.
+// connection ends, then closes fd. smfi_main runs it on threads that accept and serve one
+// connection after another; the fuzz target calls it directly.
 void serve(int fd);
 
 }  // namespace mxlane::milter::engine

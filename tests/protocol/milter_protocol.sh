@@ -82,6 +82,31 @@ fx_check "log line names job, queue id, sender, count, size, action" \
     grep -Eq 'J[0-9A-F]+: message=[0-9]+, queue_id=QH1, from=<boss@corp.test>, nrcpt=2, size=[0-9]+, job="spring sale", action=discard' "$FX/rules/milter.out"
 
 
+# ---- mxlane's own engine: a thread serves one MTA connection after another (Postfix opens one
+# per SMTP session); libmilter (configure --with-libmilter) keeps threads of its own
+# new_threads PID SOCKET N: how many threads the milter started for N connections, one at a
+# time: each stays open while the milter's threads are listed (one of them is serving it).
+new_threads() {
+    "$FX_PYTHON" - "$1" "${2#unix:}" "$3" <<'PY'
+import os, socket, sys, time
+task = "/proc/%s/task" % sys.argv[1]
+before = set(os.listdir(task))
+seen = set(before)
+for _ in range(int(sys.argv[3])):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[2])
+    time.sleep(0.05)
+    seen |= set(os.listdir(task))
+    s.close()
+    time.sleep(0.05)
+print(len(seen - before))
+PY
+}
+if [ "$BODY_STEP" = eom ]; then
+    fx_check "20 connections one after another: at most 2 new threads (one per connection before)" \
+        bash -c "[ $(new_threads "$PID_rules" "$SOCK_rules" 20) -le 2 ]"
+fi
+
 # ---- the same connection after an abort, a dropped connection, a spilled body, relay tokens
 fx_check "abort and dropped connection" mt_run abort "$SOCK_rules" abort.lua
 fx_check "an aborted message stored nothing" jobs_check "$CONF_rules" \
