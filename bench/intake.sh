@@ -7,7 +7,8 @@
 # each message and discards it, twice: on libmilter (what libmilter's protocol alone costs
 # Postfix here) and on mxlane's own milter engine (milter_floor_own, the same filter: what the
 # protocol costs on the engine mxlane-milter runs on). The second floor against the capture
-# is mxlane's own cost.
+# is mxlane's own cost. Each round also prints the CPU time each filter used per message: the
+# same cost in a unit the neighbours of a shared machine hardly move.
 #
 #   MXLANE_BENCH_MESSAGES=5000 MXLANE_BENCH_RECIPIENTS=10 MXLANE_BENCH_SESSIONS=10 \
 #   MXLANE_BENCH_ROUNDS=3 bash bench/intake.sh
@@ -47,6 +48,12 @@ run_source() {
 }
 
 rate() { awk -v n="$N" -v ms="$1" 'BEGIN { printf "%.0f", n * 1000 / ms }'; }
+
+# cpu_per_message PID: the CPU time (user + system) the filter has used, in microseconds per
+# message. Unlike the rates, it hardly moves when other guests take this machine's CPUs away.
+cpu_per_message() {
+    awk -v hz="$(getconf CLK_TCK)" -v n="$N" '{ printf "%.0f", ($14 + $15) * 1000000 / hz / n }' "/proc/$1/stat"
+}
 
 # Mail that were not held or discarded would go to a port where nobody listens.
 FX_POSTFIX_RELAYHOST="[127.0.0.1]:$FX_DEAD_PORT"
@@ -101,6 +108,7 @@ through_floor() {
     fx_wait_for test -S "$sock" || fx_fatal "$1 did not create $sock: $(tail -n 3 "$FX/$2.out")"
     FX_POSTFIX_MILTER=unix:$sock
     through_postfix "$2"
+    CPU=$(cpu_per_message "$pid")
     fx_stop_pid "$pid"
     fx_check_eq "round $round: nothing left in Postfix with $2" 0 "$LEFT" >/dev/null ||
         fx_fatal "$LEFT messages left in Postfix with $2"
@@ -109,6 +117,7 @@ through_floor() {
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 ratios=() holds=() milters=() floors=() floor_ratios=() own_floors=() own_floor_ratios=()
+cpus_milter=() cpus_floor=() cpus_floor_own=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
     FX_POSTFIX_MILTER=
@@ -130,6 +139,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     through_postfix milter
     ms_milter=$MS
     [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; }
+    cpu_milter=$(cpu_per_message "$FX_MILTER_PID")
     fx_stop_pid "$FX_MILTER_PID"
     got=$(captured)
     fx_check_eq "round $round: the milter captured every message" "$((round * N * R))" "$got" >/dev/null ||
@@ -140,8 +150,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     # ---- the same Postfix with each floor filter discarding every message
     through_floor "$FLOOR" floor
     ms_floor=$MS
+    cpu_floor=$CPU
     through_floor "$FLOOR_OWN" floor_own
     ms_floor_own=$MS
+    cpu_floor_own=$CPU
 
     holds+=("$(rate "$ms_hold")")
     milters+=("$(rate "$ms_milter")")
@@ -150,9 +162,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
     floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor")")
     own_floors+=("$(rate "$ms_floor_own")")
     own_floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor_own")")
+    cpus_milter+=("$cpu_milter") cpus_floor+=("$cpu_floor") cpus_floor_own+=("$cpu_floor_own")
     printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s; own-engine floor %6s msg/s, ratio %s\n' \
         "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}" \
         "${own_floors[-1]}" "${own_floor_ratios[-1]}"
+    printf '           the filter'"'"'s CPU per message: mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us\n' \
+        "$cpu_milter" "$cpu_floor" "$cpu_floor_own"
 done
 
 # median: the middle value of its arguments (the lower middle for an even count).
@@ -164,6 +179,8 @@ printf '  Postfix + libmilter floor, discarded:   %6s msg/s  (median of %d round
     "$(median "${floors[@]}")" "$ROUNDS" "$(median "${floor_ratios[@]}")"
 printf '  Postfix + floor on mxlane'"'"'s engine:  %6s msg/s  (median of %d rounds; ratio %s)\n' \
     "$(median "${own_floors[@]}")" "$ROUNDS" "$(median "${own_floor_ratios[@]}")"
+printf '  the filter'"'"'s CPU per message:          mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us (medians)\n' \
+    "$(median "${cpus_milter[@]}")" "$(median "${cpus_floor[@]}")" "$(median "${cpus_floor_own[@]}")"
 awk -v r="$ratio" 'BEGIN {
     printf "  ratio (milter rate / Postfix rate):     %.2f  (median of the rounds; capture costs %.0f%% of Postfix intake)\n", r, (1 - r) * 100 }'
 fx_check "every round: Postfix held all, the milter captured all, nothing left" true

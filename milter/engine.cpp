@@ -36,6 +36,7 @@ namespace {
 
 constexpr std::uint32_t kProtocolVersion = 6;
 constexpr std::size_t kMaxPacket = 64 * 1024 * 1024;  // far above any header or body chunk an MTA sends
+constexpr std::size_t kKeptBuffer = 1024 * 1024;      // a thread keeps its read buffer up to this size
 constexpr int kReadTimeoutSeconds = 7210;             // libmilter's default: the MTA's own timeouts come first
 constexpr int kStages = 7;                            // SMFIM_CONNECT .. SMFIM_EOH
 
@@ -329,7 +330,8 @@ void serve(int fd) {
     timeval tv{kReadTimeoutSeconds, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     SMFICTX ctx;
-    std::vector<char> in(64 * 1024);
+    // The thread's buffer from its last connection: a new one would be zeroed for each.
+    thread_local std::vector<char> in(64 * 1024);
     std::size_t used = 0;
     bool open = true;
     while (open) {
@@ -359,6 +361,7 @@ void serve(int fd) {
     }
     close_session(&ctx);
     ::close(fd);
+    if (in.size() > kKeptBuffer) std::vector<char>(64 * 1024).swap(in);  // a huge packet's room goes back
 }
 
 }  // namespace mxlane::milter::engine

@@ -42,14 +42,16 @@ std::optional<Job> QueueStore::load_job(DbTxn* txn, std::uint64_t id, std::uint3
 void QueueStore::save_job(DbTxn* txn, const Job& j) { env_->put(env_->jobs(), txn, job_key(j.id), j.encode()); }
 
 void QueueStore::store_text(DbTxn* txn, Message& m, std::istream& text) {
-    std::string chunk(kChunk, '\0');
+    auto buffer = std::make_unique_for_overwrite<char[]>(kChunk);  // not zeroed: read() fills it
+    std::string chunk;
     m.size = 0;
     m.chunks = 0;
     while (text) {
-        text.read(chunk.data(), static_cast<std::streamsize>(kChunk));
+        text.read(buffer.get(), static_cast<std::streamsize>(kChunk));
         auto n = static_cast<std::size_t>(text.gcount());
         if (n == 0) break;
-        env_->put(env_->bodies(), txn, body_key(m.id, m.chunks), chunk.substr(0, n));
+        chunk.assign(buffer.get(), n);
+        env_->put(env_->bodies(), txn, body_key(m.id, m.chunks), chunk);
         ++m.chunks;
         m.size += n;
     }
@@ -146,6 +148,7 @@ IntakeResult QueueStore::add_message(const Intake& in, std::istream& text, std::
             insert_recipients(txn, job.id, m.id, in.recipients, now, true);
         return IntakeResult{job.id, m.id, in.recipients.size(), created};
     });
+    if (in.open_ms > 0) note_intake(result.job_id, now);
     env_->maybe_checkpoint();
     return result;
 }

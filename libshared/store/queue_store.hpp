@@ -6,7 +6,7 @@
 #include <map>
 #include <istream>
 #include <memory>
-#include <map>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -238,6 +238,10 @@ private:
     bool takes_messages(DbTxn* txn, const Job& job, std::int64_t now);
     // When the job's last message came (its creation when it has none), read committed.
     std::int64_t last_message_time(DbTxn* txn, const Job& job);
+    // The newest message this process has committed to the job (0: none seen): when it
+    // is recent enough, an intake needs no look at messages.db to join the job.
+    std::int64_t recent_intake(std::uint64_t job_id);
+    void note_intake(std::uint64_t job_id, std::int64_t when);
     // Nothing of the job pending nor in flight (sums its counters into job).
     bool finished(DbTxn* txn, Job& job);
     void store_text(DbTxn* txn, Message& m, std::istream& text);
@@ -273,6 +277,8 @@ private:
     void log_suppression(DbTxn* txn, bool added, const std::string& address, const std::string& reason);
 
     std::unique_ptr<Environment> env_;
+    std::mutex recent_mu_;
+    std::map<std::uint64_t, std::int64_t> recent_;  // note_intake's, by job id
 };
 
 }  // namespace mxlane::store

@@ -22,7 +22,24 @@ std::int64_t QueueStore::last_message_time(DbTxn* txn, const Job& job) {
 
 bool QueueStore::takes_messages(DbTxn* txn, const Job& job, std::int64_t now) {
     if (job.state == JobState::done || job.closed) return false;
-    return job.open_ms == 0 || now - last_message_time(txn, job) <= job.open_ms;
+    // A message committed here is a lower bound of the job's last one: when it is recent
+    // enough, so is the last. (close_idle_jobs looks again under its write lock.)
+    return job.open_ms == 0 || now - recent_intake(job.id) <= job.open_ms ||
+           now - last_message_time(txn, job) <= job.open_ms;
+}
+
+std::int64_t QueueStore::recent_intake(std::uint64_t job_id) {
+    std::lock_guard lock(recent_mu_);
+    auto it = recent_.find(job_id);
+    return it == recent_.end() ? 0 : it->second;
+}
+
+void QueueStore::note_intake(std::uint64_t job_id, std::int64_t when) {
+    constexpr std::size_t kRecentJobs = 1024;  // campaigns taking mail at once, far more than enough
+    std::lock_guard lock(recent_mu_);
+    if (recent_.size() >= kRecentJobs && !recent_.contains(job_id)) recent_.erase(recent_.begin());
+    auto& t = recent_[job_id];
+    t = std::max(t, when);
 }
 
 namespace {

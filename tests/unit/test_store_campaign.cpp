@@ -1,4 +1,8 @@
 // test_store_campaign: keyed jobs: messages join while the job is open, idle close, the next job's suffix, done only once closed.
+#include <cstdio>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "tests/unit/store_fixtures.hpp"
 
 using namespace store_fixtures;
@@ -9,6 +13,7 @@ class StoreCampaignTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(done_only_once_closed);
     CPPUNIT_TEST(closed_job_stays_closed);
     CPPUNIT_TEST(old_name_records_read);
+    CPPUNIT_TEST(messages_from_another_process_count);
     CPPUNIT_TEST_SUITE_END();
 
     static Intake keyed(std::initializer_list<const char*> rcpts) {
@@ -36,6 +41,56 @@ public:
         CPPUNIT_ASSERT_EQUAL(d.job_id, e.job_id);
         auto f = add(q, keyed({"f@x.test"}), 30000);
         CPPUNIT_ASSERT_EQUAL(std::string("news <list.shop.test> #3"), q.job(f.job_id)->name);
+    }
+
+    // Another process adding to the job (as mxlanectl submit does beside the milter): the
+    // milter remembers only its own intakes, and the job's last message is whichever came last.
+    void messages_from_another_process_count() {
+        TempDir dir;
+        // The other process starts before this one opens the store, and adds what it is sent.
+        int to_other[2], from_other[2];
+        CPPUNIT_ASSERT(pipe(to_other) == 0 && pipe(from_other) == 0);
+        pid_t other = fork();
+        if (other == 0) {
+            try {
+                close(to_other[1]);
+                close(from_other[0]);
+                QueueStore q(dir.path());
+                std::int64_t now = 0;
+                while (read(to_other[0], &now, sizeof now) == sizeof now) {
+                    add(q, keyed({"other@x.test"}), now);
+                    if (write(from_other[1], "k", 1) != 1) _exit(1);
+                }
+                _exit(0);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "the other process: %s\n", e.what());
+                _exit(1);
+            }
+        }
+        close(to_other[0]);
+        close(from_other[1]);
+        auto in_other_process = [&](std::int64_t now) {
+            char ok = 0;
+            CPPUNIT_ASSERT(write(to_other[1], &now, sizeof now) == sizeof now);
+            CPPUNIT_ASSERT(read(from_other[0], &ok, 1) == 1);
+        };
+        QueueStore milter(dir.path());
+        auto a = add(milter, keyed({"a@x.test"}), 10000);
+        in_other_process(11900);
+        auto c = add(milter, keyed({"c@x.test"}), 13500);  // 3500 after its own, 1600 after the other's: joins
+        CPPUNIT_ASSERT_EQUAL(a.job_id, c.job_id);
+        auto e = add(milter, keyed({"e@x.test"}), 15400);  // 1900 after its own
+        CPPUNIT_ASSERT_EQUAL(a.job_id, e.job_id);
+        close(to_other[1]);
+        int status = 0;
+        waitpid(other, &status, 0);
+        CPPUNIT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(4), milter.job(a.job_id)->messages);
+        CPPUNIT_ASSERT(milter.close_idle_jobs(17401).empty());
+        CPPUNIT_ASSERT(milter.job(a.job_id)->closed);
+        // Closed is closed, however recent this process's own last intake (a clock behind the closer's).
+        auto f = add(milter, keyed({"f@x.test"}), 16000);
+        CPPUNIT_ASSERT(f.new_job);
     }
 
     // All delivered while open: not done (no summary yet); done when closed.
