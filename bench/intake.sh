@@ -19,6 +19,8 @@
 # whole machine in each run (DIR/all-{hold,milter,floor,floor_own}-ROUND.data; `perf report
 # --sort comm -i` it): which process, Postfix's or the filter's, spends the time a filter
 # adds. MXLANE_BENCH_PERF_ALL_ONLY=1 leaves out the first (its call graphs slow the milter).
+# MXLANE_BENCH_MILTER_B=PATH runs a second mxlane-milter build (main before a change, say) in
+# every round too, on a store of its own: two builds compared in the same rounds.
 . "$(dirname "$0")/../tests/fixtures/lib.sh"
 fx_init bench_intake
 fx_need smtp-source
@@ -68,11 +70,17 @@ FX_POSTFIX_RELAYHOST="[127.0.0.1]:$FX_DEAD_PORT"
 NO_FLOW_DELAY="in_flow_delay = 0"
 
 fx_write_conf "$FX/mxlane.conf" "bulk_senders = $SENDER"
+MILTER_B=${MXLANE_BENCH_MILTER_B:-}
+if [ -n "$MILTER_B" ]; then
+    [ -x "$MILTER_B" ] || fx_fatal "MXLANE_BENCH_MILTER_B: $MILTER_B is not a program"
+    fx_write_conf "$FX/b.conf" "bulk_senders = $SENDER" "queue_directory=$FX/b/queue" \
+        "milter_socket=unix:$FX/b/milter.sock" "log_file=$FX/b/mxlane.log"
+fi
 
-# captured: the recipients in the store so far (the messages, one sender and one Subject:,
-# join one job: job_idle_close).
+# captured CONF: the recipients in the store so far (the messages, one sender and one
+# Subject:, join one job: job_idle_close).
 captured() {
-    "$FX_CTL" -c "$FX/mxlane.conf" jobs --json | "$FX_PYTHON" -c '
+    "$FX_CTL" -c "$1" jobs --json | "$FX_PYTHON" -c '
 import json, sys
 print(sum(j["counts"]["queued"] for j in json.load(sys.stdin)))'
 }
@@ -114,10 +122,37 @@ through_floor() {
         fx_fatal "$LEFT messages left in Postfix with $2"
 }
 
+# through_milter PROGRAM CONF LABEL: through_postfix with that mxlane-milter build capturing
+# every message into CONF's store; sets MS and CPU (the milter's, per message).
+through_milter() {
+    local FX_MILTER=$1
+    fx_milter_start "$2"
+    FX_POSTFIX_MILTER=$(fx_postfix_milter_spec "$FX_MILTER_SOCKET")
+    local perf_pid=
+    if [ -n "${MXLANE_BENCH_PERF:-}" ] && [ -z "${MXLANE_BENCH_PERF_ALL_ONLY:-}" ]; then
+        mkdir -p "$MXLANE_BENCH_PERF"
+        perf record -q -g -p "$FX_MILTER_PID" -o "$MXLANE_BENCH_PERF/$3-$round.data" >/dev/null 2>&1 &
+        perf_pid=$!
+        fx_register_pid "$perf_pid"
+    fi
+    through_postfix "$3"
+    local ms=$MS
+    [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; }
+    CPU=$(cpu_per_message "$FX_MILTER_PID")
+    fx_stop_pid "$FX_MILTER_PID"
+    local got
+    got=$(captured "$2")
+    fx_check_eq "round $round: $3 captured every message" "$((round * N * R))" "$got" >/dev/null ||
+        fx_fatal "$3's store holds $got recipients after round $round, not $((round * N * R))"
+    fx_check_eq "round $round: nothing left in Postfix with $3" 0 "$LEFT" >/dev/null ||
+        fx_fatal "$LEFT messages left in Postfix with $3"
+    MS=$ms
+}
+
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 ratios=() holds=() milters=() floors=() floor_ratios=() own_floors=() own_floor_ratios=()
-cpus_milter=() cpus_floor=() cpus_floor_own=()
+cpus_milter=() cpus_floor=() cpus_floor_own=() ratios_b=() cpus_milter_b=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
     FX_POSTFIX_MILTER=
@@ -127,25 +162,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
         fx_fatal "Postfix held $HELD of $N messages"
 
     # ---- the same Postfix with the milter taking every message over (bulk by sender, discard)
-    fx_milter_start "$FX/mxlane.conf"
-    FX_POSTFIX_MILTER=$(fx_postfix_milter_spec "$FX_MILTER_SOCKET")
-    perf_pid=
-    if [ -n "${MXLANE_BENCH_PERF:-}" ] && [ -z "${MXLANE_BENCH_PERF_ALL_ONLY:-}" ]; then
-        mkdir -p "$MXLANE_BENCH_PERF"
-        perf record -q -g -p "$FX_MILTER_PID" -o "$MXLANE_BENCH_PERF/milter-$round.data" >/dev/null 2>&1 &
-        perf_pid=$!
-        fx_register_pid "$perf_pid"
-    fi
-    through_postfix milter
+    through_milter "$FX_MILTER" "$FX/mxlane.conf" milter
     ms_milter=$MS
-    [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; }
-    cpu_milter=$(cpu_per_message "$FX_MILTER_PID")
-    fx_stop_pid "$FX_MILTER_PID"
-    got=$(captured)
-    fx_check_eq "round $round: the milter captured every message" "$((round * N * R))" "$got" >/dev/null ||
-        fx_fatal "the store holds $got recipients after round $round, not $((round * N * R))"
-    fx_check_eq "round $round: nothing left in Postfix with the milter" 0 "$LEFT" >/dev/null ||
-        fx_fatal "$LEFT messages left in Postfix with the milter"
+    cpu_milter=$CPU
+    if [ -n "$MILTER_B" ]; then
+        through_milter "$MILTER_B" "$FX/b.conf" milter_b
+        ms_milter_b=$MS
+        cpu_milter_b=$CPU
+    fi
 
     # ---- the same Postfix with each floor filter discarding every message
     through_floor "$FLOOR" floor
@@ -163,11 +187,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
     own_floors+=("$(rate "$ms_floor_own")")
     own_floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor_own")")
     cpus_milter+=("$cpu_milter") cpus_floor+=("$cpu_floor") cpus_floor_own+=("$cpu_floor_own")
+    if [ -n "$MILTER_B" ]; then
+        ratios_b+=("$(ratio_of "$ms_hold" "$ms_milter_b")") cpus_milter_b+=("$cpu_milter_b")
+    fi
     printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s; own-engine floor %6s msg/s, ratio %s\n' \
         "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}" \
         "${own_floors[-1]}" "${own_floor_ratios[-1]}"
     printf '           the filter'"'"'s CPU per message: mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us\n' \
         "$cpu_milter" "$cpu_floor" "$cpu_floor_own"
+    [ -z "$MILTER_B" ] || printf '           MXLANE_BENCH_MILTER_B: captured %6s msg/s, ratio %s, %s us CPU per message\n' \
+        "$(rate "$ms_milter_b")" "${ratios_b[-1]}" "$cpu_milter_b"
 done
 
 # median: the middle value of its arguments (the lower middle for an even count).
@@ -181,6 +210,8 @@ printf '  Postfix + floor on mxlane'"'"'s engine:  %6s msg/s  (median of %d roun
     "$(median "${own_floors[@]}")" "$ROUNDS" "$(median "${own_floor_ratios[@]}")"
 printf '  the filter'"'"'s CPU per message:          mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us (medians)\n' \
     "$(median "${cpus_milter[@]}")" "$(median "${cpus_floor[@]}")" "$(median "${cpus_floor_own[@]}")"
+[ -z "$MILTER_B" ] || printf '  MXLANE_BENCH_MILTER_B (%s):  ratio %s, %s us CPU per message (medians)\n' \
+    "$MILTER_B" "$(median "${ratios_b[@]}")" "$(median "${cpus_milter_b[@]}")"
 awk -v r="$ratio" 'BEGIN {
     printf "  ratio (milter rate / Postfix rate):     %.2f  (median of the rounds; capture costs %.0f%% of Postfix intake)\n", r, (1 - r) * 100 }'
 fx_check "every round: Postfix held all, the milter captured all, nothing left" true
