@@ -385,9 +385,9 @@ void worker() {
                 if (waiting > 1) return;  // idle, and another one waits: enough
                 continue;
             }
-            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the next one may work
-            continue;  // the MTA gave up (ECONNABORTED), a signal...
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;  // a signal, the MTA gave up
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));  // out of files or memory
+            continue;
         }
         // Without a thread to take over, the next connections wait in the backlog until
         // this one is served: slower, nothing lost.
