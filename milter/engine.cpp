@@ -1,6 +1,6 @@
 // engine: mxlane's own implementation of the milter protocol (version 6), behind the libmilter
 // calls mxlane-milter makes, so that the filter runs on it or on libmilter (configure
-// --with-libmilter) unchanged. One thread per MTA connection reads whatever the MTA has sent
+// --with-libmilter) unchanged. The thread serving an MTA connection reads whatever it has sent
 // in one system call, runs the callbacks of every whole packet in it and answers in one write:
 // steps the MTA does not wait for cost no extra trip, and nothing polls before each read or
 // hands a connection between threads, which is where libmilter spends its time
