@@ -104,6 +104,16 @@ public:
     template <class F>
     auto transact(F&& f, Commit commit = Commit::sync) -> decltype(f(static_cast<DbTxn*>(nullptr)));
 
+    // Flushes the log to the disk up to its end: Berkeley DB's group commit. A commit
+    // that waited for its own fdatasync would hold its page locks through it, and the
+    // intakes of one campaign (which write neighbouring keys) would take turns at the
+    // disk; flushed after the commit, the locks are free while the disk writes, and the
+    // threads that reach the flush together share one. Throws StoreError when the flush
+    // fails: the transaction is then committed but maybe not on the disk, and the
+    // caller answers as for any failure (the milter: tempfail; a retry may store the
+    // message twice, never lose it).
+    void flush_log();
+
     // Asks the checkpoint thread for a checkpoint when many commits went by (it
     // also writes one every 30 s); logs no longer needed are then removed.
     void maybe_checkpoint();
@@ -140,15 +150,6 @@ private:
     std::unique_ptr<DbSequence> open_sequence(const char* name);
     std::uint64_t next_from(DbSequence& seq);
     void check_schema();
-    // Flushes the log to the disk up to its end: Berkeley DB's group commit. A commit
-    // that waited for its own fdatasync would hold its page locks through it, and the
-    // intakes of one campaign (which write neighbouring keys) would take turns at the
-    // disk; flushed after the commit, the locks are free while the disk writes, and the
-    // threads that reach the flush together share one. Throws StoreError when the flush
-    // fails: the transaction is then committed but maybe not on the disk, and the
-    // caller answers as for any failure (the milter: tempfail; a retry may store the
-    // message twice, never lose it).
-    void flush_log();
     [[noreturn]] void retries_exhausted();
     [[noreturn]] void failed(const DbException& e);
     void backoff(int attempt);

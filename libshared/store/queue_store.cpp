@@ -118,41 +118,6 @@ void QueueStore::insert_recipients(DbTxn* txn, std::uint64_t job_id, std::uint64
     env_->put(env_->counts(), txn, ckey, mc.encode());
 }
 
-IntakeResult QueueStore::add_message(const Intake& in, std::istream& text, std::int64_t now) {
-    std::uint64_t msg_id = env_->next_message_id();
-    auto start = text.tellg();
-    auto result = env_->transact([&](DbTxn* txn) {
-        text.clear();
-        if (start != std::streampos(-1)) text.seekg(start);  // a retried transaction re-reads the text
-        bool created = false;
-        Job job = find_or_create_job(txn, in, now, created);
-        Message m;
-        m.job_id = job.id;
-        m.id = msg_id;
-        m.sender = in.sender;
-        m.host_queue_id = in.host_queue_id;
-        m.mail_params = in.mail_params;
-        m.pool = in.pool;
-        m.field_names = in.field_names;
-        m.personalised = in.personalised;
-        m.eight_bit = in.eight_bit;
-        m.smtputf8 = in.smtputf8;
-        m.created = now;
-        store_text(txn, m, text);
-        env_->put(env_->messages(), txn, message_key(job.id, m.id), m.encode());
-        // A message as the milter stores it is packed (its commit is what the host
-        // MTA waits for); a big submission is written out at once, in batches.
-        if (!in.recipients.empty() && in.recipients.size() <= kPackedMax)
-            pack_recipients(txn, job.id, m.id, in.recipients, now);
-        else
-            insert_recipients(txn, job.id, m.id, in.recipients, now, true);
-        return IntakeResult{job.id, m.id, in.recipients.size(), created};
-    });
-    if (in.open_ms > 0) note_intake(result.job_id, now);
-    env_->maybe_checkpoint();
-    return result;
-}
-
 void QueueStore::add_recipients(std::uint64_t job_id, std::uint64_t message_id,
                                 std::span<const NewRecipient> rcpts, std::int64_t now) {
     env_->transact([&](DbTxn* txn) { insert_recipients(txn, job_id, message_id, rcpts, now, false); });

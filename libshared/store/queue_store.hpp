@@ -1,5 +1,7 @@
 // queue_store: the queue's operations: intake, due scan and claim, results, admin, suppression, suspensions.
 #pragma once
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -81,7 +83,14 @@ public:
     Environment& env() { return *env_; }
 
     // ---- intake (milter, mxlanectl submit)
+    // Stores a message durably (the log is on the disk when it returns). Threads
+    // that call it together share one transaction (queue_store_intake.cpp).
     IntakeResult add_message(const Intake& in, std::istream& text, std::int64_t now);
+    // Group transactions add_message ran since open (fewer than messages under load).
+    std::uint64_t intake_groups() const { return intake_groups_.load(); }
+    // Tests: while held, intakes wait; released, the first of them runs them all as one group.
+    void hold_intake_groups_for_test(bool hold);
+    std::size_t intakes_waiting_for_test();
     // More recipients for a message added with job_state incoming; one transaction per call.
     void add_recipients(std::uint64_t job_id, std::uint64_t message_id,
                         std::span<const NewRecipient> rcpts, std::int64_t now);
@@ -244,6 +253,11 @@ private:
     void note_intake(std::uint64_t job_id, std::int64_t when);
     // Nothing of the job pending nor in flight (sums its counters into job).
     bool finished(DbTxn* txn, Job& job);
+    // One message of a group transaction; add_message's writes.
+    struct PendingIntake;
+    IntakeResult put_message(DbTxn* txn, PendingIntake& p);
+    // Runs a group of intakes in one transaction (each in its own when the group's fails).
+    void store_group(std::span<PendingIntake* const> group);
     void store_text(DbTxn* txn, Message& m, std::istream& text);
     // Writes the message's recipients packed in one record, and its counters.
     // Expands the packed records whose keys start with `prefix` (every job's, one
@@ -279,6 +293,11 @@ private:
     std::unique_ptr<Environment> env_;
     std::mutex recent_mu_;
     std::map<std::uint64_t, std::int64_t> recent_;  // note_intake's, by job id
+    std::mutex group_mu_;  // the intakes waiting for a group transaction
+    std::condition_variable group_done_;
+    std::vector<PendingIntake*> group_waiting_;
+    bool group_running_ = false;
+    std::atomic<std::uint64_t> intake_groups_{0};
 };
 
 }  // namespace mxlane::store
