@@ -8,7 +8,10 @@
 # Postfix here) and on mxlane's own milter engine (milter_floor_own, the same filter: what the
 # protocol costs on the engine mxlane-milter runs on). The second floor against the capture
 # is mxlane's own cost. Each round also prints the CPU time each filter used per message: the
-# same cost in a unit the neighbours of a shared machine hardly move.
+# same cost in a unit the neighbours of a shared machine hardly move; and the CPU time the
+# whole machine used per message in each run (every process: Postfix, the filter, the kernel's
+# threads), whose ratio held/captured is the rate ratio this CPU-bound bench would show
+# without neighbours, and "capture over the floor" mxlane's own cost as a share of holding.
 #
 #   MXLANE_BENCH_MESSAGES=5000 MXLANE_BENCH_RECIPIENTS=10 MXLANE_BENCH_SESSIONS=10 \
 #   MXLANE_BENCH_ROUNDS=3 bash bench/intake.sh
@@ -40,13 +43,23 @@ SENDER=bulk@bench.test
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# run_source LABEL: smtp-source into Postfix; sets MS to the elapsed milliseconds.
+# busy_ticks: the CPU time every process of this machine has used so far (user, nice,
+# system, irq, softirq from /proc/stat), in clock ticks; not idle, I/O wait nor steal.
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+
+# run_source LABEL: smtp-source into Postfix; sets MS to the elapsed milliseconds and
+# HOST_CPU to the CPU time all processes used meanwhile, in microseconds per message:
+# what the run cost the machine (Postfix, the filter, smtp-source), whoever else takes
+# its CPUs away (the time other guests take is steal, not counted).
 run_source() {
-    local t0
+    local t0 c0
     t0=$(now_ms)
+    c0=$(busy_ticks)
     smtp-source -c -s "$S" -m "$N" -r "$R" -l "$SIZE" -f "$SENDER" -t rcpt@dest.test \
         "127.0.0.1:$FX_PF_PORT" > "$FX/source.$1" 2>&1 || fx_fatal "smtp-source failed: $(tail -n 2 "$FX/source.$1")"
     MS=$(($(now_ms) - t0))
+    HOST_CPU=$(awk -v d="$(($(busy_ticks) - c0))" -v hz="$(getconf CLK_TCK)" -v n="$N" \
+        'BEGIN { printf "%.0f", d * 1000000 / hz / n }')
 }
 
 rate() { awk -v n="$N" -v ms="$1" 'BEGIN { printf "%.0f", n * 1000 / ms }'; }
@@ -136,7 +149,7 @@ through_milter() {
         fx_register_pid "$perf_pid"
     fi
     through_postfix "$3"
-    local ms=$MS
+    local ms=$MS host_cpu=$HOST_CPU
     [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; }
     CPU=$(cpu_per_message "$FX_MILTER_PID")
     fx_stop_pid "$FX_MILTER_PID"
@@ -146,18 +159,19 @@ through_milter() {
         fx_fatal "$3's store holds $got recipients after round $round, not $((round * N * R))"
     fx_check_eq "round $round: nothing left in Postfix with $3" 0 "$LEFT" >/dev/null ||
         fx_fatal "$LEFT messages left in Postfix with $3"
-    MS=$ms
+    MS=$ms HOST_CPU=$host_cpu
 }
 
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 ratios=() holds=() milters=() floors=() floor_ratios=() own_floors=() own_floor_ratios=()
-cpus_milter=() cpus_floor=() cpus_floor_own=() ratios_b=() cpus_milter_b=()
+cpus_milter=() cpus_floor=() cpus_floor_own=() ratios_b=() cpus_milter_b=() host_ratios=() host_extra=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
     FX_POSTFIX_MILTER=
     through_postfix hold "smtpd_end_of_data_restrictions = check_client_access static:HOLD"
     ms_hold=$MS
+    host_hold=$HOST_CPU
     fx_check_eq "round $round: Postfix alone held every message" "$N" "$HELD" >/dev/null ||
         fx_fatal "Postfix held $HELD of $N messages"
 
@@ -165,6 +179,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     through_milter "$FX_MILTER" "$FX/mxlane.conf" milter
     ms_milter=$MS
     cpu_milter=$CPU
+    host_milter=$HOST_CPU
     if [ -n "$MILTER_B" ]; then
         through_milter "$MILTER_B" "$FX/b.conf" milter_b
         ms_milter_b=$MS
@@ -178,6 +193,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     through_floor "$FLOOR_OWN" floor_own
     ms_floor_own=$MS
     cpu_floor_own=$CPU
+    host_floor_own=$HOST_CPU
 
     holds+=("$(rate "$ms_hold")")
     milters+=("$(rate "$ms_milter")")
@@ -187,6 +203,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     own_floors+=("$(rate "$ms_floor_own")")
     own_floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor_own")")
     cpus_milter+=("$cpu_milter") cpus_floor+=("$cpu_floor") cpus_floor_own+=("$cpu_floor_own")
+    # The machine's CPU per message held, over that per message captured: the rate ratio a
+    # machine whose CPUs are the bound would show (this bench's is); and what capture costs
+    # over the floor filter on the engine, as a share of holding.
+    host_ratios+=("$(ratio_of "$host_hold" "$host_milter")")
+    host_extra+=("$(awk -v m="$host_milter" -v f="$host_floor_own" -v h="$host_hold" 'BEGIN { printf "%.0f", (m - f) * 100 / h }')")
     if [ -n "$MILTER_B" ]; then
         ratios_b+=("$(ratio_of "$ms_hold" "$ms_milter_b")") cpus_milter_b+=("$cpu_milter_b")
     fi
@@ -195,6 +216,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
         "${own_floors[-1]}" "${own_floor_ratios[-1]}"
     printf '           the filter'"'"'s CPU per message: mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us\n' \
         "$cpu_milter" "$cpu_floor" "$cpu_floor_own"
+    printf '           the machine'"'"'s CPU per message: held %s us, captured %s us, own-engine floor %s us; held/captured %s, capture over the floor %s%% of holding\n' \
+        "$host_hold" "$host_milter" "$host_floor_own" "${host_ratios[-1]}" "${host_extra[-1]}"
     [ -z "$MILTER_B" ] || printf '           MXLANE_BENCH_MILTER_B: captured %6s msg/s, ratio %s, %s us CPU per message\n' \
         "$(rate "$ms_milter_b")" "${ratios_b[-1]}" "$cpu_milter_b"
 done
@@ -212,6 +235,8 @@ printf '  the filter'"'"'s CPU per message:          mxlane-milter %s us, libmil
     "$(median "${cpus_milter[@]}")" "$(median "${cpus_floor[@]}")" "$(median "${cpus_floor_own[@]}")"
 [ -z "$MILTER_B" ] || printf '  MXLANE_BENCH_MILTER_B (%s):  ratio %s, %s us CPU per message (medians)\n' \
     "$MILTER_B" "$(median "${ratios_b[@]}")" "$(median "${cpus_milter_b[@]}")"
+printf '  the machine'"'"'s CPU, held / captured:   %s  (median of the rounds; capture over the floor filter: %s%% of holding)\n' \
+    "$(median "${host_ratios[@]}")" "$(median "${host_extra[@]}")"
 awk -v r="$ratio" 'BEGIN {
     printf "  ratio (milter rate / Postfix rate):     %.2f  (median of the rounds; capture costs %.0f%% of Postfix intake)\n", r, (1 - r) * 100 }'
 fx_check "every round: Postfix held all, the milter captured all, nothing left" true
