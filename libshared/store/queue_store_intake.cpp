@@ -5,14 +5,18 @@
 // paid ten transactions' worth of Berkeley DB work (begin, locks, commit, the log
 // flush's mutexes and wake-ups) although their flushes were shared. Here the
 // first intake to arrive runs every intake waiting at that moment in one
-// transaction, commits it, hands the next group to whoever arrives next, and
-// flushes the log; the threads of its group answer after that flush. So a busy
-// milter commits a few messages per transaction, and an idle one exactly as
-// before (a group of one). The next group's writes overlap this group's flush.
+// transaction, commits it and flushes the log; the threads of its group answer
+// after that flush, and the intakes that arrived meanwhile are the next group.
+// So a busy milter commits several messages per transaction, and an idle one
+// exactly as before (a group of one). (Letting the next group write while this
+// one flushes made nearly every group one message: the threads of a group come
+// back only after its flush.)
 //
-// A group's transaction fails as a whole; its intakes are then tried once more,
-// each in a transaction of its own, so that one message the store refuses (too
-// many recipients, say) fails alone.
+// The messages of a group take the databases in the lock order one after the
+// other, so the group's transaction as a whole does not keep it: a deadlock with
+// another transaction is retried as any is. A group's transaction that fails is
+// tried once more as one transaction per intake, so that one message the store
+// refuses (its text cannot be read, say) fails alone.
 #include <exception>
 
 #include "libshared/store/queue_store.hpp"
