@@ -77,12 +77,10 @@ void QueueStore::store_group(std::span<PendingIntake* const> group) {
         }, Commit::write_nosync);
         for (std::size_t i = 0; i < group.size(); ++i) group[i]->result = results[i];
         return;
-    } catch (const StorePanic&) {
-        for (auto* p : group) p->error = std::current_exception();
-        return;
-    } catch (const std::exception&) {
-        if (group.size() == 1) {
-            group[0]->error = std::current_exception();
+    } catch (const std::exception& e) {
+        // A panicked store fails every intake alike, and a group of one has nothing to retry.
+        if (group.size() == 1 || dynamic_cast<const StorePanic*>(&e)) {
+            for (auto* p : group) p->error = std::current_exception();
             return;
         }
     }
