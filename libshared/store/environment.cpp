@@ -180,11 +180,12 @@ std::unique_ptr<DbSequence> Environment::open_sequence(const char* name) {
             seq->open(nullptr, &key, DB_CREATE | DB_THREAD);
             return seq;
         } catch (const DbException& e) {
+            // close() frees the C handle and clears the wrapper's pointer to it,
+            // so the wrapper's own destructor (when seq goes) closes nothing twice.
             try {
                 seq->close(0);
             } catch (const DbException&) {
             }
-            seq.release();  // close() freed the handle
             if (attempt >= 20) throw;
             backoff(attempt);
         }
