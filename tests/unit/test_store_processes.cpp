@@ -6,6 +6,7 @@
 
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "libshared/store/queue_store.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -56,6 +57,7 @@ class StoreProcessTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(StoreProcessTest);
     CPPUNIT_TEST(two_writers_at_once);
     CPPUNIT_TEST(writer_killed_mid_run);
+    CPPUNIT_TEST(new_store_opened_by_several_at_once);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -87,6 +89,56 @@ public:
             due += c.due.size();
         }
         CPPUNIT_ASSERT_EQUAL(std::size_t(20000), due);
+    }
+
+    // Processes that open a store nobody has created yet race to create its
+    // files and id sequences; the losers retry and open what the winner made.
+    // Each round releases three writers and this process at one gate, and
+    // every one of them must store its message under an id of its own (this
+    // process's own retries must also leave nothing behind: LeakSanitizer).
+    void new_store_opened_by_several_at_once() {
+        for (int round = 0; round < 6; ++round) {
+            TempDir dir;
+            int gate[2];
+            CPPUNIT_ASSERT(pipe(gate) == 0);
+            std::vector<pid_t> children;
+            for (int w = 0; w < 3; ++w) {
+                pid_t child = fork();
+                if (child == 0) {
+                    close(gate[1]);
+                    char c;
+                    (void)!::read(gate[0], &c, 1);  // returns at the gate's close
+                    writer(dir.path(), "w" + std::to_string(w), 1, 1, -1);
+                }
+                children.push_back(child);
+            }
+            close(gate[0]);
+            close(gate[1]);
+            std::uint64_t own_message = 0;
+            {
+                QueueStore q(dir.path());
+                Intake in;
+                in.job_name = "parent";
+                in.sender = "parent@sender.test";
+                in.recipients.push_back({"parent@x.test", {}});
+                std::istringstream text("Subject: parent\n\nbody\n");
+                own_message = q.add_message(in, text, now_ms()).message_id;
+            }
+            for (pid_t child : children) {
+                int status = 0;
+                waitpid(child, &status, 0);
+                CPPUNIT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+            }
+            QueueStore q(dir.path());
+            std::set<std::uint64_t> ids;
+            for (const auto& j : q.jobs()) {
+                CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), j.messages);
+                for (const auto& m : q.messages(j.id)) ids.insert(m.id);
+            }
+            CPPUNIT_ASSERT_EQUAL(std::size_t(4), q.jobs().size());
+            CPPUNIT_ASSERT_EQUAL(std::size_t(4), ids.size());
+            CPPUNIT_ASSERT(ids.count(own_message));
+        }
     }
 
     void writer_killed_mid_run() {
