@@ -33,11 +33,12 @@ if [ "${MXLANE_SKIP_SANITIZERS:-0}" != 1 ]; then
   san_build=$top/build-sanitizers
   san_flags="-g1 -O0"
   # Objects built with other flags are not rebuilt by make: start again.
-  [ -f "$san_build/Makefile" ] && ! grep -q "^CXXFLAGS = $san_flags " "$san_build/Makefile" && rm -rf "$san_build"
+  [ "$(cat "$san_build/flags" 2>/dev/null)" = "$san_flags" ] || rm -rf "$san_build"
   mkdir -p "$san_build"
   if [ ! -f "$san_build/Makefile" ] || [ "$top/configure" -nt "$san_build/Makefile" ]; then
     (cd "$san_build" && "$top/configure" --enable-werror --enable-sanitizers CXXFLAGS="$san_flags" > configure.out 2>&1) ||
       { cat "$san_build/configure.out"; exit 1; }
+    echo "$san_flags" > "$san_build/flags"
   fi
   { make -C "$san_build/libshared" -j2 libmxlane.a && make -C "$san_build/milter" -j2 libintake.a &&
       make -C "$san_build/qrunner" -j2 libqrunner.a && make -C "$san_build/tests" -j2 unit/unit_tests; } \
@@ -45,8 +46,8 @@ if [ "${MXLANE_SKIP_SANITIZERS:-0}" != 1 ]; then
   (cd "$san_build/tests" &&
      ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./unit/unit_tests > ../sanitizers.out 2>&1)
   san=$?
-  tail -1 "$top/build-sanitizers/sanitizers.out"
-  [ $san -eq 0 ] || { echo "FAIL: unit tests under sanitizers"; grep -B2 -A20 -m3 'ERROR\|runtime error' "$top/build-sanitizers/sanitizers.out"; status=1; }
+  tail -1 "$san_build/sanitizers.out"
+  [ $san -eq 0 ] || { echo "FAIL: unit tests under sanitizers"; grep -B2 -A20 -m3 'ERROR\|runtime error' "$san_build/sanitizers.out"; status=1; }
   took "the sanitizer build and its unit tests"
 fi
 

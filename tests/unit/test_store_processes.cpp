@@ -16,6 +16,17 @@ using mxlane::test::TempDir;
 
 namespace {
 
+// Stores message number m of job `name`, with per_message recipients.
+IntakeResult add(QueueStore& q, const std::string& name, int m, int per_message) {
+    Intake in;
+    in.job_name = name;
+    in.sender = name + "@sender.test";
+    for (int r = 0; r < per_message; ++r)
+        in.recipients.push_back({name + "-" + std::to_string(m) + "-" + std::to_string(r) + "@x.test", {}});
+    std::istringstream text("Subject: " + name + "\n\nbody\n");
+    return q.add_message(in, text, now_ms());
+}
+
 // Adds `messages` messages of `per_message` recipients under job name `name`;
 // writes each committed message id to fd (when >= 0). Runs in a child process.
 [[noreturn]] void writer(const std::string& dir, const std::string& name, int messages, int per_message, int fd) {
@@ -23,13 +34,7 @@ namespace {
     try {
         QueueStore q(dir);
         for (int m = 0; m < messages; ++m) {
-            Intake in;
-            in.job_name = name;
-            in.sender = name + "@sender.test";
-            for (int r = 0; r < per_message; ++r)
-                in.recipients.push_back({name + "-" + std::to_string(m) + "-" + std::to_string(r) + "@x.test", {}});
-            std::istringstream text("Subject: " + name + "\n\nbody\n");
-            auto res = q.add_message(in, text, now_ms());
+            auto res = add(q, name, m, per_message);
             if (fd >= 0) {
                 std::uint64_t ids[2] = {res.job_id, res.message_id};
                 if (::write(fd, ids, sizeof ids) != sizeof ids) rc = 3;
@@ -117,12 +122,7 @@ public:
             std::uint64_t own_message = 0;
             {
                 QueueStore q(dir.path());
-                Intake in;
-                in.job_name = "parent";
-                in.sender = "parent@sender.test";
-                in.recipients.push_back({"parent@x.test", {}});
-                std::istringstream text("Subject: parent\n\nbody\n");
-                own_message = q.add_message(in, text, now_ms()).message_id;
+                own_message = add(q, "parent", 0, 1).message_id;
             }
             for (pid_t child : children) {
                 int status = 0;
