@@ -7,7 +7,10 @@
 # each message and discards it, twice: on libmilter (what libmilter's protocol alone costs
 # Postfix here) and on mxlane's own milter engine (milter_floor_own, the same filter: what the
 # protocol costs on the engine mxlane-milter runs on). The second floor against the capture
-# is mxlane's own cost. Each round also prints the CPU time each filter used per message: the
+# is mxlane's own cost. A third floor run, the durable floor (milter_floor_own -s FILE), also
+# flushes each message to a file before it answers: what the promise "answered only when on
+# disk" costs by itself, so that capture over the durable floor is what mxlane's store adds to
+# that. Each round also prints the CPU time each filter used per message: the
 # same cost in a unit the neighbours of a shared machine hardly move; and the CPU time the
 # whole machine used per message in each run (every process: Postfix, the filter, the kernel's
 # threads), whose ratio held/captured is the rate ratio this CPU-bound bench would show
@@ -120,10 +123,11 @@ through_postfix() {
     rm -rf "$FX/pf"
 }
 
-# through_floor PROGRAM LABEL: through_postfix with PROGRAM as the filter (it discards every message).
+# through_floor PROGRAM LABEL [ARGS...]: through_postfix with PROGRAM (given ARGS too) as the
+# filter (it discards every message).
 through_floor() {
     local sock=$FX/$2.$round.sock pid
-    ( umask 0111; exec "$1" -p "unix:$sock" ) > "$FX/$2.out" 2>&1 &
+    ( umask 0111; exec "$1" -p "unix:$sock" "${@:3}" ) > "$FX/$2.out" 2>&1 &
     pid=$!
     fx_register_pid "$pid"
     fx_wait_for test -S "$sock" || fx_fatal "$1 did not create $sock: $(tail -n 3 "$FX/$2.out")"
@@ -166,6 +170,7 @@ ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 ratios=() holds=() milters=() floors=() floor_ratios=() own_floors=() own_floor_ratios=()
 cpus_milter=() cpus_floor=() cpus_floor_own=() ratios_b=() cpus_milter_b=() host_ratios=() host_extra=()
+durable_floors=() durable_floor_ratios=() cpus_floor_durable=() host_durable_extra=() host_over_durable=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
     FX_POSTFIX_MILTER=
@@ -194,6 +199,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
     ms_floor_own=$MS
     cpu_floor_own=$CPU
     host_floor_own=$HOST_CPU
+    # ---- and the durable floor: the same, but each message flushed to a file before the answer
+    through_floor "$FLOOR_OWN" floor_durable -s "$FX/floor_durable.spool"
+    ms_floor_durable=$MS
+    cpu_floor_durable=$CPU
+    host_floor_durable=$HOST_CPU
+    rm -f "$FX/floor_durable.spool"
 
     holds+=("$(rate "$ms_hold")")
     milters+=("$(rate "$ms_milter")")
@@ -202,22 +213,30 @@ for ((round = 1; round <= ROUNDS; round++)); do
     floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor")")
     own_floors+=("$(rate "$ms_floor_own")")
     own_floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor_own")")
+    durable_floors+=("$(rate "$ms_floor_durable")")
+    durable_floor_ratios+=("$(ratio_of "$ms_hold" "$ms_floor_durable")")
+    cpus_floor_durable+=("$cpu_floor_durable")
     cpus_milter+=("$cpu_milter") cpus_floor+=("$cpu_floor") cpus_floor_own+=("$cpu_floor_own")
     # The machine's CPU per message held, over that per message captured: the rate ratio a
     # machine whose CPUs are the bound would show (this bench's is); and what capture costs
     # over the floor filter on the engine, as a share of holding.
     host_ratios+=("$(ratio_of "$host_hold" "$host_milter")")
     host_extra+=("$(awk -v m="$host_milter" -v f="$host_floor_own" -v h="$host_hold" 'BEGIN { printf "%.0f", (m - f) * 100 / h }')")
+    host_durable_extra+=("$(awk -v d="$host_floor_durable" -v f="$host_floor_own" -v h="$host_hold" 'BEGIN { printf "%.0f", (d - f) * 100 / h }')")
+    host_over_durable+=("$(awk -v m="$host_milter" -v d="$host_floor_durable" -v h="$host_hold" 'BEGIN { printf "%.0f", (m - d) * 100 / h }')")
     if [ -n "$MILTER_B" ]; then
         ratios_b+=("$(ratio_of "$ms_hold" "$ms_milter_b")") cpus_milter_b+=("$cpu_milter_b")
     fi
     printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s; own-engine floor %6s msg/s, ratio %s\n' \
         "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}" \
         "${own_floors[-1]}" "${own_floor_ratios[-1]}"
-    printf '           the filter'"'"'s CPU per message: mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us\n' \
-        "$cpu_milter" "$cpu_floor" "$cpu_floor_own"
-    printf '           the machine'"'"'s CPU per message: held %s us, captured %s us, own-engine floor %s us; held/captured %s, capture over the floor %s%% of holding\n' \
-        "$host_hold" "$host_milter" "$host_floor_own" "${host_ratios[-1]}" "${host_extra[-1]}"
+    printf '           durable floor %6s msg/s, ratio %s\n' "${durable_floors[-1]}" "${durable_floor_ratios[-1]}"
+    printf '           the filter'"'"'s CPU per message: mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us, durable floor %s us\n' \
+        "$cpu_milter" "$cpu_floor" "$cpu_floor_own" "$cpu_floor_durable"
+    printf '           the machine'"'"'s CPU per message: held %s us, captured %s us, own-engine floor %s us, durable floor %s us; held/captured %s, capture over the floor %s%% of holding\n' \
+        "$host_hold" "$host_milter" "$host_floor_own" "$host_floor_durable" "${host_ratios[-1]}" "${host_extra[-1]}"
+    printf '           of that, the durable floor over the floor %s%%, capture over the durable floor %s%%\n' \
+        "${host_durable_extra[-1]}" "${host_over_durable[-1]}"
     [ -z "$MILTER_B" ] || printf '           MXLANE_BENCH_MILTER_B: captured %6s msg/s, ratio %s, %s us CPU per message\n' \
         "$(rate "$ms_milter_b")" "${ratios_b[-1]}" "$cpu_milter_b"
 done
@@ -231,12 +250,16 @@ printf '  Postfix + libmilter floor, discarded:   %6s msg/s  (median of %d round
     "$(median "${floors[@]}")" "$ROUNDS" "$(median "${floor_ratios[@]}")"
 printf '  Postfix + floor on mxlane'"'"'s engine:  %6s msg/s  (median of %d rounds; ratio %s)\n' \
     "$(median "${own_floors[@]}")" "$ROUNDS" "$(median "${own_floor_ratios[@]}")"
-printf '  the filter'"'"'s CPU per message:          mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us (medians)\n' \
-    "$(median "${cpus_milter[@]}")" "$(median "${cpus_floor[@]}")" "$(median "${cpus_floor_own[@]}")"
+printf '  Postfix + the durable floor:            %6s msg/s  (median of %d rounds; ratio %s)\n' \
+    "$(median "${durable_floors[@]}")" "$ROUNDS" "$(median "${durable_floor_ratios[@]}")"
+printf '  the filter'"'"'s CPU per message:          mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us, durable floor %s us (medians)\n' \
+    "$(median "${cpus_milter[@]}")" "$(median "${cpus_floor[@]}")" "$(median "${cpus_floor_own[@]}")" "$(median "${cpus_floor_durable[@]}")"
 [ -z "$MILTER_B" ] || printf '  MXLANE_BENCH_MILTER_B (%s):  ratio %s, %s us CPU per message (medians)\n' \
     "$MILTER_B" "$(median "${ratios_b[@]}")" "$(median "${cpus_milter_b[@]}")"
 printf '  the machine'"'"'s CPU, held / captured:   %s  (median of the rounds; capture over the floor filter: %s%% of holding)\n' \
     "$(median "${host_ratios[@]}")" "$(median "${host_extra[@]}")"
+printf '  of that, the flush before the answer:   %s%% (the durable floor over the floor); capture over the durable floor: %s%%\n' \
+    "$(median "${host_durable_extra[@]}")" "$(median "${host_over_durable[@]}")"
 awk -v r="$ratio" 'BEGIN {
     printf "  ratio (milter rate / Postfix rate):     %.2f  (median of the rounds; capture costs %.0f%% of Postfix intake)\n", r, (1 - r) * 100 }'
 fx_check "every round: Postfix held all, the milter captured all, nothing left" true
