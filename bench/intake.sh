@@ -169,7 +169,7 @@ through_milter() {
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 ratios=() holds=() milters=() floors=() floor_ratios=() own_floors=() own_floor_ratios=()
-cpus_milter=() cpus_floor=() cpus_floor_own=() ratios_b=() cpus_milter_b=() host_ratios=() host_extra=()
+cpus_milter=() cpus_floor=() cpus_floor_own=() ratios_b=() cpus_milter_b=() host_ratios=() host_extra=() host_ratios_b=()
 durable_floors=() durable_floor_ratios=() cpus_floor_durable=() host_durable_extra=() host_over_durable=()
 for ((round = 1; round <= ROUNDS; round++)); do
     # ---- Postfix alone: every message goes to the hold queue
@@ -189,6 +189,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         through_milter "$MILTER_B" "$FX/b.conf" milter_b
         ms_milter_b=$MS
         cpu_milter_b=$CPU
+        host_milter_b=$HOST_CPU
     fi
 
     # ---- the same Postfix with each floor filter discarding every message
@@ -226,6 +227,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     host_over_durable+=("$(awk -v m="$host_milter" -v d="$host_floor_durable" -v h="$host_hold" 'BEGIN { printf "%.0f", (m - d) * 100 / h }')")
     if [ -n "$MILTER_B" ]; then
         ratios_b+=("$(ratio_of "$ms_hold" "$ms_milter_b")") cpus_milter_b+=("$cpu_milter_b")
+        host_ratios_b+=("$(ratio_of "$host_hold" "$host_milter_b")")
     fi
     printf '  round %d: held %6s msg/s (%d ms), captured %6s msg/s (%d ms), ratio %s; floor %6s msg/s, ratio %s; own-engine floor %6s msg/s, ratio %s\n' \
         "$round" "${holds[-1]}" "$ms_hold" "${milters[-1]}" "$ms_milter" "${ratios[-1]}" "${floors[-1]}" "${floor_ratios[-1]}" \
@@ -237,8 +239,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
         "$host_hold" "$host_milter" "$host_floor_own" "$host_floor_durable" "${host_ratios[-1]}" "${host_extra[-1]}"
     printf '           of that, the durable floor over the floor %s%%, capture over the durable floor %s%%\n' \
         "${host_durable_extra[-1]}" "${host_over_durable[-1]}"
-    [ -z "$MILTER_B" ] || printf '           MXLANE_BENCH_MILTER_B: captured %6s msg/s, ratio %s, %s us CPU per message\n' \
-        "$(rate "$ms_milter_b")" "${ratios_b[-1]}" "$cpu_milter_b"
+    [ -z "$MILTER_B" ] || printf '           MXLANE_BENCH_MILTER_B: captured %6s msg/s, ratio %s, %s us CPU per message; the machine'"'"'s %s us, held/captured %s\n' \
+        "$(rate "$ms_milter_b")" "${ratios_b[-1]}" "$cpu_milter_b" "$host_milter_b" "${host_ratios_b[-1]}"
 done
 
 # median: the middle value of its arguments (the lower middle for an even count).
@@ -254,8 +256,8 @@ printf '  Postfix + the durable floor:            %6s msg/s  (median of %d round
     "$(median "${durable_floors[@]}")" "$ROUNDS" "$(median "${durable_floor_ratios[@]}")"
 printf '  the filter'"'"'s CPU per message:          mxlane-milter %s us, libmilter floor %s us, own-engine floor %s us, durable floor %s us (medians)\n' \
     "$(median "${cpus_milter[@]}")" "$(median "${cpus_floor[@]}")" "$(median "${cpus_floor_own[@]}")" "$(median "${cpus_floor_durable[@]}")"
-[ -z "$MILTER_B" ] || printf '  MXLANE_BENCH_MILTER_B (%s):  ratio %s, %s us CPU per message (medians)\n' \
-    "$MILTER_B" "$(median "${ratios_b[@]}")" "$(median "${cpus_milter_b[@]}")"
+[ -z "$MILTER_B" ] || printf '  MXLANE_BENCH_MILTER_B (%s):  ratio %s, %s us CPU per message, the machine'"'"'s held/captured %s (medians)\n' \
+    "$MILTER_B" "$(median "${ratios_b[@]}")" "$(median "${cpus_milter_b[@]}")" "$(median "${host_ratios_b[@]}")"
 printf '  the machine'"'"'s CPU, held / captured:   %s  (median of the rounds; capture over the floor filter: %s%% of holding)\n' \
     "$(median "${host_ratios[@]}")" "$(median "${host_extra[@]}")"
 printf '  of that, the flush before the answer:   %s%% (the durable floor over the floor); capture over the durable floor: %s%%\n' \
