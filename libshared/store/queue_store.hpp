@@ -297,6 +297,8 @@ private:
     std::condition_variable group_done_;
     std::vector<PendingIntake*> group_waiting_;
     bool group_running_ = false;
+    bool group_gather_ = false;               // intakes run concurrently: a leader gathers its group
+    std::condition_variable group_arrived_;   // a leader gathering waits on it
     std::atomic<std::uint64_t> intake_groups_{0};
 };
 
