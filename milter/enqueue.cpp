@@ -25,6 +25,7 @@ store::Intake intake_for(const MessageContext& msg, const std::string& host_queu
     in.mail_params = msg.mail_params();
     in.eight_bit = msg.eight_bit();
     in.smtputf8 = msg.smtputf8();
+    in.concurrent = MessageContext::in_progress();
     in.recipients.reserve(msg.recipients().size());
     for (const auto& r : msg.recipients()) in.recipients.push_back(store::NewRecipient{r, {}});
     return in;

@@ -56,8 +56,14 @@ std::string kept_mail_params(const std::vector<std::string>& params, bool& eight
     return out;
 }
 
+std::atomic<unsigned> MessageContext::alive_{0};
+
 MessageContext::MessageContext(std::string spill_dir, std::size_t size_limit)
-    : spill_dir_(std::move(spill_dir)), size_limit_(size_limit) {}
+    : spill_dir_(std::move(spill_dir)), size_limit_(size_limit) {
+    alive_.fetch_add(1, std::memory_order_relaxed);
+}
+
+MessageContext::~MessageContext() { alive_.fetch_sub(1, std::memory_order_relaxed); }
 
 void MessageContext::set_sender(char** argv) {
     sender_ = argv && argv[0] ? strip_brackets(argv[0]) : std::string();

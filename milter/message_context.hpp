@@ -1,5 +1,6 @@
 // message_context: one message being received: envelope, header fields, body (spilled to a file when large).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <fstream>
 #include <memory>
@@ -23,6 +24,11 @@ public:
     MessageContext(std::string spill_dir, std::size_t size_limit);
     MessageContext(const MessageContext&) = delete;
     MessageContext& operator=(const MessageContext&) = delete;
+    ~MessageContext();
+
+    // The messages this process is receiving now (their contexts), this one among them: the
+    // store gathers the commits of many concurrent intakes into one flush.
+    static unsigned in_progress() { return alive_.load(std::memory_order_relaxed); }
 
     // ---- envelope
     // argv as libmilter gives it: the address, then ESMTP parameters.
@@ -75,6 +81,7 @@ public:
     std::istream& text();
 
 private:
+    static std::atomic<unsigned> alive_;
     void append(std::string_view bytes);
     void spill();
 

@@ -1,6 +1,7 @@
 // queue_store: the queue's operations: intake, due scan and claim, results, admin, suppression, suspensions.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -45,6 +46,10 @@ struct Intake {
     bool smtputf8 = false;
     JobState job_state = JobState::active;  // incoming: recipients follow in add_recipients()
     std::vector<NewRecipient> recipients;
+    // The intakes the caller has under way at this moment, this one among them (the
+    // milter: messages being received): from kGatherFrom on, add_message gathers the
+    // ones that arrive meanwhile into one commit and flush (queue_store_intake.cpp).
+    unsigned concurrent = 0;
 };
 
 struct IntakeResult {
@@ -90,6 +95,8 @@ public:
     std::uint64_t intake_groups() const { return intake_groups_.load(); }
     // Tests: while held, intakes wait; released, the first of them runs them all as one group.
     void hold_intake_groups_for_test(bool hold);
+    // How long a leader gathers the intakes under way (queue_store_intake.cpp; 1 ms).
+    void set_gather_wait_for_test(std::chrono::microseconds wait) { gather_wait_ = wait; }
     std::size_t intakes_waiting_for_test();
     // More recipients for a message added with job_state incoming; one transaction per call.
     void add_recipients(std::uint64_t job_id, std::uint64_t message_id,
@@ -297,8 +304,8 @@ private:
     std::condition_variable group_done_;
     std::vector<PendingIntake*> group_waiting_;
     bool group_running_ = false;
-    bool group_gather_ = false;               // intakes run concurrently: a leader gathers its group
-    std::condition_variable group_arrived_;   // a leader gathering waits on it
+    std::condition_variable group_arrived_;  // a leader gathering its group waits on it
+    std::chrono::microseconds gather_wait_{1000};
     std::atomic<std::uint64_t> intake_groups_{0};
 };
 

@@ -15,17 +15,19 @@
 // Even so, the intakes of a busy milter mostly arrive one by one, a flush apart,
 // and each flush costs the host far more than the writes it makes durable: the
 // kernel's work and the wake-ups of the host MTA's processes that wait on it. So
-// while intakes run concurrently (the last group had company, or others arrived
-// while it ran), the leader waits up to kGatherWait for more to join before it
-// runs its group, as a database's commit delay does: fewer, larger flushes, for a
-// fraction of a millisecond more per message (bench/README.md, 2026-12-04). One
-// intake after another from a single sender never waits.
+// when the caller has many intakes under way (Intake::concurrent, at least
+// kGatherFrom: the milter's messages being received), the leader waits up to
+// gather_wait_ (1 ms) for them to join before it runs its group, as a database's commit
+// delay does: fewer, larger flushes, for up to a millisecond more per message
+// (bench/README.md, 2026-12-04). With fewer under way a wait would mostly find
+// nobody (two sessions: a third slower), so it runs at once.
 //
 // The messages of a group take the databases in the lock order one after the
 // other, so the group's transaction as a whole does not keep it: a deadlock with
 // another transaction is retried as any is. A group's transaction that fails is
 // tried once more as one transaction per intake, so that one message the store
 // refuses (its text cannot be read, say) fails alone.
+#include <algorithm>
 #include <chrono>
 #include <exception>
 
@@ -35,7 +37,7 @@ namespace mxlane::store {
 
 namespace {
 
-constexpr auto kGatherWait = std::chrono::microseconds(500);
+constexpr unsigned kGatherFrom = 6;
 constexpr std::size_t kGatherEnough = 16;  // a group this big runs at once
 
 }  // namespace
@@ -116,13 +118,14 @@ IntakeResult QueueStore::add_message(const Intake& in, std::istream& text, std::
     {
         std::unique_lock lock(group_mu_);
         group_waiting_.push_back(&self);
-        if (group_waiting_.size() >= kGatherEnough) group_arrived_.notify_one();
+        group_arrived_.notify_one();
         group_done_.wait(lock, [&] { return self.taken || !group_running_; });
-        if (!self.taken && group_gather_) {
-            // Gather: the others that arrive meanwhile join this group.
+        if (!self.taken && in.concurrent >= kGatherFrom) {
+            // Gather: the intakes under way join this group as they arrive.
             group_running_ = true;
-            group_arrived_.wait_until(lock, std::chrono::steady_clock::now() + kGatherWait,
-                                      [&] { return group_waiting_.size() >= kGatherEnough; });
+            std::size_t enough = std::min<std::size_t>(in.concurrent, kGatherEnough);
+            group_arrived_.wait_until(lock, std::chrono::steady_clock::now() + gather_wait_,
+                                      [&] { return group_waiting_.size() >= enough; });
         }
         if (!self.taken) {
             // This thread runs the group: every intake waiting now, its own among them.
@@ -142,8 +145,6 @@ IntakeResult QueueStore::add_message(const Intake& in, std::istream& text, std::
         {
             std::lock_guard lock(group_mu_);
             group_running_ = false;
-            // Concurrent intakes: this group had company, or more came while it ran.
-            group_gather_ = group.size() > 1 || !group_waiting_.empty();
             for (auto* p : group) {
                 if (flush_error && !p->error) p->error = flush_error;
                 p->done = true;

@@ -1,4 +1,5 @@
-// test_store_intake: concurrent intakes share group transactions; one refused message fails alone.
+// test_store_intake: concurrent intakes share group transactions (gathered while many are under
+// way); one refused message fails alone.
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <chrono>
@@ -45,6 +46,8 @@ class StoreIntakeTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(waiting_intakes_run_as_one_group);
     CPPUNIT_TEST(a_refused_message_fails_alone);
     CPPUNIT_TEST(concurrent_intakes_share_transactions);
+    CPPUNIT_TEST(many_under_way_gather_into_one_group);
+    CPPUNIT_TEST(few_under_way_never_wait);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -139,6 +142,50 @@ public:
         const auto used = q.intake_groups() - groups;
         CPPUNIT_ASSERT_MESSAGE(std::to_string(used) + " groups", used < std::uint64_t(kThreads * kEach));
         CPPUNIT_ASSERT(used > 0);
+    }
+
+    // Six intakes under way: the first to arrive waits for the other five (here up to a
+    // minute, so that its wait is certain), and the group runs when the sixth arrives.
+    void many_under_way_gather_into_one_group() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        q.set_gather_wait_for_test(std::chrono::minutes(1));
+        const auto groups = q.intake_groups();
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::thread> threads;
+        auto add = [&](int i) {
+            threads.emplace_back([&, i] {
+                Intake in = campaign("r" + std::to_string(i) + "@x.test");
+                in.concurrent = 6;
+                std::istringstream text("Subject: spring\n\nbody\n");
+                q.add_message(in, text, now_ms());
+            });
+        };
+        add(0);
+        wait_for_waiting(q, 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        CPPUNIT_ASSERT_EQUAL(groups, q.intake_groups());  // still gathering
+        for (int i = 1; i < 6; ++i) add(i);
+        for (auto& t : threads) t.join();
+        CPPUNIT_ASSERT_EQUAL(groups + 1, q.intake_groups());
+        CPPUNIT_ASSERT(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+    }
+
+    // Below six under way (one sender, two sessions) nobody waits for company.
+    void few_under_way_never_wait() {
+        TempDir dir;
+        QueueStore q(dir.path());
+        q.set_gather_wait_for_test(std::chrono::minutes(1));
+        const auto groups = q.intake_groups();
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < 3; ++i) {
+            Intake in = campaign("r" + std::to_string(i) + "@x.test");
+            in.concurrent = 5;
+            std::istringstream text("Subject: spring\n\nbody\n");
+            q.add_message(in, text, now_ms());
+        }
+        CPPUNIT_ASSERT_EQUAL(groups + 3, q.intake_groups());
+        CPPUNIT_ASSERT(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
     }
 };
 
