@@ -17,10 +17,10 @@
 // kernel's work and the wake-ups of the host MTA's processes that wait on it. So
 // when the caller has many intakes under way (Intake::concurrent, at least
 // kGatherFrom: the milter's messages being received), the leader waits up to
-// gather_wait_ (1 ms) for them to join before it runs its group, as a database's commit
-// delay does: fewer, larger flushes, for up to a millisecond more per message
-// (bench/README.md, 2026-12-04). With fewer under way a wait would mostly find
-// nobody (two sessions: a third slower), so it runs at once.
+// gather_wait_ (1 ms) for them to join before it runs its group, as a database's
+// commit delay does: fewer, larger flushes, for up to a millisecond more per
+// message (bench/README.md, 2026-12-04). With fewer under way a wait would mostly
+// find nobody (with two sessions, capture ran a quarter slower), so it runs at once.
 //
 // The messages of a group take the databases in the lock order one after the
 // other, so the group's transaction as a whole does not keep it: a deadlock with
