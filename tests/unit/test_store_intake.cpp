@@ -33,6 +33,14 @@ Intake campaign(const std::string& rcpt) {
 
 std::size_t message_count(QueueStore& q, std::uint64_t job) { return q.messages(job).size(); }
 
+// Message i of the campaign, from a caller with `concurrent` intakes under way.
+void add_under_way(QueueStore& q, int i, unsigned concurrent) {
+    Intake in = campaign("r" + std::to_string(i) + "@x.test");
+    in.concurrent = concurrent;
+    std::istringstream text("Subject: spring\n\nbody\n");
+    q.add_message(in, text, now_ms());
+}
+
 void wait_for_waiting(QueueStore& q, std::size_t n) {
     for (int i = 0; i < 5000 && q.intakes_waiting_for_test() < n; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -153,14 +161,7 @@ public:
         const auto groups = q.intake_groups();
         const auto start = std::chrono::steady_clock::now();
         std::vector<std::thread> threads;
-        auto add = [&](int i) {
-            threads.emplace_back([&, i] {
-                Intake in = campaign("r" + std::to_string(i) + "@x.test");
-                in.concurrent = 6;
-                std::istringstream text("Subject: spring\n\nbody\n");
-                q.add_message(in, text, now_ms());
-            });
-        };
+        auto add = [&](int i) { threads.emplace_back([&, i] { add_under_way(q, i, 6); }); };
         add(0);
         wait_for_waiting(q, 1);
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -178,12 +179,7 @@ public:
         q.set_gather_wait_for_test(std::chrono::minutes(1));
         const auto groups = q.intake_groups();
         const auto start = std::chrono::steady_clock::now();
-        for (int i = 0; i < 3; ++i) {
-            Intake in = campaign("r" + std::to_string(i) + "@x.test");
-            in.concurrent = 5;
-            std::istringstream text("Subject: spring\n\nbody\n");
-            q.add_message(in, text, now_ms());
-        }
+        for (int i = 0; i < 3; ++i) add_under_way(q, i, 5);
         CPPUNIT_ASSERT_EQUAL(groups + 3, q.intake_groups());
         CPPUNIT_ASSERT(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
     }
