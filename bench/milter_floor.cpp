@@ -47,7 +47,7 @@ struct Spool {
     std::mutex lock;
     std::condition_variable flushed;
     off_t next = 0;          // where the next message goes
-    uint64_t written = 0;    // messages written so far
+    uint64_t written = 0;    // messages written so far (their pwrite done)
     uint64_t synced = 0;     // of them, on the disk
     bool flushing = false;
 
@@ -66,12 +66,12 @@ struct Spool {
         if (next + need > size) next = 0;
         off_t at = next;
         next += need;
-        uint64_t mine = ++written;
         l.unlock();
         if (pwrite(fd, envelope.data(), envelope.size(), at) != ssize_t(envelope.size()) ||
             pwrite(fd, content.data(), content.size(), at + off_t(envelope.size())) != ssize_t(content.size()))
             return false;
         l.lock();
+        uint64_t mine = ++written;  // counted once written: a flush that began after covers it
         while (synced < mine) {
             if (flushing) {
                 flushed.wait(l);
