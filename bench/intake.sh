@@ -1,8 +1,9 @@
 #!/bin/bash
 # intake: messages/s Postfix takes in with mxlane-milter capturing every one, against the same
 # Postfix alone putting every one on hold (both write each message durably), fed by smtp-source.
-# The two alternate (and swap places every other round) for MXLANE_BENCH_ROUNDS rounds and the median of the rounds' ratios is the
-# figure: on a shared machine one pair of runs can be off by a factor of two either way.
+# The two alternate (swapping places every other round) for MXLANE_BENCH_ROUNDS rounds and
+# the median of the rounds' ratios is the figure: on a shared machine one pair of runs can be
+# off by a factor of two either way.
 # Each round also runs the same Postfix with bench/milter_floor, a filter that only receives
 # each message and discards it, twice: on libmilter (what libmilter's protocol alone costs
 # Postfix here) and on mxlane's own milter engine (milter_floor_own, the same filter: what the
