@@ -2,8 +2,9 @@
 // bench/intake.sh. It asks for the same macros as mxlane-milter and for as few answers as it
 // can (none before end of headers, which mxlane answers when the header rule is on; body
 // chunks and end of message), keeps the envelope, header fields and body in memory, stores
-// nothing (but see -s) and discards every message at the end: its rate is what any libmilter filter that
-// takes messages over can reach on this host, against which mxlane-milter's own cost shows.
+// nothing (but see -s) and discards every message at the end: its rate is what any libmilter
+// filter that takes messages over can reach on this host, against which mxlane-milter's own
+// cost shows.
 // With -s FILE it is the durable floor: before it answers end of message it writes the
 // message to FILE (zero-filled beforehand, so a write changes no file system metadata) and
 // flushes it to the disk, one fdatasync shared by every message written before it began: the

@@ -24,10 +24,11 @@ public:
 
 // Space that must stay free in queue_directory beyond twice the message: the
 // Berkeley DB regions are memory-mapped files, and a file system that fills up
-// under them kills the process instead of failing a write (32 MB); and room for
-// the store's next log file, which is written whole (zero-filled) when it is
-// created (36 MB), so that the commit which starts one does not fail instead.
-constexpr std::uint64_t kQueueMinFree = 72ULL * 1024 * 1024;
+// under them kills the process instead of failing a write (32 MB); room for the
+// store's next log file, which takes its whole space when it is created, so that
+// the commit which starts one does not fail instead; and a log buffer's worth
+// written meanwhile (72 MB in all).
+constexpr std::uint64_t kQueueMinFree = 32ULL * 1024 * 1024 + store::kLogFileSpace + store::kLogBufferBytes;
 
 // Throws IntakeRefused when the file system of dir has too little room for a message of `size` bytes.
 void check_free_space(const std::string& dir, std::size_t size);

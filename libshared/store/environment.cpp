@@ -46,8 +46,8 @@ Environment::Environment(const std::string& dir) : dir_(dir) {
         make_dir(dir_);
         env_.set_error_stream(nullptr);
         env_.set_cachesize(0, 64 * 1024 * 1024, 1);
-        env_.set_lg_bsize(4 * 1024 * 1024);
-        env_.set_lg_max(32 * 1024 * 1024);
+        env_.set_lg_bsize(kLogBufferBytes);
+        env_.set_lg_max(kLogFileMax);
         env_.set_lk_max_locks(500000);
         env_.set_lk_max_objects(500000);
         env_.set_lk_max_lockers(20000);

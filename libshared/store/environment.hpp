@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,13 @@ enum class Commit {
 // at once, no upgrade).
 
 constexpr int kSchemaVersion = 1;
+
+// The log: its in-memory buffer, and the size of one log file. Log files are
+// zero-filled when created, so a new one takes its space on the disk at once:
+// kLogFileSpace (the file and a buffer's worth beyond it).
+constexpr std::uint64_t kLogBufferBytes = 4ULL * 1024 * 1024;
+constexpr std::uint64_t kLogFileMax = 32ULL * 1024 * 1024;
+constexpr std::uint64_t kLogFileSpace = kLogFileMax + kLogBufferBytes;
 
 class Environment {
 public:

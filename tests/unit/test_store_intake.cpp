@@ -41,6 +41,21 @@ void add_under_way(QueueStore& q, int i, unsigned concurrent) {
     q.add_message(in, text, now_ms());
 }
 
+// A store whose gathering leaders wait up to a minute (so that a wait is certain), and the
+// intake groups it had run when the test began.
+struct SlowGathering {
+    TempDir dir;
+    QueueStore q{dir.path()};
+    std::uint64_t groups;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    SlowGathering() {
+        q.set_gather_wait_for_test(std::chrono::minutes(1));
+        groups = q.intake_groups();
+    }
+    // Well before a gathering leader would have given up waiting.
+    bool quick() const { return std::chrono::steady_clock::now() - start < std::chrono::seconds(30); }
+};
+
 void wait_for_waiting(QueueStore& q, std::size_t n) {
     for (int i = 0; i < 5000 && q.intakes_waiting_for_test() < n; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -155,33 +170,26 @@ public:
     // Six intakes under way: the first to arrive waits for the other five (here up to a
     // minute, so that its wait is certain), and the group runs when the sixth arrives.
     void many_under_way_gather_into_one_group() {
-        TempDir dir;
-        QueueStore q(dir.path());
-        q.set_gather_wait_for_test(std::chrono::minutes(1));
-        const auto groups = q.intake_groups();
-        const auto start = std::chrono::steady_clock::now();
+        SlowGathering g;
+        QueueStore& q = g.q;
         std::vector<std::thread> threads;
         auto add = [&](int i) { threads.emplace_back([&, i] { add_under_way(q, i, 6); }); };
         add(0);
         wait_for_waiting(q, 1);
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        CPPUNIT_ASSERT_EQUAL(groups, q.intake_groups());  // still gathering
+        CPPUNIT_ASSERT_EQUAL(g.groups, q.intake_groups());  // still gathering
         for (int i = 1; i < 6; ++i) add(i);
         for (auto& t : threads) t.join();
-        CPPUNIT_ASSERT_EQUAL(groups + 1, q.intake_groups());
-        CPPUNIT_ASSERT(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+        CPPUNIT_ASSERT_EQUAL(g.groups + 1, q.intake_groups());
+        CPPUNIT_ASSERT(g.quick());
     }
 
     // Below six under way (one sender, two sessions) nobody waits for company.
     void few_under_way_never_wait() {
-        TempDir dir;
-        QueueStore q(dir.path());
-        q.set_gather_wait_for_test(std::chrono::minutes(1));
-        const auto groups = q.intake_groups();
-        const auto start = std::chrono::steady_clock::now();
-        for (int i = 0; i < 3; ++i) add_under_way(q, i, 5);
-        CPPUNIT_ASSERT_EQUAL(groups + 3, q.intake_groups());
-        CPPUNIT_ASSERT(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
+        SlowGathering g;
+        for (int i = 0; i < 3; ++i) add_under_way(g.q, i, 5);
+        CPPUNIT_ASSERT_EQUAL(g.groups + 3, g.q.intake_groups());
+        CPPUNIT_ASSERT(g.quick());
     }
 };
 
