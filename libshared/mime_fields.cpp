@@ -108,7 +108,12 @@ void phrase_tokens(std::vector<std::string>& tokens, std::string_view name, bool
 std::optional<FieldTemplate> FieldTemplate::make(const HeaderField& field, std::string_view raw) {
     FieldTemplate t;
     t.name_ = field.name;
-    bool in_raw = has_placeholders(raw);
+    // The name as written (up to its colon) is never rendered: a value can neither
+    // rename a field nor turn it into a line that is no field.
+    std::size_t colon = raw.find(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    std::string_view body = raw.substr(colon + 1);
+    bool in_raw = has_placeholders(raw);  // one in the name too: kept as written, not as a literal line
     std::string decoded = has_encoded_word_marker(field.value) ? decode_words(field.value) : field.value;
     if (is_unstructured(field.name) || is_mailbox_list(field.name)) {
         if (!in_raw && !has_placeholders(decoded)) return std::nullopt;
@@ -145,13 +150,14 @@ std::optional<FieldTemplate> FieldTemplate::make(const HeaderField& field, std::
     }
     if (!in_raw) return std::nullopt;  // only its encoded-words held placeholders: left as it is
     t.kind_ = Kind::raw;
-    t.value_ = std::string(raw);
+    t.name_ = std::string(raw.substr(0, colon + 1));
+    t.value_ = std::string(body);
     return t;
 }
 
 std::string FieldTemplate::render(const PlaceholderValue& value, bool utf8) const {
     if (kind_ == Kind::raw) {
-        std::string out;
+        std::string out = name_;
         substitute(out, value_, value, ValueBreaks::space);
         return out;
     }

@@ -19,6 +19,7 @@ namespace mxlane::mime {
 //     address stays an address (blanks, line breaks, "<", ">" and "," dropped);
 //   - any other field (List-Unsubscribe, Message-ID, ...) is rendered in its
 //     text as written, line breaks in values turned into spaces.
+// A field's name is never rendered: a placeholder there stays as written.
 // With utf8 (the message goes with SMTPUTF8, RFC 6532) non-ASCII stays raw UTF-8.
 class FieldTemplate {
 public:
@@ -40,8 +41,8 @@ private:
         bool angle = false;   // written as <address>
     };
     Kind kind_ = Kind::raw;
-    std::string name_;
-    std::string value_;  // unstructured: decoded value; raw: the field as stored
+    std::string name_;   // raw: the name as stored, its colon included (never rendered)
+    std::string value_;  // unstructured: decoded value; raw: the rest of the field as stored
     std::vector<Mailbox> boxes_;
 };
 

@@ -186,6 +186,11 @@ public:
         out = render(RenderPlan("List-Unsubscribe: <https://shop.test/u?a={{address}}>\n\nx\n"), {}, {},
                              "a@b.test\r\nX: y", false);
         CPPUNIT_ASSERT_EQUAL(std::string("List-Unsubscribe: <https://shop.test/u?a=a@b.test  X: y>\r\n\r\nx\r\n"), out);
+        // A field's name is never rendered: no value can rename a field or make its line no field.
+        out = render(RenderPlan("{{f}}: <{{address}}>\n\nx\n"), {"f"}, {""}, "a@b.test", false);
+        CPPUNIT_ASSERT_EQUAL(std::string("{{f}}: <a@b.test>\r\n\r\nx\r\n"), out);
+        out = render(RenderPlan("X-{{f}}: y\n\nx\n"), {"f"}, {"Bcc"}, "a@b.test", false);
+        CPPUNIT_ASSERT_EQUAL(std::string("X-{{f}}: y\r\n\r\nx\r\n"), out);
     }
 
     void charsets() {
